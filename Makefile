@@ -1,0 +1,47 @@
+# regshift — `make help` lists the targets.
+SHELL := /usr/bin/env bash
+.DEFAULT_GOAL := help
+
+DEPS_DIR ?= $(CURDIR)/.deps
+GO       ?= go
+GOTEST_FLAGS ?= -race -count=1 -timeout 20m
+# `make test` never skips a test for a missing server: it fails and says so.
+export REGSHIFT_REQUIRE_SERVERS ?= 1
+
+.PHONY: help deps up down status test unit itest smoke bench lint fmt
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+deps: ## install Kafka, ZooKeeper, Consul, Docker engine + base image, staticcheck (idempotent)
+	@bash scripts/deps.sh
+
+up: ## start ZooKeeper, Kafka, Consul and dockerd on 127.0.0.1 (skips what runs)
+	@bash scripts/services.sh up
+
+down: ## stop every service `make up` started, by PID
+	@bash scripts/services.sh down
+
+status: ## show which services run and answer
+	@bash scripts/services.sh status
+
+test: deps up ## install, start the servers, run every test (the README's test command)
+	$(GO) test $(GOTEST_FLAGS) ./...
+
+unit: ## run the tests without starting servers; those that need one skip (outside CI)
+	REGSHIFT_REQUIRE_SERVERS=0 $(GO) test $(GOTEST_FLAGS) ./...
+
+itest: deps up ## run the integration suites under itest/ against the real servers and containers
+	$(GO) test $(GOTEST_FLAGS) ./itest/...
+
+bench: deps up ## run the benchmarks
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+lint: ## gofmt check, go vet, staticcheck
+	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	@test -x $(DEPS_DIR)/bin/staticcheck || bash scripts/deps.sh
+	$(DEPS_DIR)/bin/staticcheck ./...
+
+fmt: ## gofmt the tree
+	gofmt -w $$(git ls-files '*.go')

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# deps.sh — install everything regshift's tests need, idempotently.
+#
+# Installs (versions pinned here, in tools/kafka/pom.xml and tools/consul/go.mod):
+#   Debian packages  zookeeper (3.8.x), docker.io (20.10.x), debootstrap, kcat, curl, iproute2
+#   .deps/kafka/libs Apache Kafka broker jars from Maven Central (tools/kafka/pom.xml)
+#   .deps/bin/consul Consul v1.14.11 built from its Go module (tools/consul)
+#   .deps/bin/staticcheck
+#   Docker engine    started when not running; local image regshift/debian-base:bookworm
+#                    built with debootstrap + docker import when absent
+# A second run skips what is already there and says so.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DEPS="${REGSHIFT_DEPS_DIR:-$ROOT/.deps}"
+STAMPS="$DEPS/stamps"
+
+STATICCHECK_VERSION="0.8.2" # staticcheck -version prints "(v0.8.2)"
+STATICCHECK_MODULE="honnef.co/go/tools/cmd/staticcheck@v0.8.2"
+BASE_IMAGE="${REGSHIFT_BASE_IMAGE:-regshift/debian-base:bookworm}"
+DEBIAN_SUITE="bookworm"
+DEBIAN_MIRROR="${REGSHIFT_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+APT_PACKAGES=(zookeeper docker.io debootstrap kcat curl iproute2 ca-certificates)
+# Expected versions of the Debian packages the tests depend on (prefix match).
+declare -A APT_EXPECT=([zookeeper]="3.8." [docker.io]="20.10.")
+
+T0=$SECONDS
+log() { printf '[deps] %s\n' "$*"; }
+die() { printf '[deps] ERROR: %s\n' "$*" >&2; exit 1; }
+skip() { printf '[deps] skip: %s\n' "$*"; }
+
+stamp_ok() { [[ -f "$STAMPS/$1" && "$(cat "$STAMPS/$1")" == "$2" ]]; }
+stamp_set() { mkdir -p "$STAMPS"; printf '%s' "$2" >"$STAMPS/$1"; }
+hash_files() { cat "$@" | sha256sum | cut -d' ' -f1; }
+
+check_prereqs() {
+  local missing=()
+  command -v apt-get >/dev/null || missing+=("apt-get (a Debian/Ubuntu system is required)")
+  command -v go >/dev/null || missing+=("go (Go 1.26, https://go.dev/dl)")
+  command -v java >/dev/null || missing+=("java (OpenJDK 17 or newer: apt-get install openjdk-17-jre-headless)")
+  command -v mvn >/dev/null || missing+=("mvn (Maven 3: apt-get install maven)")
+  if ((${#missing[@]})); then
+    printf '[deps] ERROR: missing prerequisite: %s\n' "${missing[@]}" >&2
+    exit 1
+  fi
+  local jv
+  jv="$(java -version 2>&1 | awk -F'"' '/version/ {print $2; exit}')"
+  [[ "${jv%%.*}" -ge 17 ]] 2>/dev/null || die "java $jv found; Kafka 4 needs Java 17 or newer"
+  local gv
+  gv="$(go env GOVERSION)"
+  case "$gv" in go1.2[6-9]* | go1.[3-9]*) ;; *) die "$gv found; regshift needs Go 1.26 or newer" ;; esac
+  [[ "$(id -u)" == 0 ]] || command -v sudo >/dev/null || die "root (or sudo) is needed to install Debian packages and run dockerd"
+}
+
+SUDO=""
+[[ "$(id -u)" == 0 ]] || SUDO="sudo"
+
+apt_packages() {
+  local need=() p
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+  done
+  if ((${#need[@]} == 0)); then
+    skip "Debian packages already installed: ${APT_PACKAGES[*]}"
+  else
+    log "installing Debian packages: ${need[*]}"
+    $SUDO apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need[@]}" >"$DEPS/apt.log" 2>&1 ||
+      { tail -n 20 "$DEPS/apt.log" >&2; die "apt-get install ${need[*]} failed (full log: $DEPS/apt.log)"; }
+  fi
+  for p in "${!APT_EXPECT[@]}"; do
+    local v
+    v="$(dpkg-query -W -f='${Version}' "$p")"
+    [[ "$v" == "${APT_EXPECT[$p]}"* ]] || die "$p $v installed; regshift is pinned to ${APT_EXPECT[$p]}x"
+  done
+}
+
+kafka_jars() {
+  local h
+  h="$(hash_files "$ROOT/tools/kafka/pom.xml")"
+  if stamp_ok kafka "$h" && [[ -d "$DEPS/kafka/libs" ]]; then
+    skip "Kafka jars in $DEPS/kafka/libs ($(grep -o '<kafka.version>[^<]*' "$ROOT/tools/kafka/pom.xml" | cut -d'>' -f2))"
+    return
+  fi
+  log "resolving Kafka broker jars from Maven Central (tools/kafka/pom.xml)"
+  rm -rf "$DEPS/kafka/libs"
+  mvn -B -q -f "$ROOT/tools/kafka/pom.xml" dependency:copy-dependencies \
+    -DoutputDirectory="$DEPS/kafka/libs" -DincludeScope=runtime >"$DEPS/mvn.log" 2>&1 ||
+    { tail -n 30 "$DEPS/mvn.log" >&2; die "Maven could not resolve the Kafka jars (full log: $DEPS/mvn.log)"; }
+  ls "$DEPS/kafka/libs"/kafka_2.13-*.jar >/dev/null 2>&1 || die "kafka_2.13 jar missing after Maven run"
+  stamp_set kafka "$h"
+}
+
+consul_binary() {
+  local h
+  h="$(hash_files "$ROOT/tools/consul/go.mod" "$ROOT/tools/consul/go.sum" "$ROOT/tools/consul/main.go")"
+  if stamp_ok consul "$h" && [[ -x "$DEPS/bin/consul" ]]; then
+    skip "Consul $("$DEPS/bin/consul" version | head -1 | cut -d' ' -f2) at $DEPS/bin/consul"
+    return
+  fi
+  log "building Consul from its Go module (tools/consul; ~3 min the first time)"
+  mkdir -p "$DEPS/bin"
+  (cd "$ROOT/tools/consul" && go build -trimpath -o "$DEPS/bin/consul.new" .) >"$DEPS/consul-build.log" 2>&1 ||
+    { tail -n 30 "$DEPS/consul-build.log" >&2; die "building Consul failed (full log: $DEPS/consul-build.log)"; }
+  mv "$DEPS/bin/consul.new" "$DEPS/bin/consul"
+  "$DEPS/bin/consul" version | head -1 | grep -q 'v1.14.11' || die "built Consul does not report v1.14.11"
+  stamp_set consul "$h"
+}
+
+staticcheck_binary() {
+  if [[ -x "$DEPS/bin/staticcheck" ]] && "$DEPS/bin/staticcheck" -version 2>/dev/null | grep -q "$STATICCHECK_VERSION"; then
+    skip "staticcheck $STATICCHECK_VERSION at $DEPS/bin/staticcheck"
+    return
+  fi
+  log "installing staticcheck ($STATICCHECK_MODULE)"
+  GOBIN="$DEPS/bin" go install "$STATICCHECK_MODULE" >"$DEPS/staticcheck.log" 2>&1 ||
+    { tail -n 20 "$DEPS/staticcheck.log" >&2; die "installing staticcheck failed"; }
+}
+
+go_modules() {
+  local h
+  h="$(hash_files "$ROOT/go.sum")"
+  if stamp_ok gomod "$h"; then
+    skip "Go modules of go.sum already downloaded"
+    return
+  fi
+  log "downloading Go modules"
+  (cd "$ROOT" && go mod download) || die "go mod download failed"
+  stamp_set gomod "$h"
+}
+
+docker_engine() {
+  "$ROOT/scripts/services.sh" up docker | sed 's/^\[services\]/[deps]/'
+}
+
+base_image() {
+  if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+    skip "Docker image $BASE_IMAGE exists"
+    return
+  fi
+  log "building $BASE_IMAGE with debootstrap ($DEBIAN_SUITE minbase) + docker import"
+  local rootfs="$DEPS/rootfs-$DEBIAN_SUITE"
+  rm -rf "$rootfs"
+  $SUDO debootstrap --variant=minbase "$DEBIAN_SUITE" "$rootfs" "$DEBIAN_MIRROR" >"$DEPS/debootstrap.log" 2>&1 ||
+    { tail -n 20 "$DEPS/debootstrap.log" >&2; die "debootstrap failed (full log: $DEPS/debootstrap.log)"; }
+  # A clean, small apt state inside the image; its sources point at the same mirror.
+  $SUDO rm -rf "$rootfs/var/cache/apt/archives/"*.deb "$rootfs/var/lib/apt/lists/"*
+  $SUDO tar -C "$rootfs" -c . | docker import \
+    -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    -c 'CMD ["/bin/bash"]' - "$BASE_IMAGE" >/dev/null || die "docker import failed"
+  $SUDO rm -rf "$rootfs"
+  log "built $BASE_IMAGE"
+}
+
+main() {
+  check_prereqs
+  mkdir -p "$DEPS"
+  apt_packages
+  go_modules
+  kafka_jars
+  consul_binary
+  staticcheck_binary
+  docker_engine
+  base_image
+  log "done in $((SECONDS - T0))s; installed under $DEPS"
+}
+
+main "$@"
