@@ -1,0 +1,109 @@
+package schema
+
+import "time"
+
+// Package is an interface package: where to fetch it and the digest it must have.
+type Package struct {
+	URL    string `json:"url"`
+	Digest string `json:"digest"` // sha256:<64 hex>
+}
+
+// Interface is a registry interface: which registry, where, and its package.
+type Interface struct {
+	Name    string  `json:"name"`
+	Kind    string  `json:"kind"` // zookeeper | consul
+	Address string  `json:"address"`
+	Package Package `json:"package"`
+}
+
+// The roles a node plays.
+const (
+	RoleProvider = "provider"
+	RoleConsumer = "consumer"
+)
+
+// The states of an interface on a node.
+const (
+	StateAbsent    = "absent"
+	StateInstalled = "installed"
+	StateActive    = "active"
+	StateStandby   = "standby"
+	StateRemoved   = "removed"
+)
+
+// CommandHeader is what every command names. The agent checks all of it
+// against the bytes it verified before it acts.
+type CommandHeader struct {
+	NodeID        string    `json:"node_id"`
+	CommandID     string    `json:"command_id"`
+	RolloutID     string    `json:"rollout_id"`
+	Epoch         uint64    `json:"epoch"`
+	IssuedAt      time.Time `json:"issued_at"`
+	ExpiresAt     time.Time `json:"expires_at"`
+	PackageDigest string    `json:"package_digest"`
+}
+
+// Header returns the header; it makes every command a Command.
+func (h CommandHeader) Header() CommandHeader { return h }
+
+// PartitionKey is the node id: a node's commands share one partition.
+func (h CommandHeader) PartitionKey() string { return h.NodeID }
+
+// Command is any of the command types.
+type Command interface {
+	Message
+	Header() CommandHeader
+}
+
+// RequestHeader is what every operator request names.
+type RequestHeader struct {
+	RolloutID   string `json:"rollout_id"`
+	RequestedBy string `json:"requested_by"`
+	Reason      string `json:"reason,omitempty"`
+}
+
+// Requested returns the header; it makes every request a Request.
+func (h RequestHeader) Requested() RequestHeader { return h }
+
+// PartitionKey is the rollout id: a rollout's requests stay in order.
+func (h RequestHeader) PartitionKey() string { return h.RolloutID }
+
+// Request is any of the request types.
+type Request interface {
+	Message
+	Requested() RequestHeader
+}
+
+// Plan is what a rollout moves, where, in which order and under which gates.
+// Its semantics belong to the coordinator; this is its wire shape.
+type Plan struct {
+	From     Interface  `json:"from"`
+	To       Interface  `json:"to"`
+	Nodes    []PlanNode `json:"nodes"`
+	Waves    Waves      `json:"waves"`
+	Gates    Gates      `json:"gates"`
+	Finalize string     `json:"finalize"` // manual | automatic
+}
+
+// PlanNode is one node of a plan and the roles it plays.
+type PlanNode struct {
+	NodeID string   `json:"node_id"`
+	Roles  []string `json:"roles"`
+}
+
+// Waves orders the nodes of each role: a canary wave, then cumulative percentages.
+type Waves struct {
+	Canary      int   `json:"canary"`
+	Percentages []int `json:"percentages"`
+	MaxInFlight int   `json:"max_in_flight"`
+}
+
+// Gates decide whether a wave may be followed by the next.
+type Gates struct {
+	AckTimeoutSeconds int     `json:"ack_timeout_seconds"`
+	SoakSeconds       int     `json:"soak_seconds"`
+	MinHealthyRatio   float64 `json:"min_healthy_ratio"`
+	MinParity         float64 `json:"min_parity"`
+	FailureBudget     int     `json:"failure_budget"`
+	OnFailure         string  `json:"on_failure"` // switch-back | pause
+}

@@ -1,0 +1,91 @@
+package schema
+
+import "time"
+
+// The outcomes of a command an agent reports.
+const (
+	AckDone     = "done"     // the command took effect
+	AckFailed   = "failed"   // the agent tried and could not
+	AckRejected = "rejected" // the agent refused without trying (verification failed)
+)
+
+// Ack is an agent's answer to one command.
+type Ack struct {
+	NodeID    string    `json:"node_id"`
+	CommandID string    `json:"command_id"`
+	RolloutID string    `json:"rollout_id"`
+	Epoch     uint64    `json:"epoch"`
+	Outcome   string    `json:"outcome"`
+	Reason    string    `json:"reason,omitempty"`
+	At        time.Time `json:"at"`
+}
+
+// The health statuses; unknown means no answer and is never healthy.
+const (
+	HealthPassing  = "passing"
+	HealthWarning  = "warning"
+	HealthCritical = "critical"
+	HealthUnknown  = "unknown"
+)
+
+// Health is what an agent observes of each interface it holds.
+type Health struct {
+	NodeID     string            `json:"node_id"`
+	ObservedAt time.Time         `json:"observed_at"`
+	Interfaces []InterfaceHealth `json:"interfaces"`
+}
+
+// InterfaceHealth is one interface's health on a node.
+type InterfaceHealth struct {
+	Name     string `json:"name"`
+	State    string `json:"state"`
+	Status   string `json:"status"`
+	Resolved int    `json:"resolved"`
+	Failed   int    `json:"failed"`
+	Detail   string `json:"detail,omitempty"`
+}
+
+// Hello is an agent's inventory and the actual state of its interfaces.
+type Hello struct {
+	NodeID        string           `json:"node_id"`
+	AgentVersion  string           `json:"agent_version"`
+	StartedAt     time.Time        `json:"started_at"`
+	Roles         []string         `json:"roles"`
+	Services      []Service        `json:"services"`
+	Interfaces    []InterfaceState `json:"interfaces"`
+	HighestEpoch  uint64           `json:"highest_epoch"`
+	LastCommandID string           `json:"last_command_id,omitempty"`
+}
+
+// Service is a service a node provides or consumes.
+type Service struct {
+	Name string `json:"name"`
+	Role string `json:"role"`
+}
+
+// InterfaceState is the actual state of one interface on a node.
+type InterfaceState struct {
+	Name          string `json:"name"`
+	Kind          string `json:"kind"`
+	Address       string `json:"address,omitempty"`
+	PackageDigest string `json:"package_digest,omitempty"`
+	State         string `json:"state"`
+}
+
+// MessageType implements Message.
+func (*Ack) MessageType() string { return TypeAck }
+
+// PartitionKey is the node id.
+func (a *Ack) PartitionKey() string { return a.NodeID }
+
+// MessageType implements Message.
+func (*Health) MessageType() string { return TypeHealth }
+
+// PartitionKey is the node id.
+func (h *Health) PartitionKey() string { return h.NodeID }
+
+// MessageType implements Message.
+func (*Hello) MessageType() string { return TypeHello }
+
+// PartitionKey is the node id.
+func (h *Hello) PartitionKey() string { return h.NodeID }

@@ -1,0 +1,43 @@
+package schema
+
+// CreateRollout asks the coordinator to plan a rollout.
+type CreateRollout struct {
+	RequestHeader
+	Plan Plan `json:"plan"`
+}
+
+// Pause stops sending new commands for a rollout.
+type Pause struct{ RequestHeader }
+
+// Resume continues a paused rollout.
+type Resume struct{ RequestHeader }
+
+// Approve lets a rollout waiting at a gate go on.
+type Approve struct {
+	RequestHeader
+	Wave *int `json:"wave,omitempty"`
+}
+
+// Abort stops a rollout and switches every touched node back.
+type Abort struct{ RequestHeader }
+
+// Finalize uninstalls the old interface everywhere; it cannot be undone.
+type Finalize struct{ RequestHeader }
+
+// MessageType implements Message.
+func (*CreateRollout) MessageType() string { return TypeCreateRollout }
+
+// MessageType implements Message.
+func (*Pause) MessageType() string { return TypePause }
+
+// MessageType implements Message.
+func (*Resume) MessageType() string { return TypeResume }
+
+// MessageType implements Message.
+func (*Approve) MessageType() string { return TypeApprove }
+
+// MessageType implements Message.
+func (*Abort) MessageType() string { return TypeAbort }
+
+// MessageType implements Message.
+func (*Finalize) MessageType() string { return TypeFinalize }
