@@ -1,0 +1,301 @@
+package nodeagent
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the agent's YAML configuration. Zero values mean the defaults
+// of DefaultConfig; LoadConfig fills them in and validates.
+type Config struct {
+	// Node is this host's id in the fleet: the key of its commands.
+	Node string `yaml:"node"`
+	// Role: provider (registers Services), consumer (resolves Consumes) or both.
+	Role Role `yaml:"role"`
+	// StateDir holds the persisted state and the installed packages.
+	StateDir string `yaml:"stateDir"`
+	// Start is the interface the host runs on before any rollout (ZooKeeper).
+	Start StartInterface `yaml:"startInterface"`
+	// Services this host offers (providers).
+	Services []Service `yaml:"services"`
+	// Consumes lists the services this host's apps resolve (consumers).
+	Consumes []string `yaml:"consumes"`
+	Kafka    Kafka    `yaml:"kafka"`
+	Trust    Trust    `yaml:"trust"`
+	API      API      `yaml:"api"`
+	// HealthInterval is how often Health is published (and on every change).
+	HealthInterval time.Duration `yaml:"healthInterval"`
+	// ParityThreshold is the fraction (0..1] of the fallback's instances the
+	// primary must also return for a consumer to use the primary's answer.
+	ParityThreshold float64 `yaml:"parityThreshold"`
+	// DeregisterOnShutdown removes this host's registrations when it stops.
+	DeregisterOnShutdown *bool `yaml:"deregisterOnShutdown"`
+	// MaxPackageBytes caps a downloaded interface package.
+	MaxPackageBytes int64 `yaml:"maxPackageBytes"`
+}
+
+// StartInterface names the registry the host uses before any rollout.
+type StartInterface struct {
+	Name     string `yaml:"name"`     // how commands name it, e.g. "zookeeper"
+	Type     string `yaml:"type"`     // zookeeper | consul
+	Address  string `yaml:"address"`  // host:port[,host:port]
+	BasePath string `yaml:"basePath"` // ZooKeeper: Curator base path
+}
+
+// Service is one service this host registers.
+type Service struct {
+	Name    string            `yaml:"name"`
+	ID      string            `yaml:"id"`      // default <name>-<node>
+	Address string            `yaml:"address"` // default 127.0.0.1
+	Port    int               `yaml:"port"`
+	Tags    []string          `yaml:"tags"`
+	Meta    map[string]string `yaml:"meta"`
+	Check   Check             `yaml:"check"`
+}
+
+// Check is how the registry learns the service is healthy: an HTTP GET or a
+// TCP connect; with neither, the agent keeps a TTL alive while it runs.
+type Check struct {
+	HTTP     string        `yaml:"http"`
+	TCP      string        `yaml:"tcp"`
+	Interval time.Duration `yaml:"interval"`
+	Timeout  time.Duration `yaml:"timeout"`
+}
+
+// Kafka says how to reach the brokers.
+type Kafka struct {
+	Brokers     []string `yaml:"brokers"`
+	TopicPrefix string   `yaml:"topicPrefix"`
+	TLS         *TLS     `yaml:"tls"`
+	SASL        *SASL    `yaml:"sasl"`
+}
+
+// TLS names PEM files.
+type TLS struct {
+	CAFile             string `yaml:"caFile"`
+	CertFile           string `yaml:"certFile"`
+	KeyFile            string `yaml:"keyFile"`
+	ServerName         string `yaml:"serverName"`
+	InsecureSkipVerify bool   `yaml:"insecureSkipVerify"`
+}
+
+// SASL authenticates to the brokers.
+type SASL struct {
+	Mechanism    string `yaml:"mechanism"` // plain | scram-sha-256 | scram-sha-512
+	Username     string `yaml:"username"`
+	PasswordFile string `yaml:"passwordFile"`
+}
+
+// Trust lists the coordinator keys whose commands the agent accepts.
+type Trust struct {
+	CoordinatorKeys []string      `yaml:"coordinatorKeys"` // public key files
+	MaxClockSkew    time.Duration `yaml:"maxClockSkew"`
+}
+
+// API is the local API for the host's apps.
+type API struct {
+	// Listen is 127.0.0.1:PORT, [::1]:PORT or unix:/path.
+	Listen string `yaml:"listen"`
+}
+
+// DefaultConfig returns the defaults every unset field takes.
+func DefaultConfig() Config {
+	yes := true
+	return Config{
+		Role:                 RoleProvider,
+		StateDir:             "/var/lib/regshift-agent",
+		Start:                StartInterface{Name: "zookeeper", Type: "zookeeper", Address: "127.0.0.1:2181", BasePath: "/services"},
+		Kafka:                Kafka{Brokers: []string{"127.0.0.1:9092"}, TopicPrefix: "regshift."},
+		Trust:                Trust{MaxClockSkew: 30 * time.Second},
+		API:                  API{Listen: "127.0.0.1:7070"},
+		HealthInterval:       5 * time.Second,
+		ParityThreshold:      1.0,
+		DeregisterOnShutdown: &yes,
+		MaxPackageBytes:      64 << 20,
+	}
+}
+
+// ErrConfig wraps every configuration error.
+var ErrConfig = errors.New("invalid agent config")
+
+// LoadConfig reads a YAML file, refuses unknown fields, applies defaults and
+// validates. Errors name the file, and the line or the field.
+func LoadConfig(file string) (Config, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	c, err := ParseConfig(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", file, err)
+	}
+	return c, nil
+}
+
+// ParseConfig is LoadConfig on bytes.
+func ParseConfig(b []byte) (Config, error) {
+	c := DefaultConfig()
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	c.fill()
+	return c, c.validate()
+}
+
+func (c *Config) fill() {
+	for i := range c.Services {
+		s := &c.Services[i]
+		if s.ID == "" {
+			s.ID = s.Name + "-" + c.Node
+		}
+		if s.Address == "" {
+			s.Address = "127.0.0.1"
+		}
+		if s.Check.Interval == 0 {
+			s.Check.Interval = 10 * time.Second
+		}
+		if s.Check.Timeout == 0 {
+			s.Check.Timeout = 2 * time.Second
+		}
+	}
+}
+
+var (
+	idRE      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+	serviceRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+)
+
+func (c *Config) validate() error {
+	bad := func(field, format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrConfig, field, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case !idRE.MatchString(c.Node):
+		return bad("node", "%q must be 1-128 letters, digits, '.', '_' or '-'", c.Node)
+	case !c.Role.Valid():
+		return bad("role", "%q, want provider, consumer or both", c.Role)
+	case c.StateDir == "" || !path.IsAbs(c.StateDir):
+		return bad("stateDir", "%q must be an absolute path", c.StateDir)
+	case !idRE.MatchString(c.Start.Name):
+		return bad("startInterface.name", "%q is not a valid name", c.Start.Name)
+	case c.Start.Type != "zookeeper" && c.Start.Type != "consul":
+		return bad("startInterface.type", "%q, want zookeeper or consul", c.Start.Type)
+	case c.HealthInterval < 100*time.Millisecond:
+		return bad("healthInterval", "%s is below 100ms", c.HealthInterval)
+	case c.ParityThreshold <= 0 || c.ParityThreshold > 1:
+		return bad("parityThreshold", "%v, want a fraction in (0, 1]", c.ParityThreshold)
+	case c.MaxPackageBytes < 1024:
+		return bad("maxPackageBytes", "%d is below 1024", c.MaxPackageBytes)
+	case c.Trust.MaxClockSkew < 0 || c.Trust.MaxClockSkew > 10*time.Minute:
+		return bad("trust.maxClockSkew", "%s, want 0..10m", c.Trust.MaxClockSkew)
+	case len(c.Trust.CoordinatorKeys) == 0:
+		return bad("trust.coordinatorKeys", "names no key: the agent would trust no command")
+	case len(c.Kafka.Brokers) == 0:
+		return bad("kafka.brokers", "empty")
+	}
+	if err := checkAddrs(c.Start.Address); err != nil {
+		return bad("startInterface.address", "%v", err)
+	}
+	for i, b := range c.Kafka.Brokers {
+		if err := checkAddrs(b); err != nil {
+			return bad(fmt.Sprintf("kafka.brokers[%d]", i), "%v", err)
+		}
+	}
+	if s := c.Kafka.SASL; s != nil {
+		switch s.Mechanism {
+		case "plain", "scram-sha-256", "scram-sha-512":
+		default:
+			return bad("kafka.sasl.mechanism", "%q, want plain, scram-sha-256 or scram-sha-512", s.Mechanism)
+		}
+		if s.Username == "" || s.PasswordFile == "" {
+			return bad("kafka.sasl", "username and passwordFile are required")
+		}
+	}
+	if t := c.Kafka.TLS; t != nil && (t.CertFile == "") != (t.KeyFile == "") {
+		return bad("kafka.tls", "certFile and keyFile go together")
+	}
+	if err := checkListen(c.API.Listen); err != nil {
+		return bad("api.listen", "%v", err)
+	}
+	if c.Role.Registers() && len(c.Services) == 0 {
+		return bad("services", "a %s must offer at least one service", c.Role)
+	}
+	if !c.Role.Registers() && len(c.Services) > 0 {
+		return bad("services", "a consumer offers no services; set role: both")
+	}
+	if c.Role.Resolves() && len(c.Consumes) == 0 {
+		return bad("consumes", "a %s must name at least one service it resolves", c.Role)
+	}
+	ids := map[string]bool{}
+	for i, s := range c.Services {
+		f := fmt.Sprintf("services[%d]", i)
+		switch {
+		case !serviceRE.MatchString(s.Name):
+			return bad(f+".name", "%q must be 1-63 letters, digits, '.', '_' or '-'", s.Name)
+		case !idRE.MatchString(s.ID) || strings.Contains(s.ID, "/"):
+			return bad(f+".id", "%q is not a valid instance id", s.ID)
+		case ids[s.ID]:
+			return bad(f+".id", "%q is used twice", s.ID)
+		case s.Port < 1 || s.Port > 65535:
+			return bad(f+".port", "%d is outside 1..65535", s.Port)
+		case net.ParseIP(s.Address) == nil:
+			return bad(f+".address", "%q is not an IP address", s.Address)
+		case s.Check.HTTP != "" && s.Check.TCP != "":
+			return bad(f+".check", "set http or tcp, not both")
+		case s.Check.HTTP != "" && !strings.HasPrefix(s.Check.HTTP, "http://") && !strings.HasPrefix(s.Check.HTTP, "https://"):
+			return bad(f+".check.http", "%q is not an http(s) URL", s.Check.HTTP)
+		case s.Check.Timeout >= s.Check.Interval:
+			return bad(f+".check.timeout", "%s must be below the interval %s", s.Check.Timeout, s.Check.Interval)
+		}
+		if s.Check.TCP != "" {
+			if err := checkAddrs(s.Check.TCP); err != nil {
+				return bad(f+".check.tcp", "%v", err)
+			}
+		}
+		ids[s.ID] = true
+	}
+	for i, name := range c.Consumes {
+		if !serviceRE.MatchString(name) {
+			return bad(fmt.Sprintf("consumes[%d]", i), "%q is not a service name", name)
+		}
+	}
+	return nil
+}
+
+func checkAddrs(list string) error {
+	for _, a := range strings.Split(list, ",") {
+		if _, p, err := net.SplitHostPort(strings.TrimSpace(a)); err != nil || p == "" {
+			return fmt.Errorf("%q is not host:port", a)
+		}
+	}
+	return nil
+}
+
+// checkListen keeps the local API on loopback or a unix socket.
+func checkListen(l string) error {
+	if sock, ok := strings.CutPrefix(l, "unix:"); ok {
+		if !path.IsAbs(sock) {
+			return fmt.Errorf("%q: the socket path must be absolute", l)
+		}
+		return nil
+	}
+	host, _, err := net.SplitHostPort(l)
+	if err != nil {
+		return fmt.Errorf("%q is neither host:port nor unix:/path", l)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("%q: the local API listens on loopback or a unix socket only", l)
+	}
+	return nil
+}
