@@ -1,0 +1,68 @@
+// Package watch holds what every registry implementation's Watch shares:
+// handing the latest instance set to a possibly slow reader, telling whether
+// a set changed, and backing off between retries.
+package watch
+
+import (
+	"context"
+	"time"
+
+	"github.com/regshift/regshift/registries"
+)
+
+// Offer puts set into ch (capacity 1), replacing an unread older set, so a
+// slow reader only misses intermediate sets. ch must have one sender.
+func Offer(ch chan []registries.Instance, set []registries.Instance) {
+	for {
+		select {
+		case ch <- set:
+			return
+		default:
+		}
+		select {
+		case <-ch:
+		default:
+		}
+	}
+}
+
+// Same reports whether two sets sorted by id hold equal instances.
+func Same(a, b []registries.Instance) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !a[i].Equal(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// Backoff doubles a retry delay from Min up to Max.
+type Backoff struct {
+	Min, Max time.Duration
+	cur      time.Duration
+}
+
+// Wait sleeps for the next delay or until ctx ends; it reports whether the
+// caller should go on (false: ctx ended).
+func (b *Backoff) Wait(ctx context.Context) bool {
+	switch {
+	case b.cur == 0:
+		b.cur = b.Min
+	case b.cur < b.Max:
+		b.cur = min(2*b.cur, b.Max)
+	}
+	t := time.NewTimer(b.cur)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Reset starts the next Wait from Min again.
+func (b *Backoff) Reset() { b.cur = 0 }

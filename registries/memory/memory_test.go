@@ -1,0 +1,37 @@
+package memory_test
+
+import (
+	"log/slog"
+	"testing"
+
+	"github.com/regshift/regshift/registries"
+	"github.com/regshift/regshift/registries/memory"
+	"github.com/regshift/regshift/registries/registrytest"
+)
+
+func client(t *testing.T, s *memory.Store) registries.Registry {
+	c := memory.New(s, slog.New(slog.NewTextHandler(tWriter{t}, nil)))
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// tWriter routes a client's logs to the test log.
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+func TestConformance(t *testing.T) {
+	store := registrytest.PerTest(func(*testing.T) *memory.Store { return memory.NewStore() })
+	registrytest.Run(t, registrytest.Harness{
+		New: func(t *testing.T) registries.Registry { return client(t, store(t)) },
+		Disruptable: func(t *testing.T) (registries.Registry, func()) {
+			s := memory.NewStore()
+			return client(t, s), s.Expire
+		},
+		Down: func(t *testing.T) registries.Registry {
+			s := memory.NewStore()
+			s.SetDown(true)
+			return client(t, s)
+		},
+	})
+}

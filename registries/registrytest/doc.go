@@ -1,0 +1,9 @@
+// Package registrytest is the one conformance suite every
+// registries.Registry implementation runs (memory, ZooKeeper and Consul on
+// the real servers), its benchmarks, and the polling helpers the suite and
+// the bridge tests share.
+//
+// An implementation's test calls Run with a Harness that knows how to make a
+// client, make the registry lose its registrations, and point a client at a
+// registry that does not answer.
+package registrytest
