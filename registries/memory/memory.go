@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/regshift/regshift/registries"
+	"github.com/regshift/regshift/registries/internal/life"
 	"github.com/regshift/regshift/registries/internal/watch"
 )
 
@@ -104,15 +105,12 @@ func (w *watcher) offer(set []registries.Instance) {
 
 // Client is one registry client of a Store.
 type Client struct {
-	store  *Store
-	log    *slog.Logger
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	store *Store
+	log   *slog.Logger
+	life  *life.Group
 
-	mu     sync.Mutex // guards owned and closed, and orders wg.Add before Close's wg.Wait
-	owned  map[registries.Key]registries.Instance
-	closed bool
+	mu    sync.Mutex
+	owned map[registries.Key]registries.Instance
 }
 
 var _ registries.Registry = (*Client)(nil)
@@ -122,8 +120,7 @@ func New(store *Store, log *slog.Logger) *Client {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	c := &Client{store: store, log: log.With("component", "registry-memory"), ctx: ctx, cancel: cancel,
+	c := &Client{store: store, log: log.With("component", "registry-memory"), life: life.New(),
 		owned: map[registries.Key]registries.Instance{}}
 	store.mu.Lock()
 	store.clients[c] = struct{}{}
@@ -133,7 +130,7 @@ func New(store *Store, log *slog.Logger) *Client {
 
 // check returns the error an operation fails with before touching the store.
 func (c *Client) check(ctx context.Context) error {
-	if c.ctx.Err() != nil {
+	if c.life.Closed() {
 		return registries.ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
@@ -229,26 +226,23 @@ func (c *Client) Watch(ctx context.Context, service string) (<-chan []registries
 	w.offer(c.store.resolveLocked(service))
 	c.store.mu.Unlock()
 
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
+	stop := func() {
 		c.store.mu.Lock()
 		delete(c.store.watchers[service], w)
 		c.store.mu.Unlock()
-		return nil, registries.ErrClosed
 	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
+	err := c.life.Go(func() {
 		select {
 		case <-ctx.Done():
-		case <-c.ctx.Done():
+		case <-c.life.Context().Done():
 		}
-		c.store.mu.Lock()
-		delete(c.store.watchers[service], w)
-		c.store.mu.Unlock()
+		stop()
 		close(w.ch)
-	}()
+	})
+	if err != nil {
+		stop()
+		return nil, err
+	}
 	return w.ch, nil
 }
 
@@ -280,15 +274,9 @@ func (c *Client) Ping(ctx context.Context) error {
 // Close removes this client's registrations, like a ZooKeeper session
 // closing, and ends its watches.
 func (c *Client) Close() error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	if !c.life.Close(nil) {
 		return nil
 	}
-	c.closed = true
-	c.mu.Unlock()
-	c.cancel()
-	c.wg.Wait()
 	c.store.mu.Lock()
 	defer c.store.mu.Unlock()
 	delete(c.store.clients, c)
@@ -306,14 +294,7 @@ func (c *Client) Close() error {
 // restoreLater re-registers what this client owns, in the background as a
 // real client does after its session was lost.
 func (c *Client) restoreLater() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return
-	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
+	_ = c.life.Go(func() {
 		c.mu.Lock()
 		owned := make([]registries.Instance, 0, len(c.owned))
 		for _, inst := range c.owned {
@@ -321,9 +302,9 @@ func (c *Client) restoreLater() {
 		}
 		c.mu.Unlock()
 		for _, inst := range owned {
-			if err := c.Register(c.ctx, inst); err != nil {
+			if err := c.Register(c.life.Context(), inst); err != nil {
 				c.log.Warn("restore registration", "service", inst.Service, "id", inst.ID, "err", err)
 			}
 		}
-	}()
+	})
 }

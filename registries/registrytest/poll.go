@@ -3,6 +3,7 @@ package registrytest
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -94,4 +95,17 @@ func PerTest[V any](mk func(t *testing.T) V) func(t *testing.T) V {
 		t.Cleanup(func() { mu.Lock(); delete(vals, t); mu.Unlock() })
 		return v
 	}
+}
+
+// DeadAddr returns a loopback host:port nothing listens on: a registry that
+// is down.
+func DeadAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	return addr
 }
