@@ -1,0 +1,101 @@
+package coordinator
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func TestPlanWaves(t *testing.T) {
+	p, err := LoadPlan("testdata/plan.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range PlanWaves(p) {
+		got = append(got, w.Role+":"+strings.Join(w.Nodes, ","))
+	}
+	want := "provider:p1 provider:p2 provider:p3 consumer:c1 consumer:c2 consumer:c3"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("waves %v, want %s", got, want)
+	}
+	p.Waves.Canary, p.Waves.Percentages = 0, []int{10, 100}
+	got = got[:0]
+	for _, w := range PlanWaves(p) {
+		got = append(got, w.Role+":"+strings.Join(w.Nodes, ","))
+	}
+	// ceil(10% of 3) = 1 node, then the rest.
+	if want := "provider:p1 provider:p2,p3 consumer:c1 consumer:c2,c3"; strings.Join(got, " ") != want {
+		t.Fatalf("waves %v, want %s", got, want)
+	}
+}
+
+// TestPreviewGolden pins `regshift rollout preview` output (-update rewrites).
+func TestPreviewGolden(t *testing.T) {
+	p, err := LoadPlan("testdata/plan.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := Preview(&buf, p); err != nil {
+		t.Fatal(err)
+	}
+	golden := "testdata/preview.golden"
+	if *update {
+		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf.Bytes(), want) {
+		t.Fatalf("preview differs from %s (run with -update to accept):\n%s", golden, buf.String())
+	}
+}
+
+func TestPlanErrorsNameTheField(t *testing.T) {
+	raw, err := os.ReadFile("testdata/plan.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(raw)
+	tests := []struct{ old, new, field string }{
+		{"  name: consul", "  name: zookeeper", "to.name"},
+		{"  kind: consul", "  kind: etcd", "to.kind"},
+		{"  address: 127.0.0.1:8500", "  address: ''", "to.address"},
+		{"    url: http://127.0.0.1:7080/packages/consul.tgz", "    url: ftp://x", "to.package.url"},
+		{"    digest: sha256:4f8b", "    digest: md5:4f8b", "to.package.digest"},
+		{"  - {node_id: p2, roles: [provider]}", "  - {node_id: p1, roles: [provider]}", "nodes[1].node_id"},
+		{"  - {node_id: c1, roles: [consumer]}", "  - {node_id: c1, roles: [router]}", "nodes[3].roles[0]"},
+		{"  - {node_id: c1, roles: [consumer]}", "  - {node_id: c1, roles: []}", "nodes[3].roles"},
+		{"  percentages: [50, 100]", "  percentages: [50, 90]", "waves.percentages"},
+		{"  percentages: [50, 100]", "  percentages: [60, 50, 100]", "waves.percentages[1]"},
+		{"  canary: 1", "  canary: -1", "waves.canary"},
+		{"  ack_timeout_seconds: 30", "  ack_timeout_seconds: 0", "gates.ack_timeout_seconds"},
+		{"  min_healthy_ratio: 1.0", "  min_healthy_ratio: 1.5", "gates.min_healthy_ratio"},
+		{"  min_parity: 0.99", "  min_parity: -1", "gates.min_parity"},
+		{"  failure_budget: 0", "  failure_budget: -2", "gates.failure_budget"},
+		{"  on_failure: switch-back", "  on_failure: retry", "gates.on_failure"},
+		{"finalize: manual", "finalize: never", "finalize"},
+		{"finalize: manual", "finalize: manual\nfinalise: x", `unknown field "finalise"`},
+		{"  soak_seconds: 10", "  soak_seconds: ten", "gates.soak_seconds"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.field, func(t *testing.T) {
+			if !strings.Contains(doc, tt.old) {
+				t.Fatalf("plan lacks %q", tt.old)
+			}
+			_, err := ParsePlan([]byte(strings.Replace(doc, tt.old, tt.new, 1)))
+			if !errors.Is(err, ErrPlan) || !strings.Contains(err.Error(), tt.field) {
+				t.Fatalf("got %v, want an error naming %s", err, tt.field)
+			}
+		})
+	}
+}
