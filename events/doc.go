@@ -1,0 +1,18 @@
+// Package events is regshift's Kafka transport: the topics and their
+// bootstrap, the CloudEvents 1.0 binary-mode envelope carried in kafka-go
+// headers, Ed25519 signing of message bodies, the producer, the consumer
+// loops and the dead-letter topic.
+//
+// A record's value is the exact JSON body of a schema.Message; its headers
+// are the CloudEvents attributes (ce_id, ce_type, ce_source,
+// ce_specversion, ce_time, content-type, partitionkey) plus, when signed,
+// ce_keyid and ce_signature. The signature is Ed25519 over the DSSE
+// pre-authentication encoding of (ce_type, body), so a body signed as one
+// type cannot be replayed as another.
+//
+// Inbound records pass through a Decoder — CommandVerifier on agents,
+// RequestVerifier and Validator on the coordinator — that either yields a
+// Delivery or a *RejectError naming the check that failed. The consumer loops
+// send rejected records to the dead-letter topic with that reason and move
+// on: a bad record never blocks its partition.
+package events

@@ -1,0 +1,128 @@
+package events_test
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/regshift/regshift/events"
+	"github.com/regshift/regshift/schema"
+)
+
+// now is inside the validity window of the example commands
+// (issued 10:00:00, expiring 10:05:00) and of the example requests.
+var now = time.Date(2026, 11, 26, 10, 1, 0, 0, time.UTC)
+
+func clock() time.Time { return now }
+
+const node = "node-17" // the node the example commands address
+
+func newSigner(t testing.TB, id string) *events.Signer {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := events.NewSigner(id, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func keyringOf(t testing.TB, signers ...*events.Signer) *events.Keyring {
+	t.Helper()
+	k := events.NewKeyring()
+	for _, s := range signers {
+		if err := k.Add(s.KeyID, s.Public()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return k
+}
+
+// example decodes the schema package's example of typ.
+func example(t testing.TB, typ string) schema.Message {
+	t.Helper()
+	spec, err := schema.Lookup(typ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join("..", "schema", "testdata", "examples", spec.File()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := schema.Decode(typ, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func encoder(topics events.Topics, s *events.Signer) *events.Encoder {
+	return &events.Encoder{Topics: topics, Source: "regshift/test", Signer: s, Now: clock}
+}
+
+func encode(t testing.TB, e *events.Encoder, m schema.Message) kafka.Message {
+	t.Helper()
+	rec, err := e.Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+type tLogWriter struct{ t testing.TB }
+
+func (w tLogWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+func testMetrics(t testing.TB) (*events.Metrics, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	m, err := events.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, reg
+}
+
+func setHeader(rec kafka.Message, key, value string) kafka.Message {
+	h := make([]kafka.Header, 0, len(rec.Headers))
+	found := false
+	for _, x := range rec.Headers {
+		if x.Key == key {
+			x.Value, found = []byte(value), true
+		}
+		h = append(h, x)
+	}
+	if !found {
+		h = append(h, kafka.Header{Key: key, Value: []byte(value)})
+	}
+	rec.Headers = h
+	return rec
+}
+
+func dropHeader(rec kafka.Message, key string) kafka.Message {
+	h := make([]kafka.Header, 0, len(rec.Headers))
+	for _, x := range rec.Headers {
+		if x.Key != key {
+			h = append(h, x)
+		}
+	}
+	rec.Headers = h
+	return rec
+}

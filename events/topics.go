@@ -1,0 +1,221 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/regshift/regshift/schema"
+)
+
+// Topics are the five topic names under one prefix.
+type Topics struct {
+	Commands, Events, Requests, State, DLQ string
+}
+
+// NewTopics names the topics under prefix, e.g. "regshift.".
+func NewTopics(prefix string) Topics {
+	return Topics{Commands: prefix + "commands", Events: prefix + "events", Requests: prefix + "requests",
+		State: prefix + "state", DLQ: prefix + "dlq"}
+}
+
+// For is the topic a message class travels on.
+func (t Topics) For(c schema.Class) string {
+	switch c {
+	case schema.ClassCommand:
+		return t.Commands
+	case schema.ClassEvent:
+		return t.Events
+	case schema.ClassRequest:
+		return t.Requests
+	case schema.ClassState:
+		return t.State
+	}
+	return ""
+}
+
+// TopicsConfig sets how the topics are created.
+type TopicsConfig struct {
+	// Prefix of every topic name. Default "regshift.".
+	Prefix string
+	// CommandPartitions is P, fixed for the life of the topic: agents read
+	// partition Partition(node, P). Default 12.
+	CommandPartitions int
+	// EventPartitions, RequestPartitions, DLQPartitions: defaults 6, 3, 3.
+	EventPartitions, RequestPartitions, DLQPartitions int
+	// ReplicationFactor of every topic. Default 1 (one broker); use 3 in production.
+	ReplicationFactor int
+	// MinInsyncReplicas for every topic (min.insync.replicas); 0 leaves the broker's default.
+	MinInsyncReplicas int
+	// DLQRetention is how long dead letters are kept. Default 30 days.
+	DLQRetention time.Duration
+	// Timeout bounds bootstrap, including waiting for partition leaders. Default 60s.
+	Timeout time.Duration
+}
+
+// DefaultTopicsConfig returns the defaults.
+func DefaultTopicsConfig() TopicsConfig {
+	return TopicsConfig{Prefix: "regshift.", CommandPartitions: 12, EventPartitions: 6, RequestPartitions: 3,
+		DLQPartitions: 3, ReplicationFactor: 1, DLQRetention: 30 * 24 * time.Hour, Timeout: 60 * time.Second}
+}
+
+func (c TopicsConfig) validate() error {
+	var errs []error
+	if c.Prefix == "" {
+		errs = append(errs, errors.New("no Prefix"))
+	}
+	for name, n := range map[string]int{"CommandPartitions": c.CommandPartitions, "EventPartitions": c.EventPartitions,
+		"RequestPartitions": c.RequestPartitions, "DLQPartitions": c.DLQPartitions, "ReplicationFactor": c.ReplicationFactor} {
+		if n < 1 {
+			errs = append(errs, fmt.Errorf("%s must be at least 1, is %d", name, n))
+		}
+	}
+	if c.MinInsyncReplicas < 0 || c.MinInsyncReplicas > c.ReplicationFactor {
+		errs = append(errs, fmt.Errorf("MinInsyncReplicas %d outside 0..ReplicationFactor", c.MinInsyncReplicas))
+	}
+	if c.DLQRetention <= 0 || c.Timeout <= 0 {
+		errs = append(errs, errors.New("need positive DLQRetention and Timeout"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("events: TopicsConfig: %w", err)
+	}
+	return nil
+}
+
+// ErrTopicMismatch is returned when an existing topic differs from the
+// configuration in a way regshift depends on (partition count of the
+// commands and state topics, compaction of the state topic).
+var ErrTopicMismatch = errors.New("existing topic differs from configuration")
+
+func (c TopicsConfig) topicConfigs() []kafka.TopicConfig {
+	t := NewTopics(c.Prefix)
+	common := []kafka.ConfigEntry{}
+	if c.MinInsyncReplicas > 0 {
+		common = append(common, kafka.ConfigEntry{ConfigName: "min.insync.replicas", ConfigValue: strconv.Itoa(c.MinInsyncReplicas)})
+	}
+	mk := func(name string, parts int, extra ...kafka.ConfigEntry) kafka.TopicConfig {
+		return kafka.TopicConfig{Topic: name, NumPartitions: parts, ReplicationFactor: c.ReplicationFactor,
+			ConfigEntries: append(append([]kafka.ConfigEntry{}, common...), extra...)}
+	}
+	return []kafka.TopicConfig{
+		mk(t.Commands, c.CommandPartitions),
+		mk(t.Events, c.EventPartitions),
+		mk(t.Requests, c.RequestPartitions),
+		mk(t.State, 1, kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"}),
+		mk(t.DLQ, c.DLQPartitions, kafka.ConfigEntry{ConfigName: "retention.ms", ConfigValue: strconv.FormatInt(c.DLQRetention.Milliseconds(), 10)}),
+	}
+}
+
+// Bootstrap creates the topics that do not exist yet, checks those that do,
+// and waits until every partition has a leader. Running it again is safe.
+func Bootstrap(ctx context.Context, brokers []string, cfg TopicsConfig) (Topics, error) {
+	if err := cfg.validate(); err != nil {
+		return Topics{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	topics := NewTopics(cfg.Prefix)
+	want := cfg.topicConfigs()
+
+	create := func() error {
+		resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: want})
+		if err != nil {
+			return retryOrStop(err)
+		}
+		var errs []error
+		for name, err := range resp.Errors {
+			if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+				errs = append(errs, fmt.Errorf("create %s: %w", name, err))
+			}
+		}
+		return retryOrStop(errors.Join(errs...))
+	}
+	if err := backoff.Retry(create, backoff.WithContext(backoff.NewExponentialBackOff(), ctx)); err != nil {
+		return Topics{}, fmt.Errorf("events: bootstrap topics: %w", err)
+	}
+	ready := func() error {
+		names := make([]string, len(want))
+		for i, tc := range want {
+			names[i] = tc.Topic
+		}
+		md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
+		if err != nil {
+			return retryOrStop(err)
+		}
+		got := map[string]kafka.Topic{}
+		for _, t := range md.Topics {
+			got[t.Name] = t
+		}
+		for _, tc := range want {
+			t, ok := got[tc.Topic]
+			switch {
+			case !ok || t.Error != nil:
+				return fmt.Errorf("topic %s not ready: %v", tc.Topic, t.Error)
+			case (tc.Topic == topics.Commands || tc.Topic == topics.State) && len(t.Partitions) != tc.NumPartitions:
+				return backoff.Permanent(fmt.Errorf("%w: %s has %d partitions, want %d", ErrTopicMismatch, tc.Topic, len(t.Partitions), tc.NumPartitions))
+			}
+			for _, p := range t.Partitions {
+				if p.Leader.ID < 0 || p.Error != nil {
+					return fmt.Errorf("topic %s partition %d has no leader yet", tc.Topic, p.ID)
+				}
+			}
+		}
+		return checkCompacted(ctx, client, topics.State)
+	}
+	if err := backoff.Retry(ready, backoff.WithContext(backoff.NewExponentialBackOff(), ctx)); err != nil {
+		return Topics{}, fmt.Errorf("events: bootstrap topics: %w", err)
+	}
+	return topics, nil
+}
+
+func checkCompacted(ctx context.Context, client *kafka.Client, topic string) error {
+	resp, err := client.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{
+		{ResourceType: kafka.ResourceTypeTopic, ResourceName: topic, ConfigNames: []string{"cleanup.policy"}}}})
+	if err != nil {
+		return retryOrStop(err)
+	}
+	for _, r := range resp.Resources {
+		if r.Error != nil {
+			return retryOrStop(r.Error)
+		}
+		for _, e := range r.ConfigEntries {
+			if e.ConfigName == "cleanup.policy" && e.ConfigValue != "compact" {
+				return backoff.Permanent(fmt.Errorf("%w: %s has cleanup.policy=%s, want compact", ErrTopicMismatch, topic, e.ConfigValue))
+			}
+		}
+	}
+	return nil
+}
+
+// retryOrStop marks errors that trying again will not cure as permanent.
+func retryOrStop(err error) error {
+	if err == nil || Retriable(err) {
+		return err
+	}
+	return backoff.Permanent(err)
+}
+
+// PartitionCount asks the brokers how many partitions topic has; an agent
+// needs it for the commands topic to find its partition.
+func PartitionCount(ctx context.Context, brokers []string, topic string) (int, error) {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return 0, err
+	}
+	for _, t := range md.Topics {
+		if t.Name == topic {
+			if t.Error != nil {
+				return 0, t.Error
+			}
+			return len(t.Partitions), nil
+		}
+	}
+	return 0, fmt.Errorf("topic %s not found", topic)
+}

@@ -1,0 +1,219 @@
+package events
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/regshift/regshift/schema"
+)
+
+// ReplayState is what an agent remembers of the commands it applied; the
+// CommandVerifier reads it, the agent updates it after applying.
+type ReplayState interface {
+	// HighestEpoch is the highest coordinator epoch seen (0: none).
+	HighestEpoch() uint64
+	// Applied reports whether a command id was already applied.
+	Applied(commandID string) bool
+}
+
+// CommandVerifierConfig configures a CommandVerifier.
+type CommandVerifierConfig struct {
+	// NodeID is this agent's node id; records keyed to other nodes are skipped.
+	NodeID string
+	// MaxSkew is the clock difference tolerated at both ends of a command's
+	// validity window. Default 30s.
+	MaxSkew time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// DefaultCommandVerifierConfig returns the defaults for node.
+func DefaultCommandVerifierConfig(node string) CommandVerifierConfig {
+	return CommandVerifierConfig{NodeID: node, MaxSkew: 30 * time.Second}
+}
+
+func (c CommandVerifierConfig) validate() error {
+	if c.NodeID == "" {
+		return errors.New("events: CommandVerifierConfig.NodeID is empty")
+	}
+	return checkPositive("CommandVerifierConfig.MaxSkew", c.MaxSkew)
+}
+
+// CommandVerifier is an agent's decoder for the commands topic.
+type CommandVerifier struct {
+	cfg    CommandVerifierConfig
+	keys   *Keyring
+	replay ReplayState
+}
+
+// NewCommandVerifier returns a verifier trusting the coordinator keys in keys.
+func NewCommandVerifier(cfg CommandVerifierConfig, keys *Keyring, replay ReplayState) (*CommandVerifier, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if keys == nil || replay == nil {
+		return nil, errors.New("events: NewCommandVerifier needs a keyring and a replay state")
+	}
+	cfg.Now = nowOr(cfg.Now)
+	return &CommandVerifier{cfg: cfg, keys: keys, replay: replay}, nil
+}
+
+// Decode implements Decoder: records keyed to other nodes give ErrSkip,
+// the others are verified at the configured clock's time.
+func (v *CommandVerifier) Decode(rec kafka.Message) (Delivery, error) {
+	if string(rec.Key) != v.cfg.NodeID {
+		return Delivery{}, ErrSkip
+	}
+	return decodeWith(rec, schema.ClassCommand, func(env Envelope) (schema.Message, error) { return v.Verify(env, v.cfg.Now()) })
+}
+
+// Verify checks a command envelope at time now, in this order: a known key
+// that is not revoked, the signature, the schema, addressed to this node,
+// the unsigned headers agreeing with the signed body, inside the validity window (with
+// MaxSkew), an epoch not below the highest seen, a command id not yet
+// applied. The error is a *RejectError whose Reason names the failed check.
+func (v *CommandVerifier) Verify(env Envelope, now time.Time) (schema.Command, error) {
+	if err := verifySignature(v.keys, env); err != nil {
+		return nil, err
+	}
+	m, err := body(env)
+	if err != nil {
+		return nil, err
+	}
+	cmd := m.(schema.Command) // class command: every type is a Command
+	h := cmd.Header()
+	if h.NodeID != v.cfg.NodeID {
+		return nil, reject(ReasonWrongNode, "command %s is for node %q, this is %q", h.CommandID, h.NodeID, v.cfg.NodeID)
+	}
+	if err := agree(env, m); err != nil {
+		return nil, err
+	}
+	switch {
+	case now.Add(v.cfg.MaxSkew).Before(h.IssuedAt):
+		return nil, reject(ReasonNotYetValid, "command %s issued at %s, now %s", h.CommandID, h.IssuedAt.Format(time.RFC3339), now.Format(time.RFC3339))
+	case !h.ExpiresAt.After(h.IssuedAt) || now.Add(-v.cfg.MaxSkew).After(h.ExpiresAt):
+		return nil, reject(ReasonExpired, "command %s expires at %s, now %s", h.CommandID, h.ExpiresAt.Format(time.RFC3339), now.Format(time.RFC3339))
+	case h.Epoch < v.replay.HighestEpoch():
+		return nil, reject(ReasonStaleEpoch, "command %s from epoch %d, highest seen %d", h.CommandID, h.Epoch, v.replay.HighestEpoch())
+	case v.replay.Applied(h.CommandID):
+		return nil, reject(ReasonDuplicate, "command %s already applied", h.CommandID)
+	}
+	return cmd, nil
+}
+
+// Replay is an in-memory ReplayState, safe for concurrent use. An agent
+// that must remember across restarts persists what Record is given.
+type Replay struct {
+	mu      sync.Mutex
+	epoch   uint64
+	applied map[string]bool
+}
+
+// NewReplay returns an empty replay state.
+func NewReplay() *Replay { return &Replay{applied: map[string]bool{}} }
+
+// Record remembers that a command was applied and raises the epoch.
+func (r *Replay) Record(h schema.CommandHeader) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.applied[h.CommandID] = true
+	r.epoch = max(r.epoch, h.Epoch)
+}
+
+// HighestEpoch implements ReplayState.
+func (r *Replay) HighestEpoch() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.epoch
+}
+
+// Applied implements ReplayState.
+func (r *Replay) Applied(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.applied[id]
+}
+
+// RequestVerifierConfig configures a RequestVerifier.
+type RequestVerifierConfig struct {
+	// AllowUnsigned accepts requests without a signature. A signed request
+	// is verified all the same. Off by default; turn it on only where every
+	// writer to the requests topic is trusted.
+	AllowUnsigned bool
+	// MaxAge is how long after requested_at a request is still accepted. Default 15m.
+	MaxAge time.Duration
+	// MaxSkew is the clock difference tolerated for requested_at in the future. Default 30s.
+	MaxSkew time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// DefaultRequestVerifierConfig returns the defaults.
+func DefaultRequestVerifierConfig() RequestVerifierConfig {
+	return RequestVerifierConfig{MaxAge: 15 * time.Minute, MaxSkew: 30 * time.Second}
+}
+
+func (c RequestVerifierConfig) validate() error {
+	return errors.Join(checkPositive("RequestVerifierConfig.MaxAge", c.MaxAge), checkPositive("RequestVerifierConfig.MaxSkew", c.MaxSkew))
+}
+
+// RequestVerifier is the coordinator's decoder for the requests topic: it
+// trusts the operator keys in its keyring.
+type RequestVerifier struct {
+	cfg  RequestVerifierConfig
+	keys *Keyring
+}
+
+// NewRequestVerifier returns a verifier trusting the operator keys in keys.
+func NewRequestVerifier(cfg RequestVerifierConfig, keys *Keyring) (*RequestVerifier, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if keys == nil {
+		return nil, errors.New("events: NewRequestVerifier needs a keyring")
+	}
+	cfg.Now = nowOr(cfg.Now)
+	return &RequestVerifier{cfg: cfg, keys: keys}, nil
+}
+
+// Decode implements Decoder.
+func (v *RequestVerifier) Decode(rec kafka.Message) (Delivery, error) {
+	return decodeWith(rec, schema.ClassRequest, func(env Envelope) (schema.Message, error) { return v.Verify(env, v.cfg.Now()) })
+}
+
+// Verify checks a request envelope at time now: key and signature (unless
+// unsigned requests are allowed and this one is unsigned), the schema, the
+// headers agreeing with the body, and requested_at within
+// [now-MaxAge-MaxSkew, now+MaxSkew].
+func (v *RequestVerifier) Verify(env Envelope, now time.Time) (schema.Request, error) {
+	if env.KeyID != "" || !v.cfg.AllowUnsigned {
+		if err := verifySignature(v.keys, env); err != nil {
+			return nil, err
+		}
+	}
+	m, err := body(env)
+	if err != nil {
+		return nil, err
+	}
+	if err := agree(env, m); err != nil {
+		return nil, err
+	}
+	req := m.(schema.Request) // class request: every type is a Request
+	at := req.Requested().RequestedAt
+	switch {
+	case now.Add(v.cfg.MaxSkew).Before(at):
+		return nil, reject(ReasonNotYetValid, "request %s requested at %s, now %s", env.ID, at.Format(time.RFC3339), now.Format(time.RFC3339))
+	case now.Add(-v.cfg.MaxAge - v.cfg.MaxSkew).After(at):
+		return nil, reject(ReasonExpired, "request %s requested at %s, older than %s", env.ID, at.Format(time.RFC3339), v.cfg.MaxAge)
+	}
+	return req, nil
+}
+
+var (
+	_ Decoder     = (*CommandVerifier)(nil)
+	_ Decoder     = (*RequestVerifier)(nil)
+	_ ReplayState = (*Replay)(nil)
+)
