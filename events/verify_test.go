@@ -1,7 +1,6 @@
 package events_test
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -51,7 +50,7 @@ func signedInstall(t *testing.T, s *events.Signer, edit func(c *schema.Install))
 // resign replaces the body of rec and signs it again with s as type typ.
 func resign(rec kafka.Message, s *events.Signer, typ string, body []byte) kafka.Message {
 	rec.Value = body
-	return setHeader(rec, events.HeaderSignature, base64.StdEncoding.EncodeToString(s.Sign(typ, body)))
+	return setHeader(rec, events.HeaderSignature, base64Sig(s.Sign(typ, body)))
 }
 
 func TestCommandVerifierReasons(t *testing.T) {
