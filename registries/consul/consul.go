@@ -1,0 +1,321 @@
+package consul
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/regshift/regshift/registries"
+	"github.com/regshift/regshift/registries/internal/life"
+)
+
+// The Consul SDK calls this package makes.
+type (
+	agentAPI interface {
+		ServiceRegisterOpts(reg *api.AgentServiceRegistration, opts api.ServiceRegisterOpts) error
+		ServiceDeregisterOpts(serviceID string, q *api.QueryOptions) error
+		UpdateTTLOpts(checkID, output, status string, q *api.QueryOptions) error
+	}
+	healthAPI interface {
+		Service(service, tag string, passingOnly bool, q *api.QueryOptions) ([]*api.ServiceEntry, *api.QueryMeta, error)
+	}
+	catalogAPI interface {
+		Services(q *api.QueryOptions) (map[string][]string, *api.QueryMeta, error)
+	}
+	statusAPI interface {
+		LeaderWithQueryOptions(q *api.QueryOptions) (string, error)
+	}
+)
+
+// Client is a registries.Registry on a Consul agent.
+type Client struct {
+	cfg       Config
+	log       *slog.Logger
+	transport *http.Transport
+	agent     agentAPI
+	health    healthAPI
+	catalog   catalogAPI
+	status    statusAPI
+	life      *life.Group
+
+	mu    sync.Mutex
+	owned map[registries.Key]registries.Instance // kept passing, restored when lost
+}
+
+var _ registries.Registry = (*Client)(nil)
+
+// New validates cfg and makes a client; it does not contact the agent. A nil
+// logger discards logs.
+func New(cfg Config, log *slog.Logger) (*Client, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ac := api.DefaultNonPooledConfig()
+	ac.Address, ac.Scheme, ac.Datacenter, ac.Token = cfg.Address, cfg.Scheme, cfg.Datacenter, cfg.Token
+	ac.TLSConfig = api.TLSConfig{
+		Address: cfg.TLS.ServerName, CAFile: cfg.TLS.CAFile, CAPem: cfg.TLS.CAPem,
+		CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile, CertPEM: cfg.TLS.CertPEM, KeyPEM: cfg.TLS.KeyPEM,
+		InsecureSkipVerify: cfg.TLS.InsecureSkipVerify,
+	}
+	// Pool connections (keepalives and blocking queries share the agent),
+	// and close them all on Close.
+	ac.Transport.DisableKeepAlives = false
+	ac.Transport.MaxIdleConnsPerHost = 64
+	client, err := api.NewClient(ac)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	c := &Client{
+		cfg: cfg, log: log.With("component", "registry-consul"), transport: ac.Transport,
+		agent: client.Agent(), health: client.Health(), catalog: client.Catalog(), status: client.Status(),
+		life: life.New(), owned: map[registries.Key]registries.Instance{},
+	}
+	_ = c.life.Go(c.keepalive)
+	return c, nil
+}
+
+// serviceID is the Consul service ID of an instance.
+func serviceID(service, id string) string { return service + ":" + id }
+
+func checkID(service, id string) string { return "regshift:" + serviceID(service, id) }
+
+// mapErr turns SDK errors into the registries sentinels: a status the agent
+// answered with by its code, anything else (no connection, timeout,
+// cancelled) as unavailable.
+func mapErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se api.StatusError
+	if errors.As(err, &se) {
+		switch {
+		case se.Code == http.StatusNotFound:
+			return fmt.Errorf("consul %s: %w: %w", op, registries.ErrNotFound, err)
+		case se.Code == http.StatusBadRequest:
+			return fmt.Errorf("consul %s: %w: %w", op, registries.ErrInvalid, err)
+		case se.Code == http.StatusTooManyRequests || se.Code >= 500:
+			return fmt.Errorf("consul %s: %w: %w", op, registries.ErrUnavailable, err)
+		}
+		return fmt.Errorf("consul %s: %w", op, err)
+	}
+	return fmt.Errorf("consul %s: %w: %w", op, registries.ErrUnavailable, err)
+}
+
+func (c *Client) query(ctx context.Context) *api.QueryOptions {
+	return (&api.QueryOptions{}).WithContext(ctx)
+}
+
+// Register implements registries.Registry: an agent service with a passing
+// TTL check that this client keeps alive.
+func (c *Client) Register(ctx context.Context, inst registries.Instance) error {
+	if err := registries.Validate(inst); err != nil {
+		return err
+	}
+	if c.life.Closed() {
+		return registries.ErrClosed
+	}
+	inst = inst.Clone()
+	if err := c.register(ctx, inst); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.owned[inst.Key()] = inst
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Client) register(ctx context.Context, inst registries.Instance) error {
+	reg := &api.AgentServiceRegistration{
+		ID: serviceID(inst.Service, inst.ID), Name: inst.Service,
+		Address: inst.Address, Port: inst.Port, Tags: inst.Tags, Meta: inst.Metadata,
+		Check: &api.AgentServiceCheck{
+			CheckID: checkID(inst.Service, inst.ID), Name: "regshift TTL",
+			TTL: c.cfg.CheckTTL.String(), Status: api.HealthPassing,
+			DeregisterCriticalServiceAfter: c.cfg.DeregisterCriticalAfter.String(),
+		},
+	}
+	opts := api.ServiceRegisterOpts{ReplaceExistingChecks: true}.WithContext(ctx)
+	return mapErr("register", c.agent.ServiceRegisterOpts(reg, opts))
+}
+
+// Deregister implements registries.Registry. It removes the service from
+// the agent this client talks to, whichever client registered it there.
+func (c *Client) Deregister(ctx context.Context, service, id string) error {
+	if err := registries.ValidateService(service); err != nil {
+		return err
+	}
+	if err := registries.ValidateID(id); err != nil {
+		return err
+	}
+	if c.life.Closed() {
+		return registries.ErrClosed
+	}
+	c.mu.Lock()
+	delete(c.owned, registries.Key{Service: service, ID: id})
+	c.mu.Unlock()
+	return mapErr("deregister", c.agent.ServiceDeregisterOpts(serviceID(service, id), c.query(ctx)))
+}
+
+// Resolve implements registries.Registry: passing instances only.
+func (c *Client) Resolve(ctx context.Context, service string) ([]registries.Instance, error) {
+	if err := registries.ValidateService(service); err != nil {
+		return nil, err
+	}
+	if c.life.Closed() {
+		return nil, registries.ErrClosed
+	}
+	entries, _, err := c.health.Service(service, "", true, c.query(ctx))
+	if err != nil {
+		return nil, mapErr("resolve", err)
+	}
+	return instances(entries), nil
+}
+
+// instances converts health entries, sorted by id.
+func instances(entries []*api.ServiceEntry) []registries.Instance {
+	out := make([]registries.Instance, 0, len(entries))
+	for _, e := range entries {
+		s := e.Service
+		addr := s.Address
+		if addr == "" && e.Node != nil {
+			addr = e.Node.Address
+		}
+		id := s.ID
+		if rest, ok := strings.CutPrefix(s.ID, s.Service+":"); ok {
+			id = rest
+		}
+		inst := registries.Instance{Service: s.Service, ID: id, Address: addr, Port: s.Port}
+		if len(s.Tags) > 0 {
+			inst.Tags = slices.Clone(s.Tags)
+		}
+		if len(s.Meta) > 0 {
+			inst.Metadata = s.Meta
+		}
+		out = append(out, inst)
+	}
+	registries.SortInstances(out)
+	return out
+}
+
+// Services implements registries.Registry: the catalog's services, without
+// Consul's own.
+func (c *Client) Services(ctx context.Context) ([]string, error) {
+	if c.life.Closed() {
+		return nil, registries.ErrClosed
+	}
+	m, _, err := c.catalog.Services(c.query(ctx))
+	if err != nil {
+		return nil, mapErr("services", err)
+	}
+	out := make([]string, 0, len(m))
+	for name := range m {
+		if name != "consul" {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// Ping implements registries.Registry: the agent answers and knows a
+// leader.
+func (c *Client) Ping(ctx context.Context) error {
+	if c.life.Closed() {
+		return registries.ErrClosed
+	}
+	leader, err := c.status.LeaderWithQueryOptions(c.query(ctx))
+	if err != nil {
+		return mapErr("ping", err)
+	}
+	if leader == "" {
+		return fmt.Errorf("consul ping: %w: no leader", registries.ErrUnavailable)
+	}
+	return nil
+}
+
+// keepalive marks every owned check passing each CheckTTL/3, and
+// re-registers an instance whose check the agent no longer knows (agent
+// restarted, or the instance was reaped while we could not reach it).
+func (c *Client) keepalive() {
+	ctx := c.life.Context()
+	tick := time.NewTicker(c.cfg.CheckTTL / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		c.mu.Lock()
+		owned := make([]registries.Instance, 0, len(c.owned))
+		for _, in := range c.owned {
+			owned = append(owned, in)
+		}
+		c.mu.Unlock()
+		for _, in := range owned {
+			err := c.agent.UpdateTTLOpts(checkID(in.Service, in.ID), "kept alive by regshift", api.HealthPassing, c.query(ctx))
+			var se api.StatusError
+			switch {
+			case err == nil:
+			case ctx.Err() != nil:
+				return
+			case errors.As(err, &se):
+				if !c.stillOwned(in) {
+					continue
+				}
+				c.log.Info("check lost by the agent; registering again", "service", in.Service, "id", in.ID, "status", se.Code)
+				if err := c.register(ctx, in); err != nil {
+					c.log.Warn("re-register", "service", in.Service, "id", in.ID, "err", err)
+				}
+			default:
+				c.log.Debug("keepalive", "service", in.Service, "id", in.ID, "err", err)
+			}
+		}
+	}
+}
+
+func (c *Client) stillOwned(in registries.Instance) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cur, ok := c.owned[in.Key()]
+	return ok && cur.Equal(in)
+}
+
+// Close stops keeping checks alive and the watches, removes this client's
+// instances when DeregisterOnClose is set (best effort, 5s), and closes
+// idle connections.
+func (c *Client) Close() error {
+	if !c.life.Close(nil) {
+		return nil
+	}
+	defer c.transport.CloseIdleConnections()
+	if !c.cfg.DeregisterOnClose {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for k := range c.owned {
+		if err := c.agent.ServiceDeregisterOpts(serviceID(k.Service, k.ID), c.query(ctx)); err != nil {
+			errs = append(errs, mapErr("deregister on close", err))
+			if ctx.Err() != nil {
+				break
+			}
+		}
+	}
+	clear(c.owned)
+	return errors.Join(errs...)
+}

@@ -1,0 +1,119 @@
+package consul_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/regshift/regshift/itest/servers"
+	"github.com/regshift/regshift/registries"
+	"github.com/regshift/regshift/registries/consul"
+	"github.com/regshift/regshift/registries/registrytest"
+)
+
+// tWriter routes a client's logs to the test log.
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(bytes.TrimSpace(p)))
+	return len(p), nil
+}
+
+func newClient(t testing.TB, cfg consul.Config) *consul.Client {
+	t.Helper()
+	c, err := consul.New(cfg, slog.New(slog.NewTextHandler(tWriter{t}, nil)))
+	if err != nil {
+		t.Fatalf("new consul client: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func TestConformance(t *testing.T) {
+	addr := servers.RequireConsul(t)
+	registrytest.Run(t, registrytest.Harness{
+		New: func(t *testing.T) registries.Registry {
+			cfg := consul.DefaultConfig()
+			cfg.Address = addr
+			return newClient(t, cfg)
+		},
+		Disruptable: func(t *testing.T) (registries.Registry, func()) {
+			cfg := consul.DefaultConfig()
+			cfg.Address = addr
+			cfg.CheckTTL = 3 * time.Second
+			r := &recorder{Registry: newClient(t, cfg)}
+			return r, func() { r.forget(t, addr) }
+		},
+		Down: func(t *testing.T) registries.Registry {
+			cfg := consul.DefaultConfig()
+			cfg.Address = registrytest.DeadAddr(t)
+			return newClient(t, cfg)
+		},
+	})
+}
+
+// recorder remembers what was registered through it, so that forget can
+// make the agent lose exactly those registrations.
+type recorder struct {
+	registries.Registry
+	mu   sync.Mutex
+	keys []registries.Key
+}
+
+func (r *recorder) Register(ctx context.Context, inst registries.Instance) error {
+	r.mu.Lock()
+	r.keys = append(r.keys, inst.Key())
+	r.mu.Unlock()
+	return r.Registry.Register(ctx, inst)
+}
+
+// forget removes the recorded registrations from the agent behind the
+// client's back — what an agent restart without its state, or the reaper
+// after a long partition, does. (A private Consul restart would be the
+// closer fault, but a second Consul cannot start beside the shared one
+// until scripts/services.sh turns off the gRPC-TLS port 8503.)
+func (r *recorder) forget(t testing.TB, addr string) {
+	t.Helper()
+	cfg := api.DefaultConfig()
+	cfg.Address = addr
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	keys := slices.Clone(r.keys)
+	r.mu.Unlock()
+	_, meta, err := c.Catalog().Services(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := meta.LastIndex
+	for _, k := range keys {
+		if err := c.Agent().ServiceDeregister(k.Service + ":" + k.ID); err != nil {
+			t.Fatalf("deregister %v behind the client's back: %v", k, err)
+		}
+	}
+	// Proof that they were lost and made again: every catalog entry was
+	// created after the deregistration.
+	for _, k := range keys {
+		registrytest.Eventually(t, registrytest.Patience, "re-created "+k.Service+":"+k.ID, func() error {
+			entries, _, err := c.Catalog().Service(k.Service, "", nil)
+			if err != nil {
+				return err
+			}
+			for _, e := range entries {
+				if e.ServiceID == k.Service+":"+k.ID && e.CreateIndex > before {
+					return nil
+				}
+			}
+			return fmt.Errorf("no entry created after index %d", before)
+		})
+	}
+}

@@ -1,0 +1,12 @@
+// Package consul is the registries.Registry for Consul: instances are
+// registered through the local agent's API, each with a TTL health check
+// that the client keeps passing and with DeregisterCriticalServiceAfter, so
+// an instance whose client died turns critical and is then removed by
+// Consul. Resolve and Watch return passing instances only; Watch uses
+// blocking queries.
+//
+// An instance's Consul service ID is "<service>:<id>" (service names cannot
+// contain ':'), so equal ids in different services never collide on an
+// agent. Instances registered by other Consul clients keep their own service
+// ID as id.
+package consul
