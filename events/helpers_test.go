@@ -128,13 +128,14 @@ func dropHeader(rec kafka.Message, key string) kafka.Message {
 	return rec
 }
 
-// counter reads one counter of the registry, 0 when it was never touched.
+// counter sums the series of a counter that match labels, 0 when none was touched.
 func counter(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	sum := 0.0
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
@@ -146,10 +147,10 @@ func counter(t testing.TB, reg *prometheus.Registry, name string, labels map[str
 					continue next
 				}
 			}
-			return m.GetCounter().GetValue()
+			sum += m.GetCounter().GetValue()
 		}
 	}
-	return 0
+	return sum
 }
 
 // waitFor polls cond until it holds or the deadline passes.
