@@ -57,9 +57,11 @@ type Command interface {
 
 // RequestHeader is what every operator request names.
 type RequestHeader struct {
-	RolloutID   string `json:"rollout_id"`
-	RequestedBy string `json:"requested_by"`
-	Reason      string `json:"reason,omitempty"`
+	RequestID   string    `json:"request_id"`
+	RequestedAt time.Time `json:"requested_at"`
+	RolloutID   string    `json:"rollout_id"`
+	RequestedBy string    `json:"requested_by"`
+	Reason      string    `json:"reason,omitempty"`
 }
 
 // Requested returns the header; it makes every request a Request.
