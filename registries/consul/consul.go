@@ -8,13 +8,13 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/consul/api"
 
 	"github.com/regshift/regshift/registries"
 	"github.com/regshift/regshift/registries/internal/life"
+	"github.com/regshift/regshift/registries/internal/owned"
 )
 
 // The Consul SDK calls this package makes.
@@ -45,9 +45,7 @@ type Client struct {
 	catalog   catalogAPI
 	status    statusAPI
 	life      *life.Group
-
-	mu    sync.Mutex
-	owned map[registries.Key]registries.Instance // kept passing, restored when lost
+	owned     owned.Set // kept passing, restored when lost
 }
 
 var _ registries.Registry = (*Client)(nil)
@@ -79,7 +77,7 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 	c := &Client{
 		cfg: cfg, log: log.With("component", "registry-consul"), transport: ac.Transport,
 		agent: client.Agent(), health: client.Health(), catalog: client.Catalog(), status: client.Status(),
-		life: life.New(), owned: map[registries.Key]registries.Instance{},
+		life: life.New(),
 	}
 	_ = c.life.Go(c.keepalive)
 	return c, nil
@@ -129,9 +127,7 @@ func (c *Client) Register(ctx context.Context, inst registries.Instance) error {
 	if err := c.register(ctx, inst); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	c.owned[inst.Key()] = inst
-	c.mu.Unlock()
+	c.owned.Put(inst)
 	return nil
 }
 
@@ -161,9 +157,7 @@ func (c *Client) Deregister(ctx context.Context, service, id string) error {
 	if c.life.Closed() {
 		return registries.ErrClosed
 	}
-	c.mu.Lock()
-	delete(c.owned, registries.Key{Service: service, ID: id})
-	c.mu.Unlock()
+	c.owned.Delete(registries.Key{Service: service, ID: id})
 	return mapErr("deregister", c.agent.ServiceDeregisterOpts(serviceID(service, id), c.query(ctx)))
 }
 
@@ -257,13 +251,7 @@ func (c *Client) keepalive() {
 			return
 		case <-tick.C:
 		}
-		c.mu.Lock()
-		owned := make([]registries.Instance, 0, len(c.owned))
-		for _, in := range c.owned {
-			owned = append(owned, in)
-		}
-		c.mu.Unlock()
-		for _, in := range owned {
+		for _, in := range c.owned.List() {
 			err := c.agent.UpdateTTLOpts(checkID(in.Service, in.ID), "kept alive by regshift", api.HealthPassing, c.query(ctx))
 			var se api.StatusError
 			switch {
@@ -271,7 +259,7 @@ func (c *Client) keepalive() {
 			case ctx.Err() != nil:
 				return
 			case errors.As(err, &se):
-				if !c.stillOwned(in) {
+				if !c.owned.Holds(in) {
 					continue
 				}
 				c.log.Info("check lost by the agent; registering again", "service", in.Service, "id", in.ID, "status", se.Code)
@@ -283,13 +271,6 @@ func (c *Client) keepalive() {
 			}
 		}
 	}
-}
-
-func (c *Client) stillOwned(in registries.Instance) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	cur, ok := c.owned[in.Key()]
-	return ok && cur.Equal(in)
 }
 
 // Close stops keeping checks alive and the watches, removes this client's
@@ -305,17 +286,14 @@ func (c *Client) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	var errs []error
-	for k := range c.owned {
-		if err := c.agent.ServiceDeregisterOpts(serviceID(k.Service, k.ID), c.query(ctx)); err != nil {
+	for _, in := range c.owned.Take() {
+		if err := c.agent.ServiceDeregisterOpts(serviceID(in.Service, in.ID), c.query(ctx)); err != nil {
 			errs = append(errs, mapErr("deregister on close", err))
 			if ctx.Err() != nil {
 				break
 			}
 		}
 	}
-	clear(c.owned)
 	return errors.Join(errs...)
 }

@@ -1,10 +1,8 @@
 package consul_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -18,17 +16,9 @@ import (
 	"github.com/regshift/regshift/registries/registrytest"
 )
 
-// tWriter routes a client's logs to the test log.
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(bytes.TrimSpace(p)))
-	return len(p), nil
-}
-
 func newClient(t testing.TB, cfg consul.Config) *consul.Client {
 	t.Helper()
-	c, err := consul.New(cfg, slog.New(slog.NewTextHandler(tWriter{t}, nil)))
+	c, err := consul.New(cfg, registrytest.Logger(t))
 	if err != nil {
 		t.Fatalf("new consul client: %v", err)
 	}

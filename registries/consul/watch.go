@@ -16,21 +16,9 @@ func (c *Client) Watch(ctx context.Context, service string) (<-chan []registries
 	if err := registries.ValidateService(service); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(c.life.Context(), cancel)
-	out := make(chan []registries.Instance, 1)
-	err := c.life.Go(func() {
-		defer stop()
-		defer cancel()
-		defer close(out)
+	return watch.Start(c.life, ctx, func(ctx context.Context, out chan []registries.Instance) {
 		c.watch(ctx, service, out)
 	})
-	if err != nil {
-		stop()
-		cancel()
-		return nil, err
-	}
-	return out, nil
 }
 
 func (c *Client) watch(ctx context.Context, service string, out chan []registries.Instance) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/regshift/regshift/registries"
 	"github.com/regshift/regshift/registries/internal/life"
+	"github.com/regshift/regshift/registries/internal/owned"
 	"github.com/regshift/regshift/registries/internal/watch"
 )
 
@@ -108,9 +109,7 @@ type Client struct {
 	store *Store
 	log   *slog.Logger
 	life  *life.Group
-
-	mu    sync.Mutex
-	owned map[registries.Key]registries.Instance
+	owned owned.Set
 }
 
 var _ registries.Registry = (*Client)(nil)
@@ -120,8 +119,7 @@ func New(store *Store, log *slog.Logger) *Client {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{store: store, log: log.With("component", "registry-memory"), life: life.New(),
-		owned: map[registries.Key]registries.Instance{}}
+	c := &Client{store: store, log: log.With("component", "registry-memory"), life: life.New()}
 	store.mu.Lock()
 	store.clients[c] = struct{}{}
 	store.mu.Unlock()
@@ -162,9 +160,7 @@ func (c *Client) Register(ctx context.Context, inst registries.Instance) error {
 	}
 	defer c.store.mu.Unlock()
 	inst = inst.Clone()
-	c.mu.Lock()
-	c.owned[inst.Key()] = inst
-	c.mu.Unlock()
+	c.owned.Put(inst)
 	c.store.instances[inst.Key()] = inst
 	c.store.notifyLocked(inst.Service)
 	return nil
@@ -180,9 +176,7 @@ func (c *Client) Deregister(ctx context.Context, service, id string) error {
 	}
 	defer c.store.mu.Unlock()
 	k := registries.Key{Service: service, ID: id}
-	c.mu.Lock()
-	delete(c.owned, k)
-	c.mu.Unlock()
+	c.owned.Delete(k)
 	if _, ok := c.store.instances[k]; !ok {
 		return fmt.Errorf("memory: %s/%s: %w", service, id, registries.ErrNotFound)
 	}
@@ -280,12 +274,10 @@ func (c *Client) Close() error {
 	c.store.mu.Lock()
 	defer c.store.mu.Unlock()
 	delete(c.store.clients, c)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k, inst := range c.owned {
-		if cur, ok := c.store.instances[k]; ok && cur.Equal(inst) {
-			delete(c.store.instances, k)
-			c.store.notifyLocked(k.Service)
+	for _, inst := range c.owned.Take() {
+		if cur, ok := c.store.instances[inst.Key()]; ok && cur.Equal(inst) {
+			delete(c.store.instances, inst.Key())
+			c.store.notifyLocked(inst.Service)
 		}
 	}
 	return nil
@@ -295,13 +287,7 @@ func (c *Client) Close() error {
 // real client does after its session was lost.
 func (c *Client) restoreLater() {
 	_ = c.life.Go(func() {
-		c.mu.Lock()
-		owned := make([]registries.Instance, 0, len(c.owned))
-		for _, inst := range c.owned {
-			owned = append(owned, inst)
-		}
-		c.mu.Unlock()
-		for _, inst := range owned {
+		for _, inst := range c.owned.List() {
 			if err := c.Register(c.life.Context(), inst); err != nil {
 				c.log.Warn("restore registration", "service", inst.Service, "id", inst.ID, "err", err)
 			}

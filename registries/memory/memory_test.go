@@ -1,7 +1,6 @@
 package memory_test
 
 import (
-	"log/slog"
 	"testing"
 
 	"github.com/regshift/regshift/registries"
@@ -10,15 +9,10 @@ import (
 )
 
 func client(t *testing.T, s *memory.Store) registries.Registry {
-	c := memory.New(s, slog.New(slog.NewTextHandler(tWriter{t}, nil)))
+	c := memory.New(s, registrytest.Logger(t))
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
-
-// tWriter routes a client's logs to the test log.
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
 
 func TestConformance(t *testing.T) {
 	store := registrytest.PerTest(func(*testing.T) *memory.Store { return memory.NewStore() })

@@ -21,21 +21,11 @@ func (c *Client) Watch(ctx context.Context, service string) (<-chan []registries
 	if err := registries.ValidateService(service); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(c.life.Context(), cancel)
-	w := &watcher{c: c, service: service, out: make(chan []registries.Instance, 1),
-		kick: make(chan struct{}, 1), cache: map[string]*registries.Instance{}, armed: map[string]bool{}}
-	err := c.life.Go(func() {
-		defer stop()
-		defer cancel()
+	return watch.Start(c.life, ctx, func(ctx context.Context, out chan []registries.Instance) {
+		w := &watcher{c: c, service: service, out: out, kick: make(chan struct{}, 1),
+			cache: map[string]*registries.Instance{}, armed: map[string]bool{}}
 		w.run(ctx)
 	})
-	if err != nil {
-		stop()
-		cancel()
-		return nil, err
-	}
-	return w.out, nil
 }
 
 type watcher struct {
@@ -55,7 +45,6 @@ type watcher struct {
 }
 
 func (w *watcher) run(ctx context.Context) {
-	defer close(w.out)
 	b := watch.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	for {
 		w.handleFired()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/regshift/regshift/registries"
 	"github.com/regshift/regshift/registries/internal/life"
+	"github.com/regshift/regshift/registries/internal/owned"
 	"github.com/regshift/regshift/registries/internal/watch"
 )
 
@@ -26,10 +27,11 @@ type Client struct {
 
 	life *life.Group
 
+	owned owned.Set // what we registered and must keep
+
 	mu      sync.Mutex
-	owned   map[registries.Key]registries.Instance // what we registered and must keep
-	stateCh chan struct{}                          // closed and replaced on every connection state change
-	session int64                                  // the session our registrations were last restored in
+	stateCh chan struct{} // closed and replaced on every connection state change
+	session int64         // the session our registrations were last restored in
 
 	restoreKick chan struct{}
 }
@@ -48,7 +50,7 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 	}
 	c := &Client{
 		cfg: cfg, log: log.With("component", "registry-zookeeper"), life: life.New(),
-		owned: map[registries.Key]registries.Instance{}, stateCh: make(chan struct{}),
+		stateCh:     make(chan struct{}),
 		restoreKick: make(chan struct{}, 1),
 	}
 	dialer := cfg.Dialer
@@ -109,11 +111,8 @@ func (c *Client) restoreLoop() {
 				c.mu.Unlock()
 				break
 			}
-			owned := make([]registries.Instance, 0, len(c.owned))
-			for _, in := range c.owned {
-				owned = append(owned, in)
-			}
 			c.mu.Unlock()
+			owned := c.owned.List()
 			var failed error
 			for _, in := range owned {
 				if err := c.put(in); err != nil {
@@ -228,9 +227,7 @@ func (c *Client) Register(ctx context.Context, inst registries.Instance) error {
 	if c.life.Closed() {
 		return registries.ErrClosed
 	}
-	c.mu.Lock()
-	c.owned[inst.Key()] = inst
-	c.mu.Unlock()
+	c.owned.Put(inst)
 	// Owned before written: a session that ends meanwhile restores it.
 	return exec(ctx, c, "register", func() error { return c.put(inst) })
 }
@@ -316,9 +313,7 @@ func (c *Client) Deregister(ctx context.Context, service, id string) error {
 	if err := registries.ValidateID(id); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	delete(c.owned, registries.Key{Service: service, ID: id})
-	c.mu.Unlock()
+	c.owned.Delete(registries.Key{Service: service, ID: id})
 	return exec(ctx, c, "deregister", func() error { return c.conn.Delete(c.instancePath(service, id), -1) })
 }
 

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"sync"
 	"testing"
@@ -19,17 +18,9 @@ import (
 	"github.com/regshift/regshift/registries/zookeeper"
 )
 
-// tWriter routes a client's logs to the test log.
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(bytes.TrimSpace(p)))
-	return len(p), nil
-}
-
 func newClient(t testing.TB, cfg zookeeper.Config) *zookeeper.Client {
 	t.Helper()
-	c, err := zookeeper.New(cfg, slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	c, err := zookeeper.New(cfg, registrytest.Logger(t))
 	if err != nil {
 		t.Fatalf("new zookeeper client: %v", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/regshift/regshift/registries"
+	"github.com/regshift/regshift/registries/internal/life"
 )
 
 // Offer puts set into ch (capacity 1), replacing an unread older set, so a
@@ -66,3 +67,24 @@ func (b *Backoff) Wait(ctx context.Context) bool {
 
 // Reset starts the next Wait from Min again.
 func (b *Backoff) Reset() { b.cur = 0 }
+
+// Start runs loop on a goroutine of the client's lifetime g, with a
+// context that ends with ctx or when the client closes, and closes the
+// returned channel when loop returns. registries.ErrClosed after Close.
+func Start(g *life.Group, ctx context.Context, loop func(ctx context.Context, out chan []registries.Instance)) (<-chan []registries.Instance, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(g.Context(), cancel)
+	out := make(chan []registries.Instance, 1)
+	err := g.Go(func() {
+		defer stop()
+		defer cancel()
+		defer close(out)
+		loop(ctx, out)
+	})
+	if err != nil {
+		stop()
+		cancel()
+		return nil, err
+	}
+	return out, nil
+}
