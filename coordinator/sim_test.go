@@ -1,0 +1,218 @@
+package coordinator
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/regshift/regshift/nodeagent"
+	"github.com/regshift/regshift/schema"
+)
+
+// sim runs a rollout against in-process agents — the real agent state
+// machine — over a model of Kafka: each node's commands arrive in order
+// (one partition per node), events may be delayed, duplicated and
+// reordered across nodes. It checks the safety invariants after every step.
+// tb is what the sim needs of a test: *testing.T and *rapid.T both have it.
+type tb interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
+
+type sim struct {
+	t      tb
+	r      Rollout
+	now    time.Time
+	agents map[string]nodeagent.State
+	cmdQ   map[string][]Command
+	events []Input
+	// newHealthy says whether the new registry is healthy now.
+	newHealthy bool
+	parity     float64
+
+	ids         map[string]string // intent -> id: one id per intent
+	finalizeReq bool
+	log         []string
+}
+
+func newSim(t tb, p schema.Plan) *sim {
+	t.Helper()
+	start := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	r, out, err := NewRollout("ro-1", p, 1, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sim{t: t, r: r, now: start, agents: map[string]nodeagent.State{}, cmdQ: map[string][]Command{},
+		newHealthy: true, parity: 1, ids: map[string]string{}}
+	for _, n := range p.Nodes {
+		role := nodeagent.RoleConsumer
+		if slices.Contains(n.Roles, schema.RoleProvider) {
+			role = nodeagent.RoleProvider
+			if slices.Contains(n.Roles, schema.RoleConsumer) {
+				role = nodeagent.RoleBoth
+			}
+		}
+		st, err := nodeagent.NewState(n.NodeID, role, p.From.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.agents[n.NodeID] = st
+	}
+	s.take(out)
+	return s
+}
+
+// step folds one input and checks the invariants on what came out.
+func (s *sim) step(in Input) {
+	s.t.Helper()
+	before := s.r
+	var out Output
+	s.r, out = Step(s.r, in)
+	if in, ok := in.(RequestIn); ok && in.Kind == RequestFinalize {
+		s.finalizeReq = true
+	}
+	for _, c := range out.Commands {
+		if c.Kind == KindUninstall {
+			committed := false
+			for _, d := range s.r.Decisions {
+				committed = committed || d.Decision == "committed"
+			}
+			if !committed || (s.r.Plan.Finalize == FinalizeManual && !s.finalizeReq) {
+				s.t.Fatalf("uninstall of %s sent to %s before commit and finalize approval (phase %s→%s)", c.Interface, c.Node, before.Phase, s.r.Phase)
+			}
+		}
+	}
+	s.take(out)
+}
+
+func (s *sim) take(out Output) {
+	s.t.Helper()
+	for _, c := range out.Commands {
+		intent := c.Node + "|" + c.Kind + "|" + c.Interface + "|" + c.To
+		if id, ok := s.ids[intent]; ok && id != c.ID {
+			s.t.Fatalf("intent %s sent with ids %s and %s", intent, id, c.ID)
+		}
+		s.ids[intent] = c.ID
+		s.cmdQ[c.Node] = append(s.cmdQ[c.Node], c)
+		s.log = append(s.log, c.Kind+":"+c.Node)
+	}
+}
+
+// deliver hands the oldest command of node to its agent and queues the ack.
+func (s *sim) deliver(node string) bool { return s.deliverAs(node, false) }
+
+// deliverAs delivers the next command; with fail, the agent's effects fail
+// (a registry down, a package server gone): it keeps its state and acks
+// failed.
+func (s *sim) deliverAs(node string, fail bool) bool {
+	q := s.cmdQ[node]
+	if len(q) == 0 {
+		return false
+	}
+	c := q[0]
+	s.cmdQ[node] = q[1:]
+	st := s.agents[node]
+	ac := nodeagent.Command{ID: c.ID, Kind: nodeagent.CommandKind(c.Kind), Interface: c.Interface, To: c.To}
+	if c.Kind == KindInstall {
+		ac.PackageURL, ac.Digest = s.r.Plan.To.Package.URL, s.r.Plan.To.Package.Digest
+	}
+	d := nodeagent.Decide(st, ac)
+	if fail && len(d.Effects) > 0 {
+		d = nodeagent.Decision{Next: st, Ack: nodeagent.Ack{CommandID: c.ID, Status: nodeagent.AckFailed, Reason: nodeagent.ReasonEffectFailed}}
+	}
+	if err := d.Next.Validate(); err != nil {
+		s.t.Fatalf("agent %s after %s: %v (no node may lose its working interface)", node, c.ID, err)
+	}
+	s.agents[node] = d.Next
+	outcome := map[nodeagent.AckStatus]string{nodeagent.AckDone: schema.AckDone, nodeagent.AckFailed: schema.AckFailed, nodeagent.AckRejected: schema.AckRejected}[d.Ack.Status]
+	s.events = append(s.events, AckIn{Ack: schema.Ack{NodeID: node, CommandID: c.ID, RolloutID: s.r.ID, Epoch: 1, Outcome: outcome, Reason: d.Ack.Reason}})
+	return true
+}
+
+// health queues what each agent would report of the new interface.
+func (s *sim) health(node string) {
+	st := s.agents[node]
+	status := schema.HealthUnknown
+	switch {
+	case st.Phase(s.r.Plan.To.Name) == nodeagent.PhaseActive && s.newHealthy:
+		status = schema.HealthPassing
+	case st.Phase(s.r.Plan.To.Name) == nodeagent.PhaseActive:
+		status = schema.HealthCritical
+	}
+	s.events = append(s.events, HealthIn{Health: schema.Health{NodeID: node, Interfaces: []schema.InterfaceHealth{{Name: s.r.Plan.To.Name, State: string(st.Phase(s.r.Plan.To.Name)), Status: status}}}})
+}
+
+func (s *sim) registry() RegistryIn {
+	return RegistryIn{Report: RegistryReport{At: s.now, Reachable: true, Healthy: s.newHealthy, BridgeRunning: true, Parity: s.parity}}
+}
+
+// stamp sets an input's time to the sim's clock.
+func (s *sim) stamp(in Input) Input {
+	switch in := in.(type) {
+	case AckIn:
+		in.Now = s.now
+		return in
+	case HealthIn:
+		in.Now, in.Health.ObservedAt = s.now, s.now
+		return in
+	case RegistryIn:
+		in.Now, in.Report.At = s.now, s.now
+		return in
+	case RequestIn:
+		in.Now = s.now
+		return in
+	case HelloIn:
+		in.Now = s.now
+		return in
+	}
+	return Tick{Now: s.now}
+}
+
+// round delivers everything in order, reports health and the registry,
+// and ticks the clock by d.
+func (s *sim) round(d time.Duration) {
+	s.t.Helper()
+	for _, n := range s.r.Nodes {
+		for s.deliver(n.ID) {
+		}
+	}
+	for _, n := range s.r.Nodes {
+		s.health(n.ID)
+	}
+	s.events = append(s.events, s.registry())
+	evs := s.events
+	s.events = nil
+	for _, e := range evs {
+		s.step(s.stamp(e))
+	}
+	s.now = s.now.Add(d)
+	s.step(Tick{Now: s.now})
+}
+
+func (s *sim) runUntil(t tb, done func() bool, limit int) {
+	t.Helper()
+	for i := 0; i < limit; i++ {
+		if done() {
+			return
+		}
+		s.round(time.Second)
+	}
+	t.Fatalf("not done after %d rounds: phase %s wave %d held=%v\n%s", limit, s.r.Phase, s.r.Wave, s.r.Held, s.decisions())
+}
+
+func (s *sim) decisions() string {
+	out := ""
+	for _, d := range s.r.Decisions {
+		out += fmt.Sprintf("  %s %s %s %v\n", d.Decision, d.Check, d.Detail, d.Nodes)
+	}
+	return out
+}
+
+func (s *sim) primaries() map[string]string {
+	m := map[string]string{}
+	for id, st := range s.agents {
+		m[id] = st.Primary
+	}
+	return m
+}

@@ -1,0 +1,525 @@
+package coordinator
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/regshift/regshift/schema"
+)
+
+// Input is anything Step folds into a rollout.
+type Input interface{ at() time.Time }
+
+// Inputs.
+type (
+	// Tick moves the clock: re-sends, ack timeouts and soaks end on ticks.
+	Tick struct{ Now time.Time }
+	// AckIn is an agent's answer to a command.
+	AckIn struct {
+		Now time.Time
+		Ack schema.Ack
+	}
+	// HealthIn is an agent's health report.
+	HealthIn struct {
+		Now    time.Time
+		Health schema.Health
+	}
+	// HelloIn is an agent's inventory after it (re)started.
+	HelloIn struct {
+		Now   time.Time
+		Hello schema.Hello
+	}
+	// RegistryIn is the runtime's measurement of the registry side.
+	RegistryIn struct {
+		Now    time.Time
+		Report RegistryReport
+	}
+	// RequestIn is an operator's or another system's request.
+	RequestIn struct {
+		Now  time.Time
+		Kind string // pause | resume | approve | abort | finalize
+		By   string
+		Wave *int // approve: the wave (1-based) whose gate is passed
+	}
+)
+
+func (i Tick) at() time.Time       { return i.Now }
+func (i AckIn) at() time.Time      { return i.Now }
+func (i HealthIn) at() time.Time   { return i.Now }
+func (i HelloIn) at() time.Time    { return i.Now }
+func (i RegistryIn) at() time.Time { return i.Now }
+func (i RequestIn) at() time.Time  { return i.Now }
+
+// Request kinds.
+const (
+	RequestPause    = "pause"
+	RequestResume   = "resume"
+	RequestApprove  = "approve"
+	RequestAbort    = "abort"
+	RequestFinalize = "finalize"
+)
+
+// ResendEvery is how often an unanswered command is sent again, with its
+// original id, until the plan's ack timeout.
+func ResendEvery(p schema.Plan) time.Duration {
+	return max(time.Second, time.Duration(p.Gates.AckTimeoutSeconds)*time.Second/5)
+}
+
+// Step folds one input into the rollout and returns the next rollout and
+// what to do. It never mutates r.
+func Step(r Rollout, in Input) (Rollout, Output) {
+	r = r.Clone()
+	var out Output
+	if t := in.at(); t.After(r.Now) {
+		r.Now = t
+	}
+	switch in := in.(type) {
+	case AckIn:
+		r.onAck(&out, in.Ack)
+	case HealthIn:
+		r.onHealth(in.Health)
+	case HelloIn:
+		r.onHello(in.Hello)
+	case RegistryIn:
+		r.Registry = in.Report
+	case RequestIn:
+		r.onRequest(&out, in)
+	}
+	r.advance(&out)
+	return r, out
+}
+
+func (r *Rollout) onAck(out *Output, a schema.Ack) {
+	n := r.Node(a.NodeID)
+	if n == nil || n.Pending == nil || n.Pending.Command.ID != a.CommandID {
+		return // not for this rollout, or a duplicate of an answered command
+	}
+	cmd := n.Pending.Command
+	if a.Outcome != schema.AckDone {
+		failure := fmt.Sprintf("%s %s: %s", cmd.Kind, a.Outcome, a.Reason)
+		if failure != n.Failure {
+			r.decide(out, Decision{Decision: "node-failed", Check: "ack", Nodes: []string{n.ID}, Detail: failure})
+		}
+		n.Failure = failure
+		if cmd.Kind == KindInstall || cmd.Kind == KindActivate {
+			n.Pending = nil // counts against the wave's failure budget
+		}
+		// A failed switch-back or uninstall stays pending and is re-sent with
+		// its id: the agent did not record it as applied, so it tries again.
+		// Both must complete.
+		return
+	}
+	n.Pending, n.Failure = nil, ""
+	switch cmd.Kind {
+	case KindInstall:
+		n.Reached = ReachedInstalled
+	case KindActivate:
+		n.Reached, n.ActiveAt = ReachedActive, r.Now
+	case KindSwitchBack:
+		n.Reached = ReachedSwitchedBack
+	case KindUninstall:
+		n.Reached = ReachedUninstalled
+	}
+}
+
+func (r *Rollout) onHealth(h schema.Health) {
+	n := r.Node(h.NodeID)
+	if n == nil {
+		return
+	}
+	for _, ih := range h.Interfaces {
+		if ih.Name == r.Plan.To.Name {
+			n.Health, n.HealthAt = ih.Status, r.Now
+		}
+	}
+}
+
+// onHello reconciles what a (re)started agent reports with what the
+// coordinator believes: a node that lost the new interface is moved back so
+// its install is sent again (same id: an agent that lost its state applies
+// it; one that did not answers it as a duplicate), and a pending command the
+// node has visibly carried out counts as answered.
+func (r *Rollout) onHello(h schema.Hello) {
+	n := r.Node(h.NodeID)
+	if n == nil {
+		return
+	}
+	state := schema.StateAbsent
+	for _, is := range h.Interfaces {
+		if is.Name == r.Plan.To.Name {
+			state = is.State
+		}
+	}
+	if (state == schema.StateAbsent || state == schema.StateRemoved) && n.Reached == ReachedInstalled && r.Phase == PhaseRolling {
+		n.Reached = ReachedNone
+	}
+	if n.Pending == nil {
+		return
+	}
+	switch k := n.Pending.Command.Kind; {
+	case k == KindInstall && (state == schema.StateInstalled || state == schema.StateStandby):
+		n.Pending, n.Reached = nil, ReachedInstalled
+	case k == KindActivate && state == schema.StateActive:
+		n.Pending, n.Reached, n.ActiveAt = nil, ReachedActive, r.Now
+	}
+}
+
+func (r *Rollout) onRequest(out *Output, q RequestIn) {
+	refuse := func(why string) {
+		r.decide(out, Decision{Decision: "request-refused", Check: q.Kind, Detail: why})
+	}
+	switch q.Kind {
+	case RequestPause:
+		if r.Phase != PhasePreparing && r.Phase != PhaseRolling {
+			refuse("only a preparing or rolling rollout pauses")
+			return
+		}
+		r.Paused = true
+		r.decide(out, Decision{Decision: "paused", Detail: "by " + q.By})
+	case RequestResume:
+		if !r.Paused && !r.Held {
+			refuse("not paused")
+			return
+		}
+		if r.Held {
+			// Retry the nodes that failed so far (same ids: an agent that
+			// failed did not record the command), soak again, re-evaluate.
+			for i := 0; i <= r.Wave; i++ {
+				for _, n := range r.wave(i) {
+					if n.Reached != ReachedActive {
+						n.Failure = ""
+					}
+				}
+			}
+			r.SoakStarted = time.Time{}
+		}
+		r.Paused, r.Held = false, false
+		r.decide(out, Decision{Decision: "resumed", Detail: "by " + q.By})
+	case RequestApprove:
+		if !r.Held {
+			refuse("no gate is waiting for approval")
+			return
+		}
+		if q.Wave != nil && *q.Wave != r.Wave+1 {
+			refuse(fmt.Sprintf("wave %d is waiting, not wave %d", r.Wave+1, *q.Wave))
+			return
+		}
+		r.Held = false
+		r.decide(out, Decision{Decision: "gate-approved", Detail: fmt.Sprintf("wave %d passed by %s", r.Wave+1, q.By)})
+		r.nextWave(out)
+	case RequestAbort:
+		switch r.Phase {
+		case PhasePreparing:
+			r.Phase = PhaseSwitchedBack
+			out.Bridge = BridgeStop
+			r.decide(out, Decision{Decision: "aborted", Detail: "by " + q.By + "; no node was touched"})
+		case PhaseRolling, PhaseCommitted:
+			r.decide(out, Decision{Decision: "aborted", Detail: "by " + q.By})
+			r.startSwitchBack(out)
+		default:
+			refuse(fmt.Sprintf("a %s rollout cannot be aborted", r.Phase))
+		}
+	case RequestFinalize:
+		if r.Phase != PhaseCommitted {
+			refuse(fmt.Sprintf("only a committed rollout finalizes; this one is %s", r.Phase))
+			return
+		}
+		r.FinalizeApproved = true
+		r.decide(out, Decision{Decision: "finalize-approved", Detail: "by " + q.By})
+	default:
+		refuse(fmt.Sprintf("unknown request %q", q.Kind))
+	}
+}
+
+// advance does what the rollout's phase calls for now. It is level-
+// triggered: called after every input, it sends whatever is missing.
+func (r *Rollout) advance(out *Output) {
+	switch r.Phase {
+	case PhasePreparing:
+		r.prepare(out)
+	case PhaseRolling:
+		r.roll(out)
+	case PhaseCommitted:
+		if r.Plan.Finalize == FinalizeAutomatic || r.FinalizeApproved {
+			r.Phase, r.Stage = PhaseFinalizing, schema.RoleConsumer
+			r.decide(out, Decision{Decision: "finalizing", Detail: "uninstall " + r.Plan.From.Name + ": consumers first, then providers"})
+			r.staged(out, KindUninstall, ReachedUninstalled)
+		}
+	case PhaseFinalizing:
+		r.staged(out, KindUninstall, ReachedUninstalled)
+	case PhaseSwitchingBack:
+		r.staged(out, KindSwitchBack, ReachedSwitchedBack)
+	}
+}
+
+func (r *Rollout) prepare(out *Output) {
+	if r.Paused {
+		return
+	}
+	rep, g := r.Registry, r.Plan.Gates
+	ok := !rep.At.IsZero() && rep.Reachable && rep.Healthy && rep.BridgeRunning && rep.Parity >= g.MinParity
+	if ok {
+		r.decide(out, Decision{Decision: "prepared", Check: "parity", Observed: ptr(rep.Parity), Threshold: ptr(g.MinParity),
+			Detail: r.Plan.To.Name + " reachable and healthy, bridge running"})
+		r.Phase, r.Wave = PhaseRolling, 0
+		r.roll(out)
+		return
+	}
+	if r.Now.Sub(r.Created) < time.Duration(g.AckTimeoutSeconds)*time.Second {
+		return // give the registry side until the ack timeout
+	}
+	d := Decision{Decision: "prepare-failed", Detail: rep.Detail}
+	switch {
+	case rep.At.IsZero():
+		d.Check, d.Detail = "registry", "no registry report within the ack timeout"
+	case !rep.Reachable || !rep.Healthy:
+		d.Check = "registry-health"
+	case !rep.BridgeRunning:
+		d.Check = "bridge"
+	default:
+		d.Check, d.Observed, d.Threshold = "parity", ptr(rep.Parity), ptr(g.MinParity)
+	}
+	r.Phase = PhaseFailed
+	out.Bridge = BridgeStop
+	r.decide(out, d)
+}
+
+// roll drives the current wave: time out and re-send pending commands, send
+// the next ones within max in flight, soak, and evaluate the gate.
+func (r *Rollout) roll(out *Output) {
+	wave := r.wave(r.Wave)
+	ackTimeout := time.Duration(r.Plan.Gates.AckTimeoutSeconds) * time.Second
+	for _, n := range wave {
+		if p := n.Pending; p != nil && r.Now.Sub(p.FirstSent) >= ackTimeout {
+			n.Pending = nil
+			n.Failure = fmt.Sprintf("%s: no answer within %s", p.Command.Kind, ackTimeout)
+			r.decide(out, Decision{Decision: "node-unknown", Check: "ack-timeout", Nodes: []string{n.ID}, Detail: n.Failure})
+		}
+	}
+	r.resend(out, wave)
+	failed := r.failedIn(wave)
+	if len(failed) > r.Plan.Gates.FailureBudget && !r.Held {
+		r.gateFailed(out, Decision{Check: "failure-budget", Observed: ptr(float64(len(failed))),
+			Threshold: ptr(float64(r.Plan.Gates.FailureBudget)), Nodes: failed})
+		return
+	}
+	if r.Paused || r.Held {
+		return
+	}
+	inflight := 0
+	for _, n := range wave {
+		if n.Pending != nil {
+			inflight++
+		}
+	}
+	for _, n := range wave {
+		if max := r.Plan.Waves.MaxInFlight; max > 0 && inflight >= max {
+			break
+		}
+		if n.Pending != nil || n.Failure != "" || n.Reached == ReachedActive {
+			continue
+		}
+		kind := KindInstall
+		if n.Reached == ReachedInstalled {
+			kind = KindActivate
+		}
+		r.send(out, n, kind)
+		inflight++
+	}
+	for _, n := range wave {
+		if n.Pending != nil || (n.Failure == "" && n.Reached != ReachedActive) {
+			return // the wave is still moving
+		}
+	}
+	if r.SoakStarted.IsZero() {
+		r.SoakStarted = r.Now
+	}
+	if r.Now.Sub(r.SoakStarted) < time.Duration(r.Plan.Gates.SoakSeconds)*time.Second {
+		return
+	}
+	// A node that has not reported since it activated gets up to the ack
+	// timeout to do so; after that it is unknown, never healthy. The same
+	// holds for the registry report the parity check reads.
+	if r.Registry.At.Before(r.SoakStarted) && r.Now.Sub(r.SoakStarted) < ackTimeout {
+		return
+	}
+	for i := 0; i <= r.Wave; i++ {
+		for _, n := range r.wave(i) {
+			if n.Reached == ReachedActive && n.HealthAt.Before(n.ActiveAt) && r.Now.Sub(n.ActiveAt) < ackTimeout {
+				return
+			}
+		}
+	}
+	r.evaluateGate(out)
+}
+
+// evaluateGate checks, after the soak, every node moved so far.
+func (r *Rollout) evaluateGate(out *Output) {
+	g := r.Plan.Gates
+	var moved []*Node
+	for i := 0; i <= r.Wave; i++ {
+		moved = append(moved, r.wave(i)...)
+	}
+	unhealthy := map[string]bool{}
+	healthy := 0
+	for _, n := range moved {
+		if n.healthy() {
+			healthy++
+		} else {
+			unhealthy[n.ID] = true
+		}
+	}
+	ratio := float64(healthy) / float64(len(moved))
+	if ratio < g.MinHealthyRatio {
+		r.gateFailed(out, Decision{Check: "healthy-ratio", Observed: ptr(ratio), Threshold: ptr(g.MinHealthyRatio), Nodes: sortedKeys(unhealthy)})
+		return
+	}
+	rep := r.Registry
+	if rep.At.Before(r.SoakStarted) || !rep.Reachable || !rep.Healthy || rep.Parity < g.MinParity {
+		d := Decision{Check: "parity", Observed: ptr(rep.Parity), Threshold: ptr(g.MinParity), Detail: rep.Detail}
+		if rep.At.Before(r.SoakStarted) {
+			d.Observed, d.Detail = nil, "no registry report during the soak (unknown)"
+		}
+		r.gateFailed(out, d)
+		return
+	}
+	r.decide(out, Decision{Decision: "wave-passed", Check: "healthy-ratio", Observed: ptr(ratio), Threshold: ptr(g.MinHealthyRatio),
+		Detail: fmt.Sprintf("wave %d of %d (%s), parity %.3f", r.Wave+1, len(r.Waves), r.Waves[r.Wave].Role, rep.Parity)})
+	r.nextWave(out)
+}
+
+func (r *Rollout) nextWave(out *Output) {
+	r.SoakStarted = time.Time{}
+	if r.Wave+1 < len(r.Waves) {
+		r.Wave++
+		r.roll(out)
+		return
+	}
+	// Commit only when every node of the plan is healthy on the new
+	// interface, whatever the per-wave ratio allowed.
+	unhealthy := map[string]bool{}
+	for _, n := range r.Nodes {
+		if !n.healthy() {
+			unhealthy[n.ID] = true
+		}
+	}
+	if len(unhealthy) > 0 {
+		r.Wave = len(r.Waves) - 1
+		ratio := 1 - float64(len(unhealthy))/float64(len(r.Nodes))
+		r.gateFailed(out, Decision{Check: "commit-all-healthy", Observed: ptr(ratio), Threshold: ptr(1.0), Nodes: sortedKeys(unhealthy)})
+		return
+	}
+	r.Phase = PhaseCommitted
+	r.decide(out, Decision{Decision: "committed", Check: "commit-all-healthy", Observed: ptr(1.0), Threshold: ptr(1.0),
+		Detail: r.Plan.To.Name + " is primary on every node; " + r.Plan.From.Name + " dormant"})
+	r.advance(out)
+}
+
+// gateFailed switches back or holds, as the plan says.
+func (r *Rollout) gateFailed(out *Output, d Decision) {
+	if r.Plan.Gates.OnFailure == OnFailurePause {
+		d.Decision = "held"
+		d.Detail = fmt.Sprintf("wave %d: %s failed; resume re-evaluates after a soak, approve passes, abort switches back. %s", r.Wave+1, d.Check, d.Detail)
+		r.Held = true
+		r.decide(out, d)
+		return
+	}
+	d.Decision = "switch-back"
+	d.Detail = fmt.Sprintf("wave %d: %s failed. %s", r.Wave+1, d.Check, d.Detail)
+	r.decide(out, d)
+	r.startSwitchBack(out)
+}
+
+func (r *Rollout) startSwitchBack(out *Output) {
+	r.Phase, r.Stage, r.Held, r.Paused = PhaseSwitchingBack, schema.RoleConsumer, false, false
+	for _, n := range r.Nodes {
+		// Stop re-sending install and activate. One already sent reaches the
+		// agent before the switch-back (a node's commands share a partition),
+		// so the node still ends on the old interface.
+		n.Pending = nil
+	}
+	r.staged(out, KindSwitchBack, ReachedSwitchedBack)
+}
+
+// staged sends kind to every node of the current stage (consumers, then
+// providers) that has not reached step, re-sending pending ones, and moves to
+// the next stage when the stage is done. Switch-back covers only touched
+// nodes; finalize covers all. Neither gives up on a node: it is re-sent until
+// it answers, because both must complete.
+func (r *Rollout) staged(out *Output, kind string, step Progress) {
+	for {
+		var stage []*Node
+		for _, n := range r.Nodes {
+			if n.provider() != (r.Stage == schema.RoleProvider) || (kind == KindSwitchBack && !n.Touched) {
+				continue
+			}
+			stage = append(stage, n)
+		}
+		r.resend(out, stage)
+		done := true
+		for _, n := range stage {
+			if n.Reached == step {
+				continue
+			}
+			done = false
+			if n.Pending == nil {
+				r.send(out, n, kind)
+			}
+		}
+		if !done {
+			return
+		}
+		if r.Stage == schema.RoleConsumer {
+			r.Stage = schema.RoleProvider
+			continue
+		}
+		out.Bridge = BridgeStop
+		if kind == KindSwitchBack {
+			r.Phase = PhaseSwitchedBack
+			r.decide(out, Decision{Decision: "switched-back", Detail: "every touched node is back on " + r.Plan.From.Name + "; bridge stopped"})
+		} else {
+			r.Phase = PhaseFinalized
+			r.decide(out, Decision{Decision: "finalized", Detail: r.Plan.From.Name + " uninstalled everywhere; bridge stopped"})
+		}
+		r.Stage = ""
+		return
+	}
+}
+
+// resend sends again, with the same id, every pending command of nodes that
+// waited a resend interval.
+func (r *Rollout) resend(out *Output, nodes []*Node) {
+	every := ResendEvery(r.Plan)
+	for _, n := range nodes {
+		if p := n.Pending; p != nil && r.Now.Sub(p.LastSent) >= every {
+			p.LastSent = r.Now
+			p.Sends++
+			out.Commands = append(out.Commands, p.Command)
+		}
+	}
+}
+
+func (r *Rollout) send(out *Output, n *Node, kind string) {
+	c := r.command(n, kind)
+	n.Pending = &Pending{Command: c, FirstSent: r.Now, LastSent: r.Now, Sends: 1}
+	n.Touched = true
+	out.Commands = append(out.Commands, c)
+}
+
+func (r *Rollout) wave(i int) []*Node {
+	var out []*Node
+	for _, id := range r.Waves[i].Nodes {
+		out = append(out, r.Node(id))
+	}
+	return out
+}
+
+func (r *Rollout) failedIn(wave []*Node) []string {
+	var ids []string
+	for _, n := range wave {
+		if n.Failure != "" {
+			ids = append(ids, n.ID)
+		}
+	}
+	return ids
+}
