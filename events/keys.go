@@ -63,7 +63,7 @@ func NewSigner(id string, key ed25519.PrivateKey) (*Signer, error) {
 func (s *Signer) Public() ed25519.PublicKey { return s.key.Public().(ed25519.PublicKey) }
 
 // Sign signs body as message type typ.
-func (s *Signer) Sign(typ string, body []byte) []byte { return ed25519.Sign(s.key, pae(typ, body)) }
+func (s *Signer) Sign(typ string, body []byte) []byte { return ed25519.Sign(s.key, PAE(typ, body)) }
 
 // WriteKeyPair writes <dir>/<id>.key and <dir>/<id>.pub. It refuses to
 // overwrite an existing file.

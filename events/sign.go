@@ -7,13 +7,14 @@ import (
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 )
 
-// pae is DSSE's pre-authentication encoding of (type, body):
+// PAE is DSSE's pre-authentication encoding of (type, body), the bytes a
+// signature covers:
 //
 //	"DSSEv1" SP len(type) SP type SP len(body) SP body
 //
 // with lengths in ASCII decimal. Signing it instead of the bare body binds
 // the signature to the message type.
-func pae(typ string, body []byte) []byte { return dsse.PAE(typ, body) }
+func PAE(typ string, body []byte) []byte { return dsse.PAE(typ, body) }
 
 func encodeSig(sig []byte) string { return base64.StdEncoding.EncodeToString(sig) }
 
@@ -29,7 +30,7 @@ func verifySignature(keys *Keyring, e Envelope) error {
 	if err != nil {
 		return err
 	}
-	if len(e.Signature) != ed25519.SignatureSize || !ed25519.Verify(key, pae(e.Type, e.Data), e.Signature) {
+	if len(e.Signature) != ed25519.SignatureSize || !ed25519.Verify(key, PAE(e.Type, e.Data), e.Signature) {
 		return reject(ReasonBadSignature, "%s %s: signature by %q does not verify", e.Type, e.ID, e.KeyID)
 	}
 	return nil
