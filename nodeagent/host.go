@@ -49,6 +49,7 @@ type Host struct {
 
 	mu      sync.Mutex
 	clients map[string]registries.Registry
+	errors  map[string]uint64 // failed operations per interface
 }
 
 // NewHost returns a Host for cfg that publishes resolves to hub.
@@ -60,7 +61,20 @@ func NewHost(cfg Config, open Opener, hub *Hub, httpClient *http.Client, log *sl
 		cfg: cfg, open: open, http: httpClient, log: log,
 		resolver: newResolver(hub, cfg.Consumes, cfg.ParityThreshold, log),
 		clients:  map[string]registries.Registry{},
+		errors:   map[string]uint64{},
 	}
+}
+
+func (h *Host) countError(iface string) {
+	h.mu.Lock()
+	h.errors[iface]++
+	h.mu.Unlock()
+}
+
+func (h *Host) errorsOf(iface string) uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.errors[iface]
 }
 
 // ErrEffect wraps the failure of one effect; the ack names it.
@@ -89,9 +103,33 @@ func (h *Host) Apply(ctx context.Context, s State, e Effect) error {
 		err = fmt.Errorf("unknown effect %T", e)
 	}
 	if err != nil {
+		if name := effectInterface(e); name != "" {
+			h.countError(name)
+		}
 		return fmt.Errorf("%w: %s: %w", ErrEffect, e, err)
 	}
 	return nil
+}
+
+// effectInterface names the interface an effect acts on.
+func effectInterface(e Effect) string {
+	switch e := e.(type) {
+	case FetchPackage:
+		return e.Interface
+	case Open:
+		return e.Interface
+	case Register:
+		return e.Interface
+	case Deregister:
+		return e.Interface
+	case SetResolveOrder:
+		return e.Primary
+	case Close:
+		return e.Interface
+	case RemoveFiles:
+		return e.Interface
+	}
+	return ""
 }
 
 // interfaceDir is where an interface's packages live.

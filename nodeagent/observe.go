@@ -1,0 +1,149 @@
+package nodeagent
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/regshift/regshift/registries"
+)
+
+// Health statuses of one interface, as the coordinator reads them.
+const (
+	HealthPassing  = "passing"  // connected; this host's registrations read back
+	HealthWarning  = "warning"  // connected, but the two interfaces disagree on a consumed service
+	HealthCritical = "critical" // not connected, or a registration is missing
+	HealthUnknown  = "unknown"  // not observed (not open)
+)
+
+// InterfaceObservation is what the agent sees of one interface.
+type InterfaceObservation struct {
+	Name      string
+	Phase     Phase
+	Primary   bool
+	Connected bool
+	Status    string
+	// Expected and Registered count this host's registrations that should
+	// be and that were read back from the registry.
+	Expected, Registered int
+	Missing              []string // instance ids not read back
+	Errors               uint64   // failed operations on this interface so far
+	Detail               string
+}
+
+// ServiceParity compares one consumed service between the primary and the
+// fallback interface, as instance sets.
+type ServiceParity struct {
+	Service string
+	Same    bool
+	Missing []string // ids the fallback has and the primary lacks
+	Extra   []string // ids the primary has and the fallback lacks
+}
+
+// Observation is one health report's content.
+type Observation struct {
+	At          time.Time
+	Interfaces  []InterfaceObservation
+	Services    []ServiceParity
+	LastCommand string
+}
+
+// Observe reads back, from every interface the host has open, whether it
+// answers, this host's registrations, and for consumed services whether the
+// primary and the fallback resolve the same instance set.
+func (h *Host) Observe(ctx context.Context, s State, now time.Time) Observation {
+	obs := Observation{At: now, LastCommand: s.LastCommand}
+	answers := map[string]map[string][]registries.Instance{} // iface -> service -> set
+	add := func(o InterfaceObservation) {
+		o.Errors = h.errorsOf(o.Name)
+		obs.Interfaces = append(obs.Interfaces, o)
+	}
+	for _, name := range s.Names() {
+		in := s.Interfaces[name]
+		if in.Phase == PhaseRemoved || in.Phase == PhaseAbsent {
+			continue
+		}
+		o := InterfaceObservation{Name: name, Phase: in.Phase, Primary: name == s.Primary, Status: HealthUnknown}
+		c, open := h.Client(name)
+		if !open {
+			o.Detail = "not open"
+			add(o)
+			continue
+		}
+		if err := c.Ping(ctx); err != nil {
+			o.Status, o.Detail = HealthCritical, err.Error()
+			h.countError(name)
+			add(o)
+			continue
+		}
+		o.Connected, o.Status = true, HealthPassing
+		if h.cfg.Role.Registers() && in.Phase == PhaseActive {
+			for _, want := range h.Instances() {
+				o.Expected++
+				got, err := c.Resolve(ctx, want.Service)
+				if err != nil {
+					h.countError(name)
+					o.Missing = append(o.Missing, want.ID)
+					continue
+				}
+				if slices.ContainsFunc(got, func(i registries.Instance) bool { return i.ID == want.ID }) {
+					o.Registered++
+				} else {
+					o.Missing = append(o.Missing, want.ID)
+				}
+			}
+			if o.Registered < o.Expected {
+				o.Status, o.Detail = HealthCritical, "registrations missing"
+			}
+		}
+		if h.cfg.Role.Resolves() && in.Phase == PhaseActive {
+			answers[name] = map[string][]registries.Instance{}
+			for _, svc := range h.cfg.Consumes {
+				got, err := c.Resolve(ctx, svc)
+				if err != nil {
+					h.countError(name)
+					continue
+				}
+				answers[name][svc] = got
+			}
+		}
+		add(o)
+	}
+	if s.Fallback != "" && answers[s.Primary] != nil && answers[s.Fallback] != nil {
+		differs := false
+		for _, svc := range h.cfg.Consumes {
+			p := ServiceParity{Service: svc}
+			p.Missing, p.Extra = diffIDs(answers[s.Primary][svc], answers[s.Fallback][svc])
+			p.Same = len(p.Missing) == 0 && len(p.Extra) == 0
+			differs = differs || !p.Same
+			obs.Services = append(obs.Services, p)
+		}
+		for i := range obs.Interfaces {
+			if o := &obs.Interfaces[i]; differs && o.Primary && o.Status == HealthPassing {
+				o.Status, o.Detail = HealthWarning, "resolves differ from the fallback"
+			}
+		}
+	}
+	return obs
+}
+
+// diffIDs returns the ids of reference missing from candidate, and the ids
+// of candidate absent from reference, sorted.
+func diffIDs(candidate, reference []registries.Instance) (missing, extra []string) {
+	in := func(set []registries.Instance, id string) bool {
+		return slices.ContainsFunc(set, func(i registries.Instance) bool { return i.ID == id })
+	}
+	for _, r := range reference {
+		if !in(candidate, r.ID) {
+			missing = append(missing, r.ID)
+		}
+	}
+	for _, c := range candidate {
+		if !in(reference, c.ID) {
+			extra = append(extra, c.ID)
+		}
+	}
+	slices.Sort(missing)
+	slices.Sort(extra)
+	return missing, extra
+}
