@@ -166,3 +166,12 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 }
 
 func base64Sig(sig []byte) string { return base64.StdEncoding.EncodeToString(sig) }
+
+func mustKey(t testing.TB) (ed25519.PublicKey, ed25519.PrivateKey) {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub, priv
+}

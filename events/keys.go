@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Key files, as `regshift keys generate` writes them:
@@ -153,8 +154,9 @@ func readPEM(path, typ string) ([]byte, error) {
 }
 
 // Keyring is the set of public keys a verifier trusts, with revocations.
-// It is read-only once built and safe for concurrent use.
+// It is safe for concurrent use: a key can be revoked while verifiers run.
 type Keyring struct {
+	mu      sync.RWMutex
 	keys    map[string]ed25519.PublicKey
 	revoked map[string]bool
 }
@@ -172,18 +174,30 @@ func (k *Keyring) Add(id string, key ed25519.PublicKey) error {
 	if len(key) != ed25519.PublicKeySize {
 		return fmt.Errorf("key %s: ed25519 public key of %d bytes", id, len(key))
 	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	k.keys[id] = key
 	return nil
 }
 
 // Revoke refuses id from now on, whether or not it was added.
-func (k *Keyring) Revoke(id string) { k.revoked[id] = true }
+func (k *Keyring) Revoke(id string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.revoked[id] = true
+}
 
 // Len is the number of keys added, revoked or not.
-func (k *Keyring) Len() int { return len(k.keys) }
+func (k *Keyring) Len() int {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return len(k.keys)
+}
 
 // lookup returns the key for id, or the rejection: unknown or revoked.
 func (k *Keyring) lookup(id string) (ed25519.PublicKey, error) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
 	if k.revoked[id] {
 		return nil, reject(ReasonRevokedKey, "key %q is revoked", id)
 	}
