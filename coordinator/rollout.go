@@ -142,16 +142,20 @@ type Rollout struct {
 	Created          time.Time      `json:"created"`
 	Now              time.Time      `json:"now"`
 	Decisions        []Decision     `json:"decisions"`
+
+	index     map[string]*Node // Node's lookup, built on first use
+	waveNodes [][]*Node        // wave's, likewise
 }
 
 // Node returns the named node, or nil.
 func (r *Rollout) Node(id string) *Node {
-	for _, n := range r.Nodes {
-		if n.ID == id {
-			return n
+	if len(r.index) != len(r.Nodes) {
+		r.index = make(map[string]*Node, len(r.Nodes))
+		for _, n := range r.Nodes {
+			r.index[n.ID] = n
 		}
 	}
-	return nil
+	return r.index[id]
 }
 
 // Clone returns a deep copy.
@@ -168,6 +172,7 @@ func (r Rollout) Clone() Rollout {
 		c.Nodes[i] = &cp
 	}
 	c.Decisions = slices.Clone(r.Decisions)
+	c.index, c.waveNodes = nil, nil
 	return c
 }
 

@@ -66,9 +66,8 @@ func newSim(t tb, p schema.Plan) *sim {
 // step folds one input and checks the invariants on what came out.
 func (s *sim) step(in Input) {
 	s.t.Helper()
-	before := s.r
-	var out Output
-	s.r, out = Step(s.r, in)
+	before := s.r.Phase
+	out := Step(&s.r, in)
 	if in, ok := in.(RequestIn); ok && in.Kind == RequestFinalize {
 		s.finalizeReq = true
 	}
@@ -79,7 +78,7 @@ func (s *sim) step(in Input) {
 				committed = committed || d.Decision == "committed"
 			}
 			if !committed || (s.r.Plan.Finalize == FinalizeManual && !s.finalizeReq) {
-				s.t.Fatalf("uninstall of %s sent to %s before commit and finalize approval (phase %s→%s)", c.Interface, c.Node, before.Phase, s.r.Phase)
+				s.t.Fatalf("uninstall of %s sent to %s before commit and finalize approval (phase %s→%s)", c.Interface, c.Node, before, s.r.Phase)
 			}
 		}
 	}

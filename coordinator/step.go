@@ -65,10 +65,10 @@ func ResendEvery(p schema.Plan) time.Duration {
 	return max(time.Second, time.Duration(p.Gates.AckTimeoutSeconds)*time.Second/5)
 }
 
-// Step folds one input into the rollout and returns the next rollout and
-// what to do. It never mutates r.
-func Step(r Rollout, in Input) (Rollout, Output) {
-	r = r.Clone()
+// Step folds one input into the rollout, in place, and returns what to do.
+// It does no I/O and reads no clock: the same rollout and input always give
+// the same result. Callers that need the previous state keep a Clone.
+func Step(r *Rollout, in Input) Output {
 	var out Output
 	if t := in.at(); t.After(r.Now) {
 		r.Now = t
@@ -78,6 +78,11 @@ func Step(r Rollout, in Input) (Rollout, Output) {
 		r.onAck(&out, in.Ack)
 	case HealthIn:
 		r.onHealth(in.Health)
+		if r.Phase != PhaseRolling || r.SoakStarted.IsZero() {
+			// Health only matters to a gate; outside a soak nothing to do
+			// (the most frequent input, so it stays O(1)).
+			return out
+		}
 	case HelloIn:
 		r.onHello(in.Hello)
 	case RegistryIn:
@@ -86,7 +91,7 @@ func Step(r Rollout, in Input) (Rollout, Output) {
 		r.onRequest(&out, in)
 	}
 	r.advance(&out)
-	return r, out
+	return out
 }
 
 func (r *Rollout) onAck(out *Output, a schema.Ack) {
@@ -507,11 +512,15 @@ func (r *Rollout) send(out *Output, n *Node, kind string) {
 }
 
 func (r *Rollout) wave(i int) []*Node {
-	var out []*Node
-	for _, id := range r.Waves[i].Nodes {
-		out = append(out, r.Node(id))
+	if len(r.waveNodes) != len(r.Waves) {
+		r.waveNodes = make([][]*Node, len(r.Waves))
+		for w, wv := range r.Waves {
+			for _, id := range wv.Nodes {
+				r.waveNodes[w] = append(r.waveNodes[w], r.Node(id))
+			}
+		}
 	}
-	return out
+	return r.waveNodes[i]
 }
 
 func (r *Rollout) failedIn(wave []*Node) []string {

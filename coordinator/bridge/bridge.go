@@ -1,0 +1,343 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/regshift/regshift/registries"
+)
+
+// Source is what the bridge reads: the registry the fleet moves from.
+type Source interface {
+	Services(ctx context.Context) ([]string, error)
+	Resolve(ctx context.Context, service string) ([]registries.Instance, error)
+	Watch(ctx context.Context, service string) (<-chan []registries.Instance, error)
+}
+
+// Target is what the bridge writes: the registry the fleet moves to. Its
+// registrations must outlive a bridge restart for the restart to be
+// seamless (for Consul: DeregisterOnClose off).
+type Target interface {
+	Services(ctx context.Context) ([]string, error)
+	Resolve(ctx context.Context, service string) ([]registries.Instance, error)
+	Register(ctx context.Context, inst registries.Instance) error
+	Deregister(ctx context.Context, service, id string) error
+}
+
+// Bridge mirrors a Source into a Target; see the package doc.
+type Bridge struct {
+	src     Source
+	dst     Target
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
+
+	writtenMu sync.Mutex
+	written   map[registries.Key]registries.Instance // mirrors this run put
+
+	pendingMu sync.Mutex
+	pending   map[string][]registries.Instance // latest watched set per service
+	watching  map[string]bool                  // services with a live source watch
+	kick      chan struct{}
+}
+
+// New validates cfg and makes a bridge; Run starts it. A nil logger
+// discards logs.
+func New(src Source, dst Target, cfg Config, log *slog.Logger) (*Bridge, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m, err := newMetrics(cfg.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("%w: metrics: %w", ErrConfig, err)
+	}
+	return &Bridge{
+		src: src, dst: dst, cfg: cfg, metrics: m,
+		log:     log.With("component", "bridge", "bridge", cfg.Name),
+		written: map[registries.Key]registries.Instance{},
+		pending:  map[string][]registries.Instance{},
+		watching: map[string]bool{},
+		kick:     make(chan struct{}, 1),
+	}, nil
+}
+
+// Run mirrors until ctx ends, then returns nil once its watches stopped.
+// Failures are logged, counted and retried; they do not end Run. What it
+// wrote stays in the target.
+func (b *Bridge) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var watches sync.WaitGroup
+	defer watches.Wait()
+	defer cancel()
+
+	next := time.Duration(0) // the first full sync runs at once
+	timer := time.NewTimer(next)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+			next = b.cfg.ResyncInterval
+			if err := b.fullSync(ctx, func(service string) { b.watch(ctx, service, &watches) }); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				b.log.Warn("full sync failed; retrying", "err", err, "in", b.cfg.RetryInterval)
+				next = b.cfg.RetryInterval
+			}
+			timer.Reset(next)
+		case <-b.kick:
+			for service, set := range b.takePending() {
+				if err := b.syncService(ctx, service, set); err != nil && ctx.Err() == nil {
+					b.log.Warn("service sync failed; the next sync retries", "service", service, "err", err)
+				}
+			}
+		}
+	}
+}
+
+// watch starts watching service unless already watching it. A watch that
+// ends (its channel closes) is restarted by the next full sync.
+func (b *Bridge) watch(ctx context.Context, service string, wg *sync.WaitGroup) {
+	b.pendingMu.Lock()
+	defer b.pendingMu.Unlock()
+	if b.watching[service] {
+		return
+	}
+	ch, err := b.src.Watch(ctx, service)
+	if err != nil {
+		b.log.Warn("watch source service", "service", service, "err", err)
+		return
+	}
+	b.watching[service] = true
+	wg.Go(func() {
+		defer func() {
+			b.pendingMu.Lock()
+			delete(b.watching, service)
+			b.pendingMu.Unlock()
+		}()
+		for set := range ch {
+			b.pendingMu.Lock()
+			b.pending[service] = set
+			b.pendingMu.Unlock()
+			select {
+			case b.kick <- struct{}{}:
+			default:
+			}
+		}
+	})
+}
+
+func (b *Bridge) takePending() map[string][]registries.Instance {
+	b.pendingMu.Lock()
+	defer b.pendingMu.Unlock()
+	p := b.pending
+	b.pending = map[string][]registries.Instance{}
+	return p
+}
+
+// fullSync syncs every service the source or the target knows, calling
+// onSource for each source service.
+func (b *Bridge) fullSync(ctx context.Context, onSource func(service string)) (err error) {
+	start := time.Now()
+	defer func() {
+		b.metrics.syncs.WithLabelValues("full", result(err)).Inc()
+		b.metrics.duration.WithLabelValues("full").Observe(time.Since(start).Seconds())
+	}()
+	srcServices, err := b.src.Services(ctx)
+	if err != nil {
+		return fmt.Errorf("list source services: %w", err)
+	}
+	dstServices, err := b.dst.Services(ctx)
+	if err != nil {
+		return fmt.Errorf("list target services: %w", err)
+	}
+	var errs []error
+	for _, service := range srcServices {
+		onSource(service)
+	}
+	all := slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(srcServices), dstServices...))))
+	for _, service := range all {
+		set, err := b.src.Resolve(ctx, service)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("resolve source %s: %w", service, err))
+			continue
+		}
+		if err := b.syncService(ctx, service, set); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// syncService brings the target's instances of service in line with src.
+func (b *Bridge) syncService(ctx context.Context, service string, src []registries.Instance) (err error) {
+	start := time.Now()
+	defer func() {
+		b.metrics.syncs.WithLabelValues("service", result(err)).Inc()
+		b.metrics.duration.WithLabelValues("service").Observe(time.Since(start).Seconds())
+	}()
+	dst, err := b.dst.Resolve(ctx, service)
+	if err != nil {
+		return fmt.Errorf("resolve target %s: %w", service, err)
+	}
+	b.writtenMu.Lock()
+	plan := Reconcile(b.cfg.Name, b.cfg.SourceName, src, dst, b.written)
+	b.writtenMu.Unlock()
+	if plan.Empty() {
+		return nil
+	}
+	b.log.Debug("sync", "service", service, "put", len(plan.Put), "delete", len(plan.Delete))
+	return b.apply(ctx, plan)
+}
+
+// apply writes a plan with up to Parallelism concurrent requests.
+func (b *Bridge) apply(ctx context.Context, plan Plan) error {
+	type op struct {
+		put *registries.Instance
+		del registries.Key
+	}
+	ops := make(chan op)
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	for range min(b.cfg.Parallelism, len(plan.Put)+len(plan.Delete)) {
+		wg.Go(func() {
+			for o := range ops {
+				var err error
+				if o.put != nil {
+					err = b.put(ctx, *o.put)
+				} else {
+					err = b.delete(ctx, o.del)
+				}
+				if err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for i := range plan.Put {
+		ops <- op{put: &plan.Put[i]}
+	}
+	for _, k := range plan.Delete {
+		ops <- op{del: k}
+	}
+	close(ops)
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (b *Bridge) put(ctx context.Context, in registries.Instance) error {
+	err := b.dst.Register(ctx, in)
+	b.metrics.writes.WithLabelValues("put", result(err)).Inc()
+	if err != nil {
+		return fmt.Errorf("mirror %s/%s: %w", in.Service, in.ID, err)
+	}
+	b.writtenMu.Lock()
+	b.written[in.Key()] = in
+	b.writtenMu.Unlock()
+	return nil
+}
+
+func (b *Bridge) delete(ctx context.Context, k registries.Key) error {
+	err := b.dst.Deregister(ctx, k.Service, k.ID)
+	if errors.Is(err, registries.ErrNotFound) {
+		err = nil
+	}
+	b.metrics.writes.WithLabelValues("delete", result(err)).Inc()
+	if err != nil {
+		return fmt.Errorf("delete mirror %s/%s: %w", k.Service, k.ID, err)
+	}
+	b.writtenMu.Lock()
+	delete(b.written, k)
+	b.writtenMu.Unlock()
+	return nil
+}
+
+// Parity reports this bridge's parity (see Parity).
+func (b *Bridge) Parity(ctx context.Context) (Report, error) {
+	r, err := Parity(ctx, b.src, b.dst, b.cfg.Name)
+	if err == nil {
+		n := 0
+		for _, s := range r.Services {
+			if s.InSync() {
+				n++
+			}
+		}
+		b.metrics.inSync.Set(float64(n))
+	}
+	return r, err
+}
+
+// Resolver is what Parity reads from each registry.
+type Resolver interface {
+	Services(ctx context.Context) ([]string, error)
+	Resolve(ctx context.Context, service string) ([]registries.Instance, error)
+}
+
+// Parity compares the instance sets of every service that src has, and of
+// every service of dst that holds a mirror written by the bridge named name
+// (a stale mirror is extra).
+func Parity(ctx context.Context, src, dst Resolver, name string) (Report, error) {
+	services, err := src.Services(ctx)
+	if err != nil {
+		return Report{}, fmt.Errorf("list source services: %w", err)
+	}
+	dstServices, err := dst.Services(ctx)
+	if err != nil {
+		return Report{}, fmt.Errorf("list target services: %w", err)
+	}
+	var r Report
+	seen := map[string]bool{}
+	for _, s := range services {
+		seen[s] = true
+	}
+	for _, s := range dstServices {
+		if seen[s] {
+			continue
+		}
+		// A target-only service matters when it holds mirrors (stale ones).
+		insts, err := dst.Resolve(ctx, s)
+		if err != nil {
+			return Report{}, fmt.Errorf("resolve target %s: %w", s, err)
+		}
+		if slices.ContainsFunc(insts, func(in registries.Instance) bool { return MirroredBy(in, name) }) {
+			services = append(services, s)
+		}
+	}
+	slices.Sort(services)
+	for _, s := range services {
+		p, err := ParityOf(ctx, src, dst, s)
+		if err != nil {
+			return Report{}, err
+		}
+		r.Services = append(r.Services, p)
+	}
+	return r, nil
+}
+
+// ParityOf compares one service's instance sets.
+func ParityOf(ctx context.Context, src, dst Resolver, service string) (ServiceParity, error) {
+	a, err := src.Resolve(ctx, service)
+	if err != nil {
+		return ServiceParity{}, fmt.Errorf("resolve source %s: %w", service, err)
+	}
+	z, err := dst.Resolve(ctx, service)
+	if err != nil {
+		return ServiceParity{}, fmt.Errorf("resolve target %s: %w", service, err)
+	}
+	return Compare(service, a, z), nil
+}

@@ -1,0 +1,75 @@
+package coordinator
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/regshift/regshift/schema"
+)
+
+func bigPlan(b *testing.B, nodes int) schema.Plan {
+	p := testPlan(b)
+	p.Nodes = nil
+	for i := range nodes {
+		role := schema.RoleProvider
+		if i%2 == 1 {
+			role = schema.RoleConsumer
+		}
+		p.Nodes = append(p.Nodes, schema.PlanNode{NodeID: fmt.Sprintf("node-%05d", i), Roles: []string{role}})
+	}
+	p.Waves.MaxInFlight = 0
+	return p
+}
+
+// BenchmarkFoldHealth measures events folded per second by the core on a
+// 10,000-node rollout in its first wave (health reports, the most common
+// event).
+func BenchmarkFoldHealth(b *testing.B) {
+	b.Run("canary-wave", func(b *testing.B) { benchFold(b, bigPlan(b, 10000)) })
+	b.Run("one-5000-node-wave", func(b *testing.B) {
+		p := bigPlan(b, 10000)
+		p.Waves.Canary, p.Waves.Percentages = 0, []int{100}
+		benchFold(b, p)
+	})
+}
+
+func benchFold(b *testing.B, p schema.Plan) {
+	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	r, _, err := NewRollout("ro", p, 1, now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	Step(&r, RegistryIn{Now: now, Report: RegistryReport{At: now, Reachable: true, Healthy: true, BridgeRunning: true, Parity: 1}})
+	ins := make([]Input, 1000)
+	for i := range ins {
+		ins[i] = HealthIn{Now: now, Health: schema.Health{NodeID: p.Nodes[i*7%len(p.Nodes)].NodeID,
+			Interfaces: []schema.InterfaceHealth{{Name: "consul", State: "active", Status: schema.HealthPassing}}}}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		Step(&r, ins[i%len(ins)])
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkMemoryPerNode reports the heap a 10,000-node rollout holds, per node.
+func BenchmarkMemoryPerNode(b *testing.B) {
+	p := bigPlan(b, 10000)
+	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		r, _, err := NewRollout("ro", p, 1, now)
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(len(r.Nodes)), "bytes/node")
+		runtime.KeepAlive(r)
+	}
+}
