@@ -61,8 +61,8 @@ func New(src Source, dst Target, cfg Config, log *slog.Logger) (*Bridge, error) 
 	}
 	return &Bridge{
 		src: src, dst: dst, cfg: cfg, metrics: m,
-		log:     log.With("component", "bridge", "bridge", cfg.Name),
-		written: map[registries.Key]registries.Instance{},
+		log:      log.With("component", "bridge", "bridge", cfg.Name),
+		written:  map[registries.Key]registries.Instance{},
 		pending:  map[string][]registries.Instance{},
 		watching: map[string]bool{},
 		kick:     make(chan struct{}, 1),

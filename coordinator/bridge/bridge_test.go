@@ -1,0 +1,214 @@
+package bridge_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/regshift/regshift/coordinator/bridge"
+	"github.com/regshift/regshift/registries"
+	"github.com/regshift/regshift/registries/memory"
+	"github.com/regshift/regshift/registries/registrytest"
+)
+
+// running is a bridge started by a test, stopped at cleanup at the latest.
+type running struct {
+	*bridge.Bridge
+	stop func()
+}
+
+func start(t *testing.T, src bridge.Source, dst bridge.Target, cfg bridge.Config) *running {
+	t.Helper()
+	b, err := bridge.New(src, dst, cfg, registrytest.Logger(t))
+	if err != nil {
+		t.Fatalf("new bridge: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	var stopped bool
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("bridge run: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return &running{Bridge: b, stop: stop}
+}
+
+// mirrors returns the mirrors the bridge named name writes for src.
+func mirrors(name, source string, src ...registries.Instance) []registries.Instance {
+	var out []registries.Instance
+	for _, in := range src {
+		out = append(out, bridge.Mirror(in, name, source))
+	}
+	return out
+}
+
+// awaitParity waits until the bridge reports every service in sync.
+func awaitParity(t *testing.T, b *bridge.Bridge) bridge.Report {
+	t.Helper()
+	var r bridge.Report
+	registrytest.Eventually(t, registrytest.Patience, "parity", func() error {
+		var err error
+		if r, err = b.Parity(context.Background()); err != nil {
+			return err
+		}
+		if !r.InSync() {
+			return fmt.Errorf("not in sync: %+v", r)
+		}
+		return nil
+	})
+	return r
+}
+
+func register(t *testing.T, r registries.Registry, insts ...registries.Instance) {
+	t.Helper()
+	for _, in := range insts {
+		if err := r.Register(context.Background(), in); err != nil {
+			t.Fatalf("register %v: %v", in.Key(), err)
+		}
+	}
+}
+
+func memClient(t *testing.T, s *memory.Store) *memory.Client {
+	c := memory.New(s, registrytest.Logger(t))
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func TestBridgeMirrorsFollowsAndNeverLoops(t *testing.T) {
+	zk, consul := memory.NewStore(), memory.NewStore()
+	p1, p2 := memClient(t, zk), memClient(t, zk)
+	a1, a2, b1 := registrytest.Inst("orders", "a1", 8001), registrytest.Inst("orders", "a2", 8002), registrytest.Inst("billing", "b1", 9001)
+	register(t, p1, a1, a2)
+	register(t, p2, b1)
+	moved := registrytest.Inst("billing", "b9", 9009) // a provider that registers in the new registry itself
+	native := memClient(t, consul)
+	register(t, native, moved)
+
+	cfg := bridge.DefaultConfig()
+	cfg.Name, cfg.SourceName = "fwd", "zk"
+	reg := prometheus.NewRegistry()
+	cfg.Metrics = reg
+	view := memClient(t, consul)
+	fwd := start(t, memClient(t, zk), memClient(t, consul), cfg)
+	registrytest.ResolvesTo(t, view, "orders", mirrors("fwd", "zk", a1, a2))
+	registrytest.ResolvesTo(t, view, "billing", append(mirrors("fwd", "zk", b1), moved))
+
+	// The reverse bridge mirrors what is native to the target back into
+	// the source, but neither bridge mirrors the other's mirrors.
+	rcfg := bridge.DefaultConfig()
+	rcfg.Name, rcfg.SourceName = "rev", "consul"
+	start(t, memClient(t, consul), memClient(t, zk), rcfg)
+	zkView := memClient(t, zk)
+	registrytest.ResolvesTo(t, zkView, "billing", append([]registries.Instance{b1}, mirrors("rev", "consul", moved)...))
+	registrytest.ResolvesTo(t, zkView, "orders", []registries.Instance{a1, a2})
+	registrytest.ResolvesTo(t, view, "billing", append(mirrors("fwd", "zk", b1), moved))
+
+	// Incremental: a new provider, an update, and a provider that leaves.
+	a3 := registrytest.Inst("orders", "a3", 8003)
+	register(t, p2, a3)
+	a1b := a1.Clone()
+	a1b.Port = 8101
+	register(t, p1, a1b)
+	registrytest.ResolvesTo(t, view, "orders", mirrors("fwd", "zk", a1b, a2, a3))
+	if err := p2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	registrytest.ResolvesTo(t, view, "orders", mirrors("fwd", "zk", a1b, a2))
+	registrytest.ResolvesTo(t, view, "billing", []registries.Instance{moved})
+
+	// billing's only source provider left; the target still has the one
+	// that registered there itself: extra, and left alone by the bridge.
+	r, err := fwd.Parity(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	orders, _ := r.Service("orders")
+	billing, _ := r.Service("billing")
+	if !orders.InSync() || len(orders.Same) != 2 || len(billing.Extra) != 1 || billing.Extra[0].ID != "b9" || len(billing.Missing) != 0 {
+		t.Fatalf("parity %+v, want orders in sync and billing's b9 extra", r)
+	}
+	if n := testutil.ToFloat64(mustCounter(t, reg, "regshift_bridge_writes_total")); n < 5 {
+		t.Fatalf("writes counted %v, want at least the 5 puts and deletes made", n)
+	}
+}
+
+func mustCounter(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := prometheus.NewCounter(prometheus.CounterOpts{Name: name})
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			total.Add(m.GetCounter().GetValue())
+		}
+		return total
+	}
+	t.Fatalf("metric %s not registered", name)
+	return nil
+}
+
+func TestBridgeRestartTakesOverAndCleansUp(t *testing.T) {
+	zk, consul := memory.NewStore(), memory.NewStore()
+	p := memClient(t, zk)
+	a, b := registrytest.Inst("orders", "a", 1), registrytest.Inst("orders", "b", 2)
+	register(t, p, a, b)
+	view := memClient(t, consul)
+	cfg := bridge.DefaultConfig()
+	target := memClient(t, consul)
+	first := start(t, memClient(t, zk), target, cfg)
+	registrytest.ResolvesTo(t, view, "orders", mirrors(cfg.Name, cfg.SourceName, a, b))
+	first.stop()
+
+	// While the bridge is down: b leaves, c arrives, and another bridge's
+	// mirror appears in the target.
+	if err := p.Deregister(context.Background(), "orders", "b"); err != nil {
+		t.Fatal(err)
+	}
+	c := registrytest.Inst("orders", "c", 3)
+	register(t, p, c)
+	foreign := bridge.Mirror(registrytest.Inst("orders", "f", 4), "other-bridge", "zk")
+	register(t, memClient(t, consul), foreign)
+
+	second := start(t, memClient(t, zk), target, cfg)
+	registrytest.ResolvesTo(t, view, "orders", append(mirrors(cfg.Name, cfg.SourceName, a, c), foreign))
+	r, err := second.Parity(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p0, _ := r.Service("orders")
+	if len(p0.Same) != 2 || len(p0.Missing) != 0 || len(p0.Extra) != 1 || p0.Extra[0].ID != "f" {
+		t.Fatalf("parity %+v, want a and c same, the foreign mirror extra", p0)
+	}
+}
+
+func TestBridgeRetriesWhileSourceDown(t *testing.T) {
+	zk, consul := memory.NewStore(), memory.NewStore()
+	register(t, memClient(t, zk), registrytest.Inst("orders", "a", 1))
+	zk.SetDown(true)
+	cfg := bridge.DefaultConfig()
+	cfg.RetryInterval = 10 * time.Millisecond
+	b := start(t, memClient(t, zk), memClient(t, consul), cfg)
+	if _, err := b.Parity(context.Background()); !errors.Is(err, registries.ErrUnavailable) {
+		t.Fatalf("parity while the source is down: %v, want ErrUnavailable", err)
+	}
+	zk.SetDown(false)
+	awaitParity(t, b.Bridge)
+}
