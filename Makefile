@@ -45,3 +45,12 @@ lint: ## gofmt check, go vet, staticcheck
 
 fmt: ## gofmt the tree
 	gofmt -w $$(git ls-files '*.go')
+
+FUZZTIME ?= 10s
+FUZZ_TARGETS := ./schema:FuzzDecode ./events:FuzzCommandVerify ./events:FuzzRequestVerify ./events:FuzzEnvelope
+.PHONY: fuzz
+fuzz: ## run every fuzz target briefly (FUZZTIME each, default 10s), seeds in testdata
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($${t%%:*}, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done

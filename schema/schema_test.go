@@ -13,7 +13,7 @@ import (
 	"github.com/regshift/regshift/schema"
 )
 
-func example(t *testing.T, s schema.Spec) []byte {
+func example(t testing.TB, s schema.Spec) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "examples", s.File()))
 	if err != nil {
