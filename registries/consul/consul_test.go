@@ -107,3 +107,17 @@ func (r *recorder) forget(t testing.TB, addr string) {
 		})
 	}
 }
+
+func BenchmarkRegistry(b *testing.B) {
+	addr := servers.RequireConsul(b)
+	registrytest.Bench(b, func(b *testing.B) registries.Registry {
+		cfg := consul.DefaultConfig()
+		cfg.Address = addr
+		c, err := consul.New(cfg, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = c.Close() })
+		return c
+	})
+}

@@ -29,3 +29,11 @@ func TestConformance(t *testing.T) {
 		},
 	})
 }
+
+func BenchmarkRegistry(b *testing.B) {
+	registrytest.Bench(b, func(b *testing.B) registries.Registry {
+		c := memory.New(memory.NewStore(), nil)
+		b.Cleanup(func() { _ = c.Close() })
+		return c
+	})
+}

@@ -30,8 +30,8 @@ type Client struct {
 	owned owned.Set // what we registered and must keep
 
 	mu      sync.Mutex
-	stateCh chan struct{} // closed and replaced on every connection state change
-	session int64         // the session our registrations were last restored in
+	stateCh chan struct{}            // closed and replaced on every connection state change
+	written map[registries.Key]int64 // the session each owned instance was last written in
 
 	restoreKick chan struct{}
 }
@@ -51,6 +51,7 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 	c := &Client{
 		cfg: cfg, log: log.With("component", "registry-zookeeper"), life: life.New(),
 		stateCh:     make(chan struct{}),
+		written:     map[registries.Key]int64{},
 		restoreKick: make(chan struct{}, 1),
 	}
 	dialer := cfg.Dialer
@@ -93,8 +94,8 @@ func (c *Client) onEvent(ev zk.Event) {
 	}
 }
 
-// restoreLoop re-creates the owned registrations whenever a session other
-// than the one they were last made in begins.
+// restoreLoop re-creates, whenever a session begins, the owned
+// registrations that were last written in another session.
 func (c *Client) restoreLoop() {
 	ctx := c.life.Context()
 	b := watch.Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second}
@@ -104,38 +105,48 @@ func (c *Client) restoreLoop() {
 			return
 		case <-c.restoreKick:
 		}
-		for {
+		for c.conn.State() == zk.StateHasSession {
 			sid := c.conn.SessionID()
-			c.mu.Lock()
-			if c.conn.State() != zk.StateHasSession || sid == c.session {
+			restored, err := 0, error(nil)
+			for _, in := range c.owned.List() {
+				c.mu.Lock()
+				current := c.written[in.Key()] == sid
 				c.mu.Unlock()
-				break
-			}
-			c.mu.Unlock()
-			owned := c.owned.List()
-			var failed error
-			for _, in := range owned {
-				if err := c.put(in); err != nil {
-					failed = err
+				if current {
+					continue
+				}
+				if err = c.putTracked(in); err != nil {
 					break
 				}
+				restored++
 			}
-			if failed == nil {
-				c.mu.Lock()
-				c.session = sid
-				c.mu.Unlock()
-				if len(owned) > 0 {
-					c.log.Info("registrations restored in new session", "count", len(owned), "session", fmt.Sprintf("%#x", sid))
-				}
+			if restored > 0 {
+				c.log.Info("registrations restored in new session", "count", restored, "session", fmt.Sprintf("%#x", sid))
+			}
+			if err == nil {
 				b.Reset()
 				break
 			}
-			c.log.Warn("restoring registrations", "err", failed)
+			c.log.Warn("restoring registrations", "err", err)
 			if !b.Wait(ctx) {
 				return
 			}
 		}
 	}
+}
+
+// putTracked puts inst and records the session it was written in. The
+// session is read before writing: should it change meanwhile, the record
+// is stale and the restore writes inst again, which is harmless.
+func (c *Client) putTracked(inst registries.Instance) error {
+	sid := c.conn.SessionID()
+	if err := c.put(inst); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.written[inst.Key()] = sid
+	c.mu.Unlock()
+	return nil
 }
 
 func (c *Client) servicePath(service string) string { return c.cfg.BasePath + "/" + service }
@@ -229,7 +240,7 @@ func (c *Client) Register(ctx context.Context, inst registries.Instance) error {
 	}
 	c.owned.Put(inst)
 	// Owned before written: a session that ends meanwhile restores it.
-	return exec(ctx, c, "register", func() error { return c.put(inst) })
+	return exec(ctx, c, "register", func() error { return c.putTracked(inst) })
 }
 
 // put makes the ephemeral znode of inst exist in the current session with
@@ -313,7 +324,11 @@ func (c *Client) Deregister(ctx context.Context, service, id string) error {
 	if err := registries.ValidateID(id); err != nil {
 		return err
 	}
-	c.owned.Delete(registries.Key{Service: service, ID: id})
+	k := registries.Key{Service: service, ID: id}
+	c.owned.Delete(k)
+	c.mu.Lock()
+	delete(c.written, k)
+	c.mu.Unlock()
 	return exec(ctx, c, "deregister", func() error { return c.conn.Delete(c.instancePath(service, id), -1) })
 }
 

@@ -177,3 +177,17 @@ func readFrame(r io.Reader) ([]byte, error) {
 	_, err := io.ReadFull(r, body)
 	return body, err
 }
+
+func BenchmarkRegistry(b *testing.B) {
+	addrs := servers.RequireZooKeeper(b)
+	registrytest.Bench(b, func(b *testing.B) registries.Registry {
+		cfg := zookeeper.DefaultConfig(addrs...)
+		cfg.BasePath = "/" + registrytest.Unique("regshift-bench") + "/services"
+		c, err := zookeeper.New(cfg, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = c.Close() })
+		return c
+	})
+}
