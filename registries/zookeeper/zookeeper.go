@@ -99,6 +99,7 @@ func (c *Client) onEvent(ev zk.Event) {
 func (c *Client) restoreLoop() {
 	ctx := c.life.Context()
 	b := watch.Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second}
+	var first int64 // the client's first session: nothing was lost in it
 	for {
 		select {
 		case <-ctx.Done():
@@ -107,6 +108,9 @@ func (c *Client) restoreLoop() {
 		}
 		for c.conn.State() == zk.StateHasSession {
 			sid := c.conn.SessionID()
+			if first == 0 {
+				first = sid
+			}
 			restored, err := 0, error(nil)
 			for _, in := range c.owned.List() {
 				c.mu.Lock()
@@ -120,7 +124,7 @@ func (c *Client) restoreLoop() {
 				}
 				restored++
 			}
-			if restored > 0 {
+			if restored > 0 && sid != first {
 				c.log.Info("registrations restored in new session", "count", restored, "session", fmt.Sprintf("%#x", sid))
 			}
 			if err == nil {
