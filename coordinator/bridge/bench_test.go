@@ -77,4 +77,3 @@ func awaitConverged(b *testing.B, src, dst bridge.Resolver, names []string) {
 		return nil
 	})
 }
-

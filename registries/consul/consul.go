@@ -2,6 +2,7 @@ package consul
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -89,8 +90,9 @@ func serviceID(service, id string) string { return service + ":" + id }
 func checkID(service, id string) string { return "regshift:" + serviceID(service, id) }
 
 // mapErr turns SDK errors into the registries sentinels: a status the agent
-// answered with by its code, anything else (no connection, timeout,
-// cancelled) as unavailable.
+// answered with by its code; an untrusted certificate as a plain
+// (non-retriable) error; anything else (no connection, timeout, cancelled)
+// as unavailable.
 func mapErr(op string, err error) error {
 	if err == nil {
 		return nil
@@ -106,6 +108,10 @@ func mapErr(op string, err error) error {
 			return fmt.Errorf("consul %s: %w: %w", op, registries.ErrUnavailable, err)
 		}
 		return fmt.Errorf("consul %s: %w", op, err)
+	}
+	var certErr *tls.CertificateVerificationError
+	if errors.As(err, &certErr) {
+		return fmt.Errorf("consul %s: the agent's certificate is not trusted (check TLS settings): %w", op, err)
 	}
 	return fmt.Errorf("consul %s: %w: %w", op, registries.ErrUnavailable, err)
 }
