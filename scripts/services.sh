@@ -191,7 +191,7 @@ consul_up() {
   mkdir -p "$CONSUL_DATA"
   start_bg consul "$LOGS/consul.log" "$DEPS/bin/consul" agent -dev -node regshift-dev \
     -bind 127.0.0.1 -client 127.0.0.1 -advertise 127.0.0.1 -data-dir "$CONSUL_DATA" \
-    -http-port "$CONSUL_HTTP_PORT" -dns-port -1 -grpc-port -1 \
+    -http-port "$CONSUL_HTTP_PORT" -dns-port -1 -grpc-port -1 -grpc-tls-port -1 -https-port -1 \
     -serf-lan-port "$CONSUL_SERF_LAN_PORT" -serf-wan-port "$CONSUL_SERF_WAN_PORT" \
     -server-port "$CONSUL_SERVER_PORT" -log-level warn
   wait_ready consul "$LOGS/consul.log" consul_probe
