@@ -34,7 +34,7 @@ type Status struct {
 	Interfaces     []Interface    `json:"interfaces"`
 	LastCommand    string         `json:"lastCommand,omitempty"`
 	CommandsOffset int64          `json:"commandsOffset"`
-	Epoch          int64          `json:"epoch"`
+	Epoch          uint64         `json:"epoch"`
 	Registrations  []Registration `json:"registrations,omitempty"`
 }
 

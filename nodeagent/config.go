@@ -95,10 +95,13 @@ type SASL struct {
 	PasswordFile string `yaml:"passwordFile"`
 }
 
-// Trust lists the coordinator keys whose commands the agent accepts.
+// Trust says whose commands the agent accepts.
 type Trust struct {
-	CoordinatorKeys []string      `yaml:"coordinatorKeys"` // public key files
-	MaxClockSkew    time.Duration `yaml:"maxClockSkew"`
+	// KeysDir holds the coordinator public keys as <key id>.pub (what
+	// `regshift keys generate` writes) and an optional "revoked" file of key
+	// ids, one a line.
+	KeysDir      string        `yaml:"keysDir"`
+	MaxClockSkew time.Duration `yaml:"maxClockSkew"`
 }
 
 // API is the local API for the host's apps.
@@ -199,8 +202,8 @@ func (c *Config) validate() error {
 		return bad("maxPackageBytes", "%d is below 1024", c.MaxPackageBytes)
 	case c.Trust.MaxClockSkew < 0 || c.Trust.MaxClockSkew > 10*time.Minute:
 		return bad("trust.maxClockSkew", "%s, want 0..10m", c.Trust.MaxClockSkew)
-	case len(c.Trust.CoordinatorKeys) == 0:
-		return bad("trust.coordinatorKeys", "names no key: the agent would trust no command")
+	case c.Trust.KeysDir == "" || !path.IsAbs(c.Trust.KeysDir):
+		return bad("trust.keysDir", "%q must be the absolute path of the coordinator keys' folder", c.Trust.KeysDir)
 	case len(c.Kafka.Brokers) == 0:
 		return bad("kafka.brokers", "empty")
 	}

@@ -41,7 +41,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"consumes: [payments]", "consumes: []", "consumes"},
 		{"consumes: [payments]", "consumes: ['pay ments']", "consumes[0]"},
 		{"  brokers: [127.0.0.1:9092]", "  brokers: [kafka]", "kafka.brokers[0]"},
-		{"  coordinatorKeys: [/etc/regshift/coordinator.pub]", "  coordinatorKeys: []", "trust.coordinatorKeys"},
+		{"  keysDir: /etc/regshift/keys", "  keysDir: keys", "trust.keysDir"},
 		{"  listen: 127.0.0.1:7070", "  listen: 0.0.0.0:7070", "api.listen"},
 		{"  listen: 127.0.0.1:7070", "  listen: unix:agent.sock", "api.listen"},
 		{"api:", "parityThreshold: 1.5\napi:", "parityThreshold"},
@@ -62,7 +62,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 }
 
 func TestConfigRoles(t *testing.T) {
-	base := "node: n\nstateDir: /s\ntrust: {coordinatorKeys: [/k]}\n"
+	base := "node: n\nstateDir: /s\ntrust: {keysDir: /k}\n"
 	tests := []struct {
 		doc, wantErr string
 	}{

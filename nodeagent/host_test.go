@@ -50,7 +50,7 @@ func testConfig(t *testing.T, role Role) Config {
 	c := DefaultConfig()
 	c.Node, c.Role, c.StateDir = "node-1", role, t.TempDir()
 	c.Start.Address = "zk:2181"
-	c.Trust.CoordinatorKeys = []string{"/k"}
+	c.Trust.KeysDir = "/k"
 	if role.Registers() {
 		c.Services = []Service{{Name: "orders", Port: 8080}}
 	}

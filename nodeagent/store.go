@@ -16,10 +16,10 @@ import (
 // fsync of the folder), so a crash leaves the old or the new checkpoint,
 // never a torn one.
 type Checkpoint struct {
-	Version        int   `json:"version"`
-	State          State `json:"state"`
-	CommandsOffset int64 `json:"commandsOffset"`
-	Epoch          int64 `json:"epoch"`
+	Version        int    `json:"version"`
+	State          State  `json:"state"`
+	CommandsOffset int64  `json:"commandsOffset"`
+	Epoch          uint64 `json:"epoch"`
 }
 
 const (

@@ -1,0 +1,169 @@
+package itest
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/regshift/regshift/nodeagent"
+	"github.com/regshift/regshift/nodeagent/client"
+	"github.com/regshift/regshift/schema"
+)
+
+// AgentSpec says what a host does.
+type AgentSpec struct {
+	Node     string
+	Role     nodeagent.Role
+	Offers   []string // services it registers
+	Consumes []string // services it resolves
+}
+
+// Provider is a host offering services.
+func Provider(node string, services ...string) AgentSpec {
+	return AgentSpec{Node: node, Role: nodeagent.RoleProvider, Offers: services}
+}
+
+// Consumer is a host resolving services.
+func Consumer(node string, services ...string) AgentSpec {
+	return AgentSpec{Node: node, Role: nodeagent.RoleConsumer, Consumes: services}
+}
+
+// Both is a host that offers and resolves.
+func Both(node string, offers, consumes []string) AgentSpec {
+	return AgentSpec{Node: node, Role: nodeagent.RoleBoth, Offers: offers, Consumes: consumes}
+}
+
+// AgentConfig is the config of an agent for spec in this Env: its state in
+// the Env's folder, ZooKeeper as its start interface, the Env's topics and
+// coordinator key, its local API on a free loopback port.
+func (e *Env) AgentConfig(t testing.TB, spec AgentSpec) nodeagent.Config {
+	t.Helper()
+	c := nodeagent.DefaultConfig()
+	c.Node, c.Role = spec.Node, spec.Role
+	c.StateDir = filepath.Join(e.Dir, "agents", spec.Node)
+	c.Start = nodeagent.StartInterface{Name: "zookeeper", Type: "zookeeper", Address: e.ZooKeeper, BasePath: e.BasePath}
+	for _, s := range spec.Offers {
+		c.Services = append(c.Services, nodeagent.Service{Name: s, ID: s + "-" + spec.Node, Address: "127.0.0.1", Port: FreePort(t),
+			Check: nodeagent.Check{Interval: 10 * time.Second, Timeout: 2 * time.Second}})
+	}
+	c.Consumes = spec.Consumes
+	c.Kafka.Brokers, c.Kafka.TopicPrefix = e.Brokers, e.Prefix
+	c.Trust.KeysDir = e.KeysDir
+	c.API.Listen = "127.0.0.1:" + strconv.Itoa(FreePort(t))
+	c.HealthInterval = 250 * time.Millisecond
+	return c
+}
+
+// Agent is an agent running in this test's process.
+type Agent struct {
+	Node   string
+	Config nodeagent.Config
+	env    *Env
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// StartAgent runs an agent for spec until the test ends.
+func (e *Env) StartAgent(t testing.TB, spec AgentSpec) *Agent {
+	t.Helper()
+	return e.StartAgentWith(t, e.AgentConfig(t, spec))
+}
+
+// StartAgentWith runs an agent with a given config.
+func (e *Env) StartAgentWith(t testing.TB, cfg nodeagent.Config) *Agent {
+	t.Helper()
+	a := &Agent{Node: cfg.Node, Config: cfg, env: e}
+	a.start(t)
+	t.Cleanup(func() { a.Stop(t) })
+	return a
+}
+
+func (a *Agent) start(t testing.TB) {
+	t.Helper()
+	ag, err := nodeagent.NewAgent(a.Config, nodeagent.Deps{}, a.env.Log)
+	if err != nil {
+		t.Fatalf("agent %s: %v", a.Node, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel, a.done = cancel, make(chan error, 1)
+	go func() { a.done <- ag.Run(ctx) }()
+	Eventually(t, 30*time.Second, "agent "+a.Node+" API", func() error {
+		_, err := a.Client(t).Status(context.Background())
+		return err
+	})
+}
+
+// Stop stops the agent gracefully (it deregisters, as configured).
+func (a *Agent) Stop(t testing.TB) {
+	t.Helper()
+	if a.cancel == nil {
+		return
+	}
+	a.cancel()
+	a.cancel = nil
+	select {
+	case err := <-a.done:
+		if err != nil {
+			t.Errorf("agent %s stopped with %v", a.Node, err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("agent %s did not stop within 30s", a.Node)
+	}
+}
+
+// Restart stops and starts the agent on the same state folder.
+func (a *Agent) Restart(t testing.TB) {
+	t.Helper()
+	a.Stop(t)
+	a.start(t)
+}
+
+// Client is the agent's local API client.
+func (a *Agent) Client(t testing.TB) *client.Client {
+	t.Helper()
+	c, err := client.New(a.Config.API.Listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// ServiceID is the instance id of an offered service on this agent.
+func (a *Agent) ServiceID(service string) string { return service + "-" + a.Node }
+
+// Install is an install command for this agent of a Consul-type interface.
+func (a *Agent) Install(id, iface, url, digest string) *schema.Install {
+	h := a.env.Header(a.Node, id, 1)
+	h.PackageDigest = digest
+	return &schema.Install{CommandHeader: h, Interface: schema.Interface{Name: iface, Kind: "consul", Address: a.env.Consul,
+		Package: schema.Package{URL: url, Digest: digest}}}
+}
+
+// Activate is an activate command for this agent.
+func (a *Agent) Activate(id, iface string) *schema.Activate {
+	return &schema.Activate{CommandHeader: a.env.Header(a.Node, id, 1), Interface: iface}
+}
+
+// SwitchBack is a switch-back command for this agent.
+func (a *Agent) SwitchBack(id, from, to string) *schema.SwitchBack {
+	return &schema.SwitchBack{CommandHeader: a.env.Header(a.Node, id, 1), From: from, To: to, Reason: "itest"}
+}
+
+// Uninstall is an uninstall command for this agent.
+func (a *Agent) Uninstall(id, iface string) *schema.Uninstall {
+	return &schema.Uninstall{CommandHeader: a.env.Header(a.Node, id, 1), Interface: iface}
+}
+
+// FreePort returns a loopback port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}

@@ -1,0 +1,337 @@
+package itest
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/regshift/regshift/events"
+	"github.com/regshift/regshift/itest/servers"
+	"github.com/regshift/regshift/nodeagent/ifacepkg"
+	"github.com/regshift/regshift/registries"
+	"github.com/regshift/regshift/registries/consul"
+	"github.com/regshift/regshift/registries/zookeeper"
+	"github.com/regshift/regshift/schema"
+)
+
+// Env is one test's world on the real servers.
+type Env struct {
+	Brokers    []string
+	ZooKeeper  string // host:port
+	Consul     string // host:port
+	Prefix     string // topic prefix, unique per Env
+	BasePath   string // ZooKeeper base path, unique per Env
+	Topics     events.Topics
+	KeysDir    string // the coordinator's public key, for agents to trust
+	Signer     *events.Signer
+	RolloutID  string
+	Dir        string
+	Log        *slog.Logger
+	encoder    *events.Encoder
+	producer   *events.Producer
+	collected  *collector
+	registries map[string]registries.Registry // read-only clients: "zookeeper", "consul"
+	// Digest is the rollout's package digest that every command header
+	// names: the last package ConsulPackage built.
+	Digest string
+}
+
+// New makes an Env: unique topics (bootstrapped), a coordinator key pair,
+// a producer of signed commands and a collector of everything on the events
+// topic. Everything is cleaned up with the test.
+func New(t testing.TB) *Env {
+	t.Helper()
+	e := &Env{
+		Brokers:   servers.RequireKafka(t),
+		ZooKeeper: servers.RequireZooKeeper(t)[0],
+		Consul:    servers.RequireConsul(t),
+		Dir:       t.TempDir(),
+		Log:       TestLogger(t),
+		RolloutID: "ro-" + unique(),
+	}
+	e.Prefix = "itest." + unique() + "."
+	e.BasePath = "/regshift-itest-" + unique()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := events.DefaultTopicsConfig()
+	cfg.Prefix, cfg.CommandPartitions, cfg.EventPartitions = e.Prefix, 4, 2
+	topics, err := events.Bootstrap(ctx, e.Brokers, cfg)
+	if err != nil {
+		t.Fatalf("bootstrap topics: %v", err)
+	}
+	e.Topics = topics
+	t.Cleanup(func() { deleteTopics(e.Brokers, topics) })
+
+	e.KeysDir = filepath.Join(e.Dir, "keys")
+	if err := os.MkdirAll(e.KeysDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := events.WriteKeyPair(e.KeysDir, "coordinator-itest", priv); err != nil {
+		t.Fatal(err)
+	}
+	if e.Signer, err = events.NewSigner("coordinator-itest", priv); err != nil {
+		t.Fatal(err)
+	}
+	m, err := events.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.producer, err = events.NewProducer(events.DefaultProducerConfig(e.Brokers), e.Log, m); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.producer.Close() })
+	e.encoder = &events.Encoder{Topics: topics, Source: "regshift/itest", Signer: e.Signer}
+	e.collected = collect(t, e.Brokers, topics.Events, e.Log)
+
+	e.registries = map[string]registries.Registry{}
+	zcfg := zookeeper.DefaultConfig(e.ZooKeeper)
+	zcfg.BasePath = e.BasePath
+	zr, err := zookeeper.New(zcfg, e.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ccfg := consul.DefaultConfig()
+	ccfg.Address = e.Consul
+	cr, err := consul.New(ccfg, e.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.registries["zookeeper"], e.registries["consul"] = zr, cr
+	t.Cleanup(func() { _ = zr.Close(); _ = cr.Close() })
+	return e
+}
+
+// Registry is a client of the named registry ("zookeeper" or "consul") for
+// the test's own use: registering other providers, reading what is there.
+func (e *Env) Registry(name string) registries.Registry { return e.registries[name] }
+
+// ConsulPackage builds an interface package for Consul at the Env's address
+// and returns its file URL and digest.
+func (e *Env) ConsulPackage(t testing.TB) (url, digest string) {
+	t.Helper()
+	defer func() { e.Digest = digest }()
+	return e.Package(t, "consul", fmt.Sprintf("apiVersion: %s\nkind: %s\ninterface: consul\ntype: consul\nversion: \"1.14\"\nsettings:\n  address: %q\n  options: {checkTTL: 5s}\n",
+		ifacepkg.APIVersion, ifacepkg.Kind, e.Consul))
+}
+
+// Package builds a package from a manifest's text.
+func (e *Env) Package(t testing.TB, name, manifest string) (url, digest string) {
+	t.Helper()
+	dir, err := os.MkdirTemp(e.Dir, "pkg-"+name+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mf := filepath.Join(dir, ifacepkg.ManifestName)
+	if err := os.WriteFile(mf, []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pkg, digest, err := ifacepkg.Build(mf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, name+".tgz")
+	if err := os.WriteFile(out, pkg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return "file://" + out, digest
+}
+
+// Header is a command header for node, valid for five minutes from now.
+func (e *Env) Header(node, id string, epoch uint64) schema.CommandHeader {
+	now := time.Now().UTC().Truncate(time.Second)
+	digest := e.Digest
+	if digest == "" {
+		digest = "sha256:" + strings.Repeat("0", 64)
+	}
+	return schema.CommandHeader{NodeID: node, CommandID: id, RolloutID: e.RolloutID, Epoch: epoch,
+		IssuedAt: now, ExpiresAt: now.Add(5 * time.Minute), PackageDigest: digest}
+}
+
+// Send signs and publishes commands.
+func (e *Env) Send(t testing.TB, cmds ...schema.Command) {
+	t.Helper()
+	e.SendWith(t, e.encoder, cmds...)
+}
+
+// SendWith publishes commands through another encoder (a forger's key, an
+// unsigned one).
+func (e *Env) SendWith(t testing.TB, enc *events.Encoder, cmds ...schema.Command) {
+	t.Helper()
+	for _, c := range cmds {
+		rec, err := enc.Encode(c)
+		if err != nil {
+			t.Fatalf("encode %s: %v", c.Header().CommandID, err)
+		}
+		e.SendRecord(t, rec)
+	}
+}
+
+// SendRecord publishes a raw record (to corrupt one on purpose).
+func (e *Env) SendRecord(t testing.TB, rec kafka.Message) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := e.producer.Publish(ctx, rec); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+}
+
+// Encoder returns an encoder for the Env's topics signing with s (nil: unsigned).
+func (e *Env) Encoder(s *events.Signer) *events.Encoder {
+	return &events.Encoder{Topics: e.Topics, Source: "regshift/itest", Signer: s}
+}
+
+// AwaitAck waits for the ack of a command and returns it.
+func (e *Env) AwaitAck(t testing.TB, node, commandID string) schema.Ack {
+	t.Helper()
+	var got schema.Ack
+	Eventually(t, 60*time.Second, "ack of "+commandID, func() error {
+		acks := e.collected.acksOf(node, commandID)
+		if len(acks) == 0 {
+			return fmt.Errorf("no ack yet")
+		}
+		got = acks[len(acks)-1]
+		return nil
+	})
+	return got
+}
+
+// Acks returns every ack of a command seen so far.
+func (e *Env) Acks(node, commandID string) []schema.Ack { return e.collected.acksOf(node, commandID) }
+
+// AwaitHello waits for a hello from node published after since.
+func (e *Env) AwaitHello(t testing.TB, node string, since time.Time) schema.Hello {
+	t.Helper()
+	var got schema.Hello
+	Eventually(t, 60*time.Second, "hello from "+node, func() error {
+		for _, h := range e.collected.hellos(node) {
+			if !h.StartedAt.Before(since.Truncate(time.Second)) {
+				got = h
+				return nil
+			}
+		}
+		return fmt.Errorf("no hello since %s", since)
+	})
+	return got
+}
+
+// AwaitHealth waits for a health report from node that satisfies ok.
+func (e *Env) AwaitHealth(t testing.TB, node string, what string, ok func(schema.Health) bool) schema.Health {
+	t.Helper()
+	var got schema.Health
+	Eventually(t, 60*time.Second, what, func() error {
+		for _, h := range e.collected.healths(node) {
+			if ok(h) {
+				got = h
+				return nil
+			}
+		}
+		return fmt.Errorf("no such health report from %s", node)
+	})
+	return got
+}
+
+// Registered reports whether the registry holds the instance.
+func (e *Env) Registered(t testing.TB, registry, service, id string) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got, err := e.registries[registry].Resolve(ctx, service)
+	if err != nil {
+		t.Fatalf("resolve %s in %s: %v", service, registry, err)
+	}
+	return slices.ContainsFunc(got, func(i registries.Instance) bool { return i.ID == id })
+}
+
+// AwaitRegistered waits until the registry holds (want) or lacks (!want) the instance.
+func (e *Env) AwaitRegistered(t testing.TB, registry, service, id string, want bool) {
+	t.Helper()
+	Eventually(t, 60*time.Second, fmt.Sprintf("%s/%s registered in %s = %v", service, id, registry, want), func() error {
+		if e.Registered(t, registry, service, id) != want {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+}
+
+// Eventually polls check until it returns nil, failing the test after within.
+func Eventually(t testing.TB, within time.Duration, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	wait := 20 * time.Millisecond
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s: %v", what, within, err)
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, 500*time.Millisecond)
+	}
+}
+
+// TestLogger routes logs to the test's log until the test ends.
+func TestLogger(t testing.TB) *slog.Logger {
+	w := &testWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.done = true
+		w.mu.Unlock()
+	})
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+type testWriter struct {
+	mu   sync.Mutex
+	t    testing.TB
+	done bool
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+var (
+	uniqueMu sync.Mutex
+	uniqueN  int
+)
+
+func unique() string {
+	uniqueMu.Lock()
+	defer uniqueMu.Unlock()
+	uniqueN++
+	return fmt.Sprintf("%x%d", time.Now().UnixNano()&0xffffffff, uniqueN)
+}
+
+func deleteTopics(brokers []string, t events.Topics) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	_, _ = c.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{t.Commands, t.Events, t.Requests, t.State, t.DLQ}})
+}
+
+var _ io.Writer = (*testWriter)(nil)
