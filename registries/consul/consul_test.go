@@ -71,7 +71,7 @@ func (r *recorder) Register(ctx context.Context, inst registries.Instance) error
 // until scripts/services.sh turns off the gRPC-TLS port 8503.)
 func (r *recorder) forget(t testing.TB, addr string) {
 	t.Helper()
-	cfg := api.DefaultConfig()
+	cfg := api.DefaultNonPooledConfig() // no idle connections left behind
 	cfg.Address = addr
 	c, err := api.NewClient(cfg)
 	if err != nil {
