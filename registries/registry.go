@@ -74,7 +74,10 @@ type Registry interface {
 	// Register creates the instance, or replaces the instance with the same
 	// service and id. The registration belongs to this client: it is kept
 	// alive (session, health check) and restored after the registry lost it,
-	// until Deregister or Close.
+	// until Deregister or Close. When Register fails with a retriable error
+	// the client still holds the instance as desired and completes the
+	// registration once the registry answers again (Deregister cancels it);
+	// after any other error nothing is held.
 	Register(ctx context.Context, inst Instance) error
 	// Deregister removes the instance; ErrNotFound when there is none.
 	Deregister(ctx context.Context, service, id string) error

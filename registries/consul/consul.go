@@ -130,11 +130,10 @@ func (c *Client) Register(ctx context.Context, inst registries.Instance) error {
 		return registries.ErrClosed
 	}
 	inst = inst.Clone()
-	if err := c.register(ctx, inst); err != nil {
-		return err
-	}
-	c.owned.Put(inst)
-	return nil
+	c.owned.Put(inst) // the keepalive completes it should this attempt fail
+	err := c.register(ctx, inst)
+	c.owned.Settle(inst, err)
+	return err
 }
 
 func (c *Client) register(ctx context.Context, inst registries.Instance) error {

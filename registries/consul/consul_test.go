@@ -121,3 +121,25 @@ func BenchmarkRegistry(b *testing.B) {
 		return c
 	})
 }
+
+// TestFailedRegisterCompletedByKeepalive: a registration whose request
+// failed transiently (here: its context was already cancelled) is held and
+// completed by the keepalive; Deregister cancels such a held one.
+func TestFailedRegisterCompletedByKeepalive(t *testing.T) {
+	cfg := consul.DefaultConfig()
+	cfg.Address = servers.RequireConsul(t)
+	cfg.CheckTTL = 3 * time.Second
+	c := newClient(t, cfg)
+	svc := registrytest.Unique("late")
+	in := registrytest.Inst(svc, "a", 80)
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := c.Register(cancelled, in); !registries.Retriable(err) {
+		t.Fatalf("register with a cancelled context: %v, want a retriable error", err)
+	}
+	registrytest.ResolvesTo(t, c, svc, []registries.Instance{in})
+	if err := c.Deregister(context.Background(), svc, "a"); err != nil {
+		t.Fatal(err)
+	}
+	registrytest.ResolvesTo(t, c, svc, nil)
+}

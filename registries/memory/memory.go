@@ -45,11 +45,26 @@ func NewStore() *Store {
 	}
 }
 
-// SetDown makes the store stop (true) or resume (false) answering.
+// SetDown makes the store stop (true) or resume (false) answering. When it
+// resumes, clients complete the registrations that failed meanwhile.
 func (s *Store) SetDown(down bool) {
 	s.mu.Lock()
 	s.down = down
+	clients := s.clientsLocked()
 	s.mu.Unlock()
+	if !down {
+		for _, c := range clients {
+			c.restoreLater()
+		}
+	}
+}
+
+func (s *Store) clientsLocked() []*Client {
+	out := make([]*Client, 0, len(s.clients))
+	for c := range s.clients {
+		out = append(out, c)
+	}
+	return out
 }
 
 // Expire drops every registration, as a lost session or a server restart
@@ -65,10 +80,7 @@ func (s *Store) Expire() {
 	for svc := range services {
 		s.notifyLocked(svc)
 	}
-	clients := make([]*Client, 0, len(s.clients))
-	for c := range s.clients {
-		clients = append(clients, c)
-	}
+	clients := s.clientsLocked()
 	s.mu.Unlock()
 	for _, c := range clients {
 		c.restoreLater()
@@ -155,12 +167,16 @@ func (c *Client) Register(ctx context.Context, inst registries.Instance) error {
 	if err := registries.Validate(inst); err != nil {
 		return err
 	}
+	if err := c.check(ctx); err != nil {
+		return err
+	}
+	inst = inst.Clone()
+	c.owned.Put(inst) // restored when the store answers again
 	if err := c.lock(ctx); err != nil {
+		c.owned.Settle(inst, err)
 		return err
 	}
 	defer c.store.mu.Unlock()
-	inst = inst.Clone()
-	c.owned.Put(inst)
 	c.store.instances[inst.Key()] = inst
 	c.store.notifyLocked(inst.Service)
 	return nil

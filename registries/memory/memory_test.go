@@ -1,6 +1,8 @@
 package memory_test
 
 import (
+	"context"
+	"errors"
 	"testing"
 
 	"github.com/regshift/regshift/registries"
@@ -36,4 +38,16 @@ func BenchmarkRegistry(b *testing.B) {
 		b.Cleanup(func() { _ = c.Close() })
 		return c
 	})
+}
+
+func TestRegisterWhileDownCompletesWhenBack(t *testing.T) {
+	s := memory.NewStore()
+	c := client(t, s)
+	in := registrytest.Inst(registrytest.Unique("late"), "a", 80)
+	s.SetDown(true)
+	if err := c.Register(context.Background(), in); !errors.Is(err, registries.ErrUnavailable) {
+		t.Fatalf("register while down: %v, want ErrUnavailable", err)
+	}
+	s.SetDown(false)
+	registrytest.ResolvesTo(t, client(t, s), in.Service, []registries.Instance{in})
 }

@@ -45,6 +45,13 @@ func TestServerRestart(t *testing.T) {
 		}
 		return nil
 	})
+	// A registration attempted while the server is down fails with the
+	// retriable error and is completed once the server is back.
+	late := registrytest.Inst(svc, "late", 7008)
+	if err := c.Register(context.Background(), late); !registries.Retriable(err) {
+		t.Fatalf("register while down: %v, want a retriable error", err)
+	}
+	want = append(want, late)
 	p.Start(t)
 
 	registrytest.ResolvesTo(t, c, svc, want)

@@ -244,7 +244,9 @@ func (c *Client) Register(ctx context.Context, inst registries.Instance) error {
 	}
 	c.owned.Put(inst)
 	// Owned before written: a session that ends meanwhile restores it.
-	return exec(ctx, c, "register", func() error { return c.putTracked(inst) })
+	err := exec(ctx, c, "register", func() error { return c.putTracked(inst) })
+	c.owned.Settle(inst, err)
+	return err
 }
 
 // put makes the ephemeral znode of inst exist in the current session with

@@ -31,6 +31,25 @@ func (s *Set) Delete(k registries.Key) {
 	delete(s.m, k)
 }
 
+// Drop forgets inst if the set still holds it with this very data (a
+// later Put of the same key wins).
+func (s *Set) Drop(inst registries.Instance) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.m[inst.Key()]; ok && cur.Equal(inst) {
+		delete(s.m, inst.Key())
+	}
+}
+
+// Settle keeps inst after a Register that succeeded or failed with a
+// retriable error (the client completes it once the registry is back), and
+// drops it otherwise.
+func (s *Set) Settle(inst registries.Instance, err error) {
+	if err != nil && !registries.Retriable(err) {
+		s.Drop(inst)
+	}
+}
+
 // Holds reports whether inst, with this very data, is still recorded.
 func (s *Set) Holds(inst registries.Instance) bool {
 	s.mu.Lock()
