@@ -91,8 +91,10 @@ func (b *Bridge) Run(ctx context.Context) error {
 				if ctx.Err() != nil {
 					return nil
 				}
-				b.log.Warn("full sync failed; retrying", "err", err, "in", b.cfg.RetryInterval)
-				next = b.cfg.RetryInterval
+				if registries.Retriable(err) {
+					next = b.cfg.RetryInterval
+				}
+				b.log.Warn("full sync incomplete", "err", err, "next in", next)
 			}
 			timer.Reset(next)
 		case <-b.kick:
@@ -153,14 +155,14 @@ func (b *Bridge) fullSync(ctx context.Context, onSource func(service string)) (e
 		b.metrics.syncs.WithLabelValues("full", result(err)).Inc()
 		b.metrics.duration.WithLabelValues("full").Observe(time.Since(start).Seconds())
 	}()
-	srcServices, err := b.src.Services(ctx)
+	srcServices, dstServices, err := listServices(ctx, b.src, b.dst)
 	if err != nil {
-		return fmt.Errorf("list source services: %w", err)
+		return err
 	}
-	dstServices, err := b.dst.Services(ctx)
-	if err != nil {
-		return fmt.Errorf("list target services: %w", err)
+	if skipped := slices.DeleteFunc(slices.Clone(srcServices), isValid); len(skipped) > 0 {
+		b.log.Warn("source services not mirrored: their names are not valid service names", "services", skipped)
 	}
+	srcServices = slices.DeleteFunc(srcServices, isInvalid)
 	var errs []error
 	for _, service := range srcServices {
 		onSource(service)
@@ -292,14 +294,11 @@ type Resolver interface {
 // every service of dst that holds a mirror written by the bridge named name
 // (a stale mirror is extra).
 func Parity(ctx context.Context, src, dst Resolver, name string) (Report, error) {
-	services, err := src.Services(ctx)
+	services, dstServices, err := listServices(ctx, src, dst)
 	if err != nil {
-		return Report{}, fmt.Errorf("list source services: %w", err)
+		return Report{}, err
 	}
-	dstServices, err := dst.Services(ctx)
-	if err != nil {
-		return Report{}, fmt.Errorf("list target services: %w", err)
-	}
+	services = slices.DeleteFunc(services, isInvalid)
 	var r Report
 	seen := map[string]bool{}
 	for _, s := range services {
@@ -328,6 +327,22 @@ func Parity(ctx context.Context, src, dst Resolver, name string) (Report, error)
 	}
 	return r, nil
 }
+
+// listServices lists the services of both registries; names that are not
+// valid service names are dropped from the target's (nothing this bridge
+// wrote can have one) and left to the caller for the source's.
+func listServices(ctx context.Context, src, dst Resolver) (srcServices, dstServices []string, err error) {
+	if srcServices, err = src.Services(ctx); err != nil {
+		return nil, nil, fmt.Errorf("list source services: %w", err)
+	}
+	if dstServices, err = dst.Services(ctx); err != nil {
+		return nil, nil, fmt.Errorf("list target services: %w", err)
+	}
+	return srcServices, slices.DeleteFunc(dstServices, isInvalid), nil
+}
+
+func isValid(service string) bool   { return registries.ValidateService(service) == nil }
+func isInvalid(service string) bool { return !isValid(service) }
 
 // ParityOf compares one service's instance sets.
 func ParityOf(ctx context.Context, src, dst Resolver, service string) (ServiceParity, error) {

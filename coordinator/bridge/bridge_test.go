@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/regshift/regshift/coordinator/bridge"
 	"github.com/regshift/regshift/registries"
@@ -147,6 +148,13 @@ func TestBridgeMirrorsFollowsAndNeverLoops(t *testing.T) {
 
 func mustCounter(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
 	t.Helper()
+	return mustCounterWith(t, reg, name, "", "")
+}
+
+// mustCounterWith sums the counter's series whose label has value (all
+// series when label is "").
+func mustCounterWith(t *testing.T, reg *prometheus.Registry, name, label, value string) prometheus.Collector {
+	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +165,9 @@ func mustCounter(t *testing.T, reg *prometheus.Registry, name string) prometheus
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			total.Add(m.GetCounter().GetValue())
+			if label == "" || hasLabel(m.GetLabel(), label, value) {
+				total.Add(m.GetCounter().GetValue())
+			}
 		}
 		return total
 	}
@@ -211,4 +221,56 @@ func TestBridgeRetriesWhileSourceDown(t *testing.T) {
 	}
 	zk.SetDown(false)
 	awaitParity(t, b.Bridge)
+}
+
+// oddSource is a memory source that also lists a service whose name no
+// registry adapter accepts, as a ZooKeeper written by other clients can.
+type oddSource struct{ *memory.Client }
+
+func (o oddSource) Services(ctx context.Context) ([]string, error) {
+	names, err := o.Client.Services(ctx)
+	return append(names, "bad name"), err
+}
+
+func TestBridgeSkipsWhatItCannotMirror(t *testing.T) {
+	zk, consul := memory.NewStore(), memory.NewStore()
+	p := memClient(t, zk)
+	ok := registrytest.Inst("orders", "ok", 1)
+	full := registrytest.Inst("orders", "full", 2) // its mirror would exceed the metadata limit
+	full.Metadata = map[string]string{}
+	for i := range registries.MaxMetadataKeys {
+		full.Metadata[fmt.Sprintf("k%d", i)] = "v"
+	}
+	register(t, p, ok, full)
+	cfg := bridge.DefaultConfig()
+	reg := prometheus.NewRegistry()
+	cfg.Metrics = reg
+	b := start(t, oddSource{memClient(t, zk)}, memClient(t, consul), cfg)
+	registrytest.ResolvesTo(t, memClient(t, consul), "orders", mirrors(cfg.Name, cfg.SourceName, ok))
+	registrytest.Eventually(t, registrytest.Patience, "the refused mirror is counted", func() error {
+		if n := testutil.ToFloat64(mustCounterWith(t, reg, "regshift_bridge_writes_total", "result", "error")); n < 1 {
+			return fmt.Errorf("%v failed writes counted", n)
+		}
+		return nil
+	})
+	r, err := b.Parity(context.Background())
+	if err != nil {
+		t.Fatalf("parity with an odd source service: %v", err)
+	}
+	orders, _ := r.Service("orders")
+	if len(orders.Missing) != 1 || orders.Missing[0].ID != "full" || len(orders.Same) != 1 {
+		t.Fatalf("orders parity %+v, want ok same and full missing", orders)
+	}
+	if _, listed := r.Service("bad name"); listed {
+		t.Fatal("an invalid service name was compared")
+	}
+}
+
+func hasLabel(pairs []*dto.LabelPair, name, value string) bool {
+	for _, p := range pairs {
+		if p.GetName() == name && p.GetValue() == value {
+			return true
+		}
+	}
+	return false
 }

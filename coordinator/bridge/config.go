@@ -19,7 +19,9 @@ type Config struct {
 	SourceName string
 	// ResyncInterval is the period of the full resync backstop (30s).
 	ResyncInterval time.Duration
-	// RetryInterval is the wait before retrying a failed full sync (1s).
+	// RetryInterval is the wait before retrying a full sync that failed
+	// with a retriable error, e.g. a registry unreachable (1s). Other
+	// failures (an instance the target refuses) wait for the next resync.
 	RetryInterval time.Duration
 	// Parallelism bounds the concurrent writes to the target (8).
 	Parallelism int
