@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -243,12 +244,14 @@ func (c *Client) Ping(ctx context.Context) error {
 	return nil
 }
 
-// keepalive marks every owned check passing each CheckTTL/3, and
-// re-registers an instance whose check the agent no longer knows (agent
-// restarted, or the instance was reaped while we could not reach it).
+// keepalive marks every owned check passing each CheckTTL/3, on up to
+// keepaliveWorkers concurrent requests, and re-registers an instance whose
+// check the agent no longer knows (agent restarted, or the instance was
+// reaped while we could not reach it).
 func (c *Client) keepalive() {
 	ctx := c.life.Context()
-	tick := time.NewTicker(c.cfg.CheckTTL / 3)
+	period := c.cfg.CheckTTL / 3
+	tick := time.NewTicker(period)
 	defer tick.Stop()
 	for {
 		select {
@@ -256,25 +259,48 @@ func (c *Client) keepalive() {
 			return
 		case <-tick.C:
 		}
-		for _, in := range c.owned.List() {
-			err := c.agent.UpdateTTLOpts(checkID(in.Service, in.ID), "kept alive by regshift", api.HealthPassing, c.query(ctx))
-			var se api.StatusError
-			switch {
-			case err == nil:
-			case ctx.Err() != nil:
-				return
-			case errors.As(err, &se):
-				if !c.owned.Holds(in) {
-					continue
+		start := time.Now()
+		owned := c.owned.List()
+		work := make(chan registries.Instance)
+		var wg sync.WaitGroup
+		for range keepaliveWorkers {
+			wg.Go(func() {
+				for in := range work {
+					c.refresh(ctx, in)
 				}
-				c.log.Info("check lost by the agent; registering again", "service", in.Service, "id", in.ID, "status", se.Code)
-				if err := c.register(ctx, in); err != nil {
-					c.log.Warn("re-register", "service", in.Service, "id", in.ID, "err", err)
-				}
-			default:
-				c.log.Debug("keepalive", "service", in.Service, "id", in.ID, "err", err)
-			}
+			})
 		}
+		for _, in := range owned {
+			work <- in
+		}
+		close(work)
+		wg.Wait()
+		if took := time.Since(start); took > period && ctx.Err() == nil {
+			c.log.Warn("keepalive round took longer than its period; checks may turn critical",
+				"took", took, "period", period, "instances", len(owned))
+		}
+	}
+}
+
+const keepaliveWorkers = 8
+
+// refresh marks one instance's check passing, registering the instance
+// again when the agent lost it.
+func (c *Client) refresh(ctx context.Context, in registries.Instance) {
+	err := c.agent.UpdateTTLOpts(checkID(in.Service, in.ID), "kept alive by regshift", api.HealthPassing, c.query(ctx))
+	var se api.StatusError
+	switch {
+	case err == nil, ctx.Err() != nil:
+	case errors.As(err, &se):
+		if !c.owned.Holds(in) {
+			return
+		}
+		c.log.Info("check lost by the agent; registering again", "service", in.Service, "id", in.ID, "status", se.Code)
+		if err := c.register(ctx, in); err != nil {
+			c.log.Warn("re-register", "service", in.Service, "id", in.ID, "err", err)
+		}
+	default:
+		c.log.Debug("keepalive", "service", in.Service, "id", in.ID, "err", err)
 	}
 }
 

@@ -46,7 +46,7 @@ func (c *Client) watch(ctx context.Context, service string, out chan []registrie
 		case meta.LastIndex < index:
 			index = 0 // the index went backwards (snapshot restore): start over
 		default:
-			index = meta.LastIndex
+			index = max(meta.LastIndex, 1) // 0 would not block: never spin
 		}
 		set := instances(entries)
 		if !sent || !watch.Same(last, set) {
