@@ -141,23 +141,7 @@ func testWatch(t *testing.T, h Harness) {
 	}
 	await := func(what string, want []registries.Instance) {
 		t.Helper()
-		timeout := time.NewTimer(Patience)
-		defer timeout.Stop()
-		var last []registries.Instance
-		for {
-			select {
-			case set, ok := <-ch:
-				if !ok {
-					t.Fatalf("%s: watch channel closed", what)
-				}
-				if SameSet(set, want) == nil {
-					return
-				}
-				last = set
-			case <-timeout.C:
-				t.Fatalf("%s: watch did not deliver %v within %v; last set %v", what, want, Patience, last)
-			}
-		}
+		awaitSet(t, ch, what, want)
 	}
 	await("initial empty set", nil)
 	a := Inst(svc, "a", 7001)
@@ -347,6 +331,10 @@ func testDisruption(t *testing.T, h Harness) {
 	register(t, r, wantB...)
 	ResolvesTo(t, r, svcA, wantA)
 	ResolvesTo(t, r, svcB, wantB)
+	watched, err := r.Watch(Ctx(t), svcA)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	disrupt()
 
@@ -358,6 +346,8 @@ func testDisruption(t *testing.T, h Harness) {
 		return r.Register(context.Background(), late)
 	})
 	ResolvesTo(t, r, svcA, append(slices.Clone(wantA), late))
+	// A watch opened before the disruption still follows the service.
+	awaitSet(t, watched, "watch across the disruption", append(slices.Clone(wantA), late))
 }
 
 func testClosed(t *testing.T, h Harness) {
@@ -429,4 +419,26 @@ func testDown(t *testing.T, h Harness) {
 		t.Fatalf("close: %v", err)
 	}
 	goleak.VerifyNone(t, leaks)
+}
+
+// awaitSet reads a watch until it delivers want, failing after Patience.
+func awaitSet(t *testing.T, ch <-chan []registries.Instance, what string, want []registries.Instance) {
+	t.Helper()
+	timeout := time.NewTimer(Patience)
+	defer timeout.Stop()
+	var last []registries.Instance
+	for {
+		select {
+		case set, ok := <-ch:
+			if !ok {
+				t.Fatalf("%s: watch channel closed", what)
+			}
+			if SameSet(set, want) == nil {
+				return
+			}
+			last = set
+		case <-timeout.C:
+			t.Fatalf("%s: watch did not deliver %v within %v; last set %v", what, want, Patience, last)
+		}
+	}
 }
