@@ -274,3 +274,21 @@ func hasLabel(pairs []*dto.LabelPair, name, value string) bool {
 	}
 	return false
 }
+
+// TestBridgeResyncRepairsDrift: a mirror removed from the target behind the
+// bridge's back (no source change, so no watch fires) comes back with the
+// periodic full resync.
+func TestBridgeResyncRepairsDrift(t *testing.T) {
+	zk, consul := memory.NewStore(), memory.NewStore()
+	a := registrytest.Inst("orders", "a", 1)
+	register(t, memClient(t, zk), a)
+	cfg := bridge.DefaultConfig()
+	cfg.ResyncInterval = 50 * time.Millisecond
+	start(t, memClient(t, zk), memClient(t, consul), cfg)
+	view := memClient(t, consul)
+	registrytest.ResolvesTo(t, view, "orders", mirrors(cfg.Name, cfg.SourceName, a))
+	if err := view.Deregister(context.Background(), "orders", "a"); err != nil {
+		t.Fatal(err)
+	}
+	registrytest.ResolvesTo(t, view, "orders", mirrors(cfg.Name, cfg.SourceName, a))
+}
