@@ -81,6 +81,14 @@ func (b *Bridge) Run(ctx context.Context) error {
 	next := time.Duration(0) // the first full sync runs at once
 	timer := time.NewTimer(next)
 	defer timer.Stop()
+	due := time.Now()
+	// soon brings the next full sync forward to RetryInterval from now.
+	soon := func() {
+		if time.Until(due) > b.cfg.RetryInterval {
+			due = time.Now().Add(b.cfg.RetryInterval)
+			timer.Reset(b.cfg.RetryInterval)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -96,11 +104,15 @@ func (b *Bridge) Run(ctx context.Context) error {
 				}
 				b.log.Warn("full sync incomplete", "err", err, "next in", next)
 			}
+			due = time.Now().Add(next)
 			timer.Reset(next)
 		case <-b.kick:
 			for service, set := range b.takePending() {
 				if err := b.syncService(ctx, service, set); err != nil && ctx.Err() == nil {
-					b.log.Warn("service sync failed; the next sync retries", "service", service, "err", err)
+					b.log.Warn("service sync failed; the next full sync retries", "service", service, "err", err)
+					if registries.Retriable(err) {
+						soon()
+					}
 				}
 			}
 		}

@@ -292,3 +292,32 @@ func TestBridgeResyncRepairsDrift(t *testing.T) {
 	}
 	registrytest.ResolvesTo(t, view, "orders", mirrors(cfg.Name, cfg.SourceName, a))
 }
+
+// TestBridgeRetriesSoonAfterTargetOutage: a change that could not be
+// written because the target was down is retried after RetryInterval, not
+// only at the next periodic resync.
+func TestBridgeRetriesSoonAfterTargetOutage(t *testing.T) {
+	zk, consul := memory.NewStore(), memory.NewStore()
+	p := memClient(t, zk)
+	a, b := registrytest.Inst("orders", "a", 1), registrytest.Inst("orders", "b", 2)
+	register(t, p, a)
+	cfg := bridge.DefaultConfig()
+	cfg.ResyncInterval = time.Hour
+	cfg.RetryInterval = 10 * time.Millisecond
+	reg := prometheus.NewRegistry()
+	cfg.Metrics = reg
+	start(t, memClient(t, zk), memClient(t, consul), cfg)
+	view := memClient(t, consul)
+	registrytest.ResolvesTo(t, view, "orders", mirrors(cfg.Name, cfg.SourceName, a))
+
+	consul.SetDown(true)
+	register(t, p, b)
+	registrytest.Eventually(t, registrytest.Patience, "the bridge failed to sync while the target was down", func() error {
+		if n := testutil.ToFloat64(mustCounterWith(t, reg, "regshift_bridge_syncs_total", "result", "error")); n < 1 {
+			return fmt.Errorf("%v failed syncs", n)
+		}
+		return nil
+	})
+	consul.SetDown(false)
+	registrytest.ResolvesTo(t, view, "orders", mirrors(cfg.Name, cfg.SourceName, a, b))
+}
