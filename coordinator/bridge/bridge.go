@@ -167,7 +167,7 @@ func (b *Bridge) fullSync(ctx context.Context, onSource func(service string)) (e
 		b.metrics.syncs.WithLabelValues("full", result(err)).Inc()
 		b.metrics.duration.WithLabelValues("full").Observe(time.Since(start).Seconds())
 	}()
-	srcServices, dstServices, err := listServices(ctx, b.src, b.dst)
+	srcServices, dstServices, err := listServices(ctx, b.src, b.dst, b.cfg.Include)
 	if err != nil {
 		return err
 	}
@@ -283,7 +283,7 @@ func (b *Bridge) delete(ctx context.Context, k registries.Key) error {
 
 // Parity reports this bridge's parity (see Parity).
 func (b *Bridge) Parity(ctx context.Context) (Report, error) {
-	r, err := Parity(ctx, b.src, b.dst, b.cfg.Name)
+	r, err := Parity(ctx, b.src, b.dst, b.cfg.Name, b.cfg.Include)
 	if err == nil {
 		n := 0
 		for _, s := range r.Services {
@@ -304,9 +304,9 @@ type Resolver interface {
 
 // Parity compares the instance sets of every service that src has, and of
 // every service of dst that holds a mirror written by the bridge named name
-// (a stale mirror is extra).
-func Parity(ctx context.Context, src, dst Resolver, name string) (Report, error) {
-	services, dstServices, err := listServices(ctx, src, dst)
+// (a stale mirror is extra) — of those include selects (all when nil).
+func Parity(ctx context.Context, src, dst Resolver, name string, include func(service string) bool) (Report, error) {
+	services, dstServices, err := listServices(ctx, src, dst, include)
 	if err != nil {
 		return Report{}, err
 	}
@@ -340,15 +340,21 @@ func Parity(ctx context.Context, src, dst Resolver, name string) (Report, error)
 	return r, nil
 }
 
-// listServices lists the services of both registries; names that are not
-// valid service names are dropped from the target's (nothing this bridge
-// wrote can have one) and left to the caller for the source's.
-func listServices(ctx context.Context, src, dst Resolver) (srcServices, dstServices []string, err error) {
+// listServices lists the services of both registries that include selects
+// (all when nil). Names that are not valid service names are dropped from
+// the target's (nothing this bridge wrote can have one) and left to the
+// caller for the source's.
+func listServices(ctx context.Context, src, dst Resolver, include func(string) bool) (srcServices, dstServices []string, err error) {
 	if srcServices, err = src.Services(ctx); err != nil {
 		return nil, nil, fmt.Errorf("list source services: %w", err)
 	}
 	if dstServices, err = dst.Services(ctx); err != nil {
 		return nil, nil, fmt.Errorf("list target services: %w", err)
+	}
+	if include != nil {
+		excluded := func(s string) bool { return !include(s) }
+		srcServices = slices.DeleteFunc(srcServices, excluded)
+		dstServices = slices.DeleteFunc(dstServices, excluded)
 	}
 	return srcServices, slices.DeleteFunc(dstServices, isInvalid), nil
 }

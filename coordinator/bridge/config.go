@@ -25,6 +25,10 @@ type Config struct {
 	RetryInterval time.Duration
 	// Parallelism bounds the concurrent writes to the target (8).
 	Parallelism int
+	// Include selects the services to mirror; all when nil. Services it
+	// leaves out are neither mirrored nor cleaned up, nor in the parity
+	// report.
+	Include func(service string) bool
 	// Metrics registers the bridge's metrics; none when nil.
 	Metrics prometheus.Registerer
 }

@@ -3,6 +3,7 @@ package bridge_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -135,4 +136,37 @@ func ids(es []bridge.Endpoint) []string {
 		out = append(out, e.ID)
 	}
 	return out
+}
+
+// TestBothDirectionsDoNotLoop runs a ZooKeeper -> Consul and a Consul ->
+// ZooKeeper bridge at once on the real servers: each registry ends with its
+// own providers plus mirrors of the other's, and nothing more.
+func TestBothDirectionsDoNotLoop(t *testing.T) {
+	s := needReal(t)
+	prefix := registrytest.Unique("both")
+	svc := prefix + "-orders"
+	ours := func(service string) bool { return strings.HasPrefix(service, prefix) }
+	z1 := registrytest.Inst(svc, "z1", 8001) // still on ZooKeeper
+	c1 := registrytest.Inst(svc, "c1", 8002) // already moved to Consul
+	register(t, s.zk(t), z1)
+	register(t, s.consul(t, false), c1)
+
+	fwd := bridge.DefaultConfig()
+	fwd.Name, fwd.SourceName, fwd.Include = registrytest.Unique("fwd"), "zookeeper", ours
+	rev := bridge.DefaultConfig()
+	rev.Name, rev.SourceName, rev.Include = registrytest.Unique("rev"), "consul", ours
+	start(t, s.zk(t), s.consul(t, true), fwd)
+	start(t, s.consul(t, false), s.zk(t), rev)
+
+	consulView, zkView := s.consul(t, false), s.zk(t)
+	wantConsul := append(mirrors(fwd.Name, "zookeeper", z1), c1)
+	wantZK := append(mirrors(rev.Name, "consul", c1), z1)
+	registrytest.ResolvesTo(t, consulView, svc, wantConsul)
+	registrytest.ResolvesTo(t, zkView, svc, wantZK)
+
+	// A change on one side travels once, and only once, to the other.
+	z2 := registrytest.Inst(svc, "z2", 8003)
+	register(t, s.zk(t), z2)
+	registrytest.ResolvesTo(t, consulView, svc, append(wantConsul, mirrors(fwd.Name, "zookeeper", z2)...))
+	registrytest.ResolvesTo(t, zkView, svc, append(wantZK, z2))
 }
