@@ -66,9 +66,8 @@ func (r *recorder) Register(ctx context.Context, inst registries.Instance) error
 
 // forget removes the recorded registrations from the agent behind the
 // client's back — what an agent restart without its state, or the reaper
-// after a long partition, does. (A private Consul restart would be the
-// closer fault, but a second Consul cannot start beside the shared one
-// until scripts/services.sh turns off the gRPC-TLS port 8503.)
+// after a long partition, does — so that every one must be re-created.
+// (TestAgentRestart restarts a private agent, which keeps its state.)
 func (r *recorder) forget(t testing.TB, addr string) {
 	t.Helper()
 	cfg := api.DefaultNonPooledConfig() // no idle connections left behind
