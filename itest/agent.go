@@ -122,9 +122,13 @@ func (a *Agent) Restart(t testing.TB) {
 }
 
 // Client is the agent's local API client.
-func (a *Agent) Client(t testing.TB) *client.Client {
+func (a *Agent) Client(t testing.TB) *client.Client { return newClient(t, a.Config.API.Listen) }
+
+type clientT = client.Client
+
+func newClient(t testing.TB, addr string) *client.Client {
 	t.Helper()
-	c, err := client.New(a.Config.API.Listen)
+	c, err := client.New(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,25 +140,43 @@ func (a *Agent) ServiceID(service string) string { return service + "-" + a.Node
 
 // Install is an install command for this agent of a Consul-type interface.
 func (a *Agent) Install(id, iface, url, digest string) *schema.Install {
-	h := a.env.Header(a.Node, id, 1)
-	h.PackageDigest = digest
-	return &schema.Install{CommandHeader: h, Interface: schema.Interface{Name: iface, Kind: "consul", Address: a.env.Consul,
-		Package: schema.Package{URL: url, Digest: digest}}}
+	return a.env.Install(a.Node, id, iface, url, digest)
 }
 
 // Activate is an activate command for this agent.
-func (a *Agent) Activate(id, iface string) *schema.Activate {
-	return &schema.Activate{CommandHeader: a.env.Header(a.Node, id, 1), Interface: iface}
-}
+func (a *Agent) Activate(id, iface string) *schema.Activate { return a.env.Activate(a.Node, id, iface) }
 
 // SwitchBack is a switch-back command for this agent.
 func (a *Agent) SwitchBack(id, from, to string) *schema.SwitchBack {
-	return &schema.SwitchBack{CommandHeader: a.env.Header(a.Node, id, 1), From: from, To: to, Reason: "itest"}
+	return a.env.SwitchBack(a.Node, id, from, to)
 }
 
 // Uninstall is an uninstall command for this agent.
 func (a *Agent) Uninstall(id, iface string) *schema.Uninstall {
-	return &schema.Uninstall{CommandHeader: a.env.Header(a.Node, id, 1), Interface: iface}
+	return a.env.Uninstall(a.Node, id, iface)
+}
+
+// Install is an install command for node of a Consul-type interface.
+func (e *Env) Install(node, id, iface, url, digest string) *schema.Install {
+	h := e.Header(node, id, 1)
+	h.PackageDigest = digest
+	return &schema.Install{CommandHeader: h, Interface: schema.Interface{Name: iface, Kind: "consul", Address: e.Consul,
+		Package: schema.Package{URL: url, Digest: digest}}}
+}
+
+// Activate is an activate command for node.
+func (e *Env) Activate(node, id, iface string) *schema.Activate {
+	return &schema.Activate{CommandHeader: e.Header(node, id, 1), Interface: iface}
+}
+
+// SwitchBack is a switch-back command for node.
+func (e *Env) SwitchBack(node, id, from, to string) *schema.SwitchBack {
+	return &schema.SwitchBack{CommandHeader: e.Header(node, id, 1), From: from, To: to, Reason: "itest"}
+}
+
+// Uninstall is an uninstall command for node.
+func (e *Env) Uninstall(node, id, iface string) *schema.Uninstall {
+	return &schema.Uninstall{CommandHeader: e.Header(node, id, 1), Interface: iface}
 }
 
 // FreePort returns a loopback port that was free a moment ago.

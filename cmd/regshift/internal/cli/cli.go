@@ -44,6 +44,9 @@ type command struct {
 
 func (c *CLI) commands() []command {
 	return []command{
+		{"agent", "run the node agent on this host (-c agent.yaml)", (*CLI).agent},
+		{"package build", "build an interface package from a manifest and print its digest", (*CLI).packageBuild},
+		{"rollout preview", "print a plan's waves, gates and rollback scope without sending anything", (*CLI).rolloutPreview},
 		{"keys generate", "write a new Ed25519 key pair (see `regshift keys generate -h`)", (*CLI).keysGenerate},
 	}
 }
