@@ -1,0 +1,148 @@
+package events_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/regshift/regshift/events"
+	"github.com/regshift/regshift/itest/servers"
+	"github.com/regshift/regshift/schema"
+)
+
+func msgsPerSecond(b *testing.B) {
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchmarkEncodeSign: schema check, JSON, envelope and Ed25519 signature
+// of one Install command.
+func BenchmarkEncodeSign(b *testing.B) {
+	enc := encoder(events.NewTopics("bench."), newSigner(b, "coord-1"))
+	cmd := example(b, schema.TypeInstall)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := enc.Encode(cmd); err != nil {
+			b.Fatal(err)
+		}
+	}
+	msgsPerSecond(b)
+}
+
+// BenchmarkVerifyDecode: envelope, key, signature, schema validation,
+// decode and the replay checks of one Install command, as an agent does.
+func BenchmarkVerifyDecode(b *testing.B) {
+	s := newSigner(b, "coord-1")
+	rec := encode(b, encoder(events.NewTopics("bench."), s), example(b, schema.TypeInstall))
+	cfg := events.DefaultCommandVerifierConfig(node)
+	cfg.Now = clock
+	v, err := events.NewCommandVerifier(cfg, keyringOf(b, s), events.NewReplay())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v.Decode(rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+	msgsPerSecond(b)
+}
+
+// BenchmarkRoundTrip measures publish -> consume on the real broker, one
+// record at a time, interleaving two paths with the same Writer settings
+// (events.ProducerConfig.NewWriter) and reader settings:
+//
+//   - raw: a kafka-go Writer and a partition Reader moving pre-built bytes;
+//   - signed: encode + sign a command, Producer.Publish, and the agent's
+//     PartitionConsumer loop verifying and decoding it into its handler.
+//
+// It reports each path's mean round trip and their ratio (signed / raw).
+func BenchmarkRoundTrip(b *testing.B) {
+	brokers := servers.RequireKafka(b)
+	ctx := context.Background()
+	cfg := events.DefaultProducerConfig(brokers)
+	part := events.Partition([]byte(node), 4)
+	coord := newSigner(b, "coord-1")
+	m, _ := testMetrics(b)
+
+	// raw
+	rawTopics := bootstrap(b, brokers, nil)
+	w := cfg.NewWriter()
+	defer w.Close()
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: rawTopics.Commands, Partition: part,
+		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 250 * time.Millisecond, ReadLagInterval: -1})
+	defer r.Close()
+	if err := r.SetOffset(kafka.FirstOffset); err != nil { // a fresh topic: LastOffset would resolve lazily, after the first write
+		b.Fatal(err)
+	}
+	rawRec := encode(b, encoder(rawTopics, coord), example(b, schema.TypeActivate))
+
+	// signed
+	tp := bootstrap(b, brokers, nil)
+	pub := producer(b, brokers, m)
+	enc := &events.Encoder{Topics: tp, Source: "regshift/bench", Signer: coord}
+	replay := events.NewReplay()
+	v, err := events.NewCommandVerifier(events.DefaultCommandVerifierConfig(node), keyringOf(b, coord), replay)
+	if err != nil {
+		b.Fatal(err)
+	}
+	got := make(chan string, 1)
+	partitionConsumer(b, brokers, tp, part, &memOffsets{next: kafka.FirstOffset}, v,
+		func(_ context.Context, d events.Delivery) error {
+			got <- d.Message.(schema.Command).Header().CommandID
+			return nil
+		}, m, pub)
+	cmd := example(b, schema.TypeActivate).(*schema.Activate)
+
+	rawTrip := func() time.Duration {
+		start := time.Now()
+		if err := w.WriteMessages(ctx, rawRec); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := r.FetchMessage(ctx); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	i := 0
+	signedTrip := func() time.Duration {
+		i++
+		start := time.Now()
+		cmd.CommandID = fmt.Sprintf("cmd-b%d", i)
+		cmd.IssuedAt, cmd.ExpiresAt = start, start.Add(time.Minute)
+		rec, err := enc.Encode(cmd)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pub.Publish(ctx, rec); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case id := <-got:
+			if id != cmd.CommandID {
+				b.Fatalf("consumed %s, published %s", id, cmd.CommandID)
+			}
+		case <-time.After(30 * time.Second):
+			b.Fatal("signed command not consumed within 30s")
+		}
+		return time.Since(start)
+	}
+	// Warm both paths (connections, metadata, the consumer's first fetch).
+	for range 20 {
+		rawTrip()
+		signedTrip()
+	}
+	var raw, signed time.Duration
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		raw += rawTrip()
+		signed += signedTrip()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(raw.Microseconds())/float64(b.N), "raw-µs/trip")
+	b.ReportMetric(float64(signed.Microseconds())/float64(b.N), "signed-µs/trip")
+	b.ReportMetric(float64(signed)/float64(raw), "signed/raw")
+}
