@@ -151,6 +151,16 @@ func (p *Process) signal(t testing.TB, sig syscall.Signal) {
 // Client is the process's local API client.
 func (p *Process) Client(t testing.TB) *clientT { return newClient(t, p.Config.API.Listen) }
 
+// PID is the running process's id (0 when stopped).
+func (p *Process) PID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
 // Output is what the process wrote so far.
 func (p *Process) Output() string {
 	p.mu.Lock()
