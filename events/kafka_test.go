@@ -381,3 +381,65 @@ func partitions(t testing.TB, brokers []string, topic string) int {
 	}
 	return n
 }
+
+// TestHandlerErrors: a retriable handler error retries the same record
+// until it succeeds; any other error dead-letters the record as
+// handler-failed; a handler rejection dead-letters it with its reason. The
+// records after each are handled in order.
+func TestHandlerErrors(t *testing.T) {
+	brokers := servers.RequireKafka(t)
+	tp := bootstrap(t, brokers, nil)
+	m, reg := testMetrics(t)
+	pub := producer(t, brokers, m)
+	enc := encoder(tp, nil)
+	var recs []kafka.Message
+	for i := range 4 {
+		a := example(t, schema.TypeHealth).(*schema.Health)
+		a.ObservedAt = now.Add(time.Duration(i) * time.Second)
+		recs = append(recs, encode(t, enc, a))
+	}
+	if err := pub.Publish(context.Background(), recs...); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	attempts := map[int]int{} // second of observed_at -> calls
+	var handled []int
+	h := func(_ context.Context, d events.Delivery) error {
+		i := d.Message.(*schema.Health).ObservedAt.Second()
+		mu.Lock()
+		defer mu.Unlock()
+		attempts[i]++
+		switch {
+		case i == 0 && attempts[i] < 3:
+			return fmt.Errorf("registry busy: %w", kafka.RequestTimedOut) // retriable
+		case i == 1:
+			return errors.New("cannot apply")
+		case i == 2:
+			return &events.RejectError{Reason: events.ReasonStaleEpoch, Err: errors.New("old leader")}
+		}
+		handled = append(handled, i)
+		return nil
+	}
+	groupConsumer(t, brokers, tp.Events, tp.DLQ, events.Validator{Class: schema.ClassEvent}, h, m, pub)
+	waitFor(t, 60*time.Second, "the last record", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(handled) == 2
+	})
+	mu.Lock()
+	if !reflect.DeepEqual(handled, []int{0, 3}) || attempts[0] != 3 || attempts[1] != 1 || attempts[2] != 1 {
+		t.Errorf("handled %v after attempts %v; want [0 3] after 3, 1, 1", handled, attempts)
+	}
+	mu.Unlock()
+	reasons := map[string]bool{}
+	for _, dl := range dlqRecords(t, brokers, tp.DLQ, 2) {
+		r, _ := headerValue(dl, events.HeaderDLQReason)
+		reasons[r] = true
+	}
+	if !reasons[string(events.ReasonHandlerFailed)] || !reasons[string(events.ReasonStaleEpoch)] {
+		t.Errorf("dead-letter reasons %v, want handler-failed and stale-epoch", reasons)
+	}
+	if n := counter(t, reg, "regshift_events_consumer_errors_total", map[string]string{"op": "handle"}); n != 2 {
+		t.Errorf("%v handle retries counted, want 2", n)
+	}
+}
