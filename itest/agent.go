@@ -2,12 +2,12 @@ package itest
 
 import (
 	"context"
-	"net"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/regshift/regshift/itest/servers"
 	"github.com/regshift/regshift/nodeagent"
 	"github.com/regshift/regshift/nodeagent/client"
 	"github.com/regshift/regshift/schema"
@@ -46,13 +46,13 @@ func (e *Env) AgentConfig(t testing.TB, spec AgentSpec) nodeagent.Config {
 	c.StateDir = filepath.Join(e.Dir, "agents", spec.Node)
 	c.Start = nodeagent.StartInterface{Name: "zookeeper", Type: "zookeeper", Address: e.ZooKeeper, BasePath: e.BasePath}
 	for _, s := range spec.Offers {
-		c.Services = append(c.Services, nodeagent.Service{Name: s, ID: s + "-" + spec.Node, Address: "127.0.0.1", Port: FreePort(t),
+		c.Services = append(c.Services, nodeagent.Service{Name: s, ID: s + "-" + spec.Node, Address: "127.0.0.1", Port: servers.FreePort(t),
 			Check: nodeagent.Check{Interval: 10 * time.Second, Timeout: 2 * time.Second}})
 	}
 	c.Consumes = spec.Consumes
 	c.Kafka.Brokers, c.Kafka.TopicPrefix = e.Brokers, e.Prefix
 	c.Trust.KeysDir = e.KeysDir
-	c.API.Listen = "127.0.0.1:" + strconv.Itoa(FreePort(t))
+	c.API.Listen = "127.0.0.1:" + strconv.Itoa(servers.FreePort(t))
 	c.HealthInterval = 250 * time.Millisecond
 	return c
 }
@@ -177,15 +177,4 @@ func (e *Env) SwitchBack(node, id, from, to string) *schema.SwitchBack {
 // Uninstall is an uninstall command for node.
 func (e *Env) Uninstall(node, id, iface string) *schema.Uninstall {
 	return &schema.Uninstall{CommandHeader: e.Header(node, id, 1), Interface: iface}
-}
-
-// FreePort returns a loopback port that was free a moment ago.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -6,6 +6,7 @@
 #   .deps/kafka/libs Apache Kafka broker jars from Maven Central (tools/kafka/pom.xml)
 #   .deps/bin/consul Consul v1.14.11 built from its Go module (tools/consul)
 #   .deps/bin/staticcheck
+#   ~/.m2            the Curator interop test client's Maven artifacts
 #   Docker engine    started when not running; local image regshift/debian-base:bookworm
 #                    built with debootstrap + docker import when absent
 # A second run skips what is already there and says so.
@@ -91,6 +92,23 @@ kafka_jars() {
   stamp_set kafka "$h"
 }
 
+# The Curator interop test (registries/zookeeper) builds a small Java client
+# with Maven; building it once here puts every plugin and jar in ~/.m2.
+curator_client() {
+  local pom="$ROOT/registries/zookeeper/testdata/curator-interop/pom.xml" h
+  [[ -f "$pom" ]] || return 0
+  h="$(hash_files "$pom")"
+  if stamp_ok curator "$h" && [[ -d "$HOME/.m2/repository/org/apache/curator" ]]; then
+    skip "Curator interop client's Maven artifacts are in ~/.m2"
+    return
+  fi
+  log "fetching the Curator interop client's Maven artifacts"
+  mvn -q -B -f "$pom" -Dinterop.target="$DEPS/curator-interop" package dependency:copy-dependencies \
+    -DoutputDirectory="$DEPS/curator-interop/libs" >"$DEPS/curator.log" 2>&1 ||
+    { tail -n 30 "$DEPS/curator.log" >&2; die "Maven could not build the Curator interop client (full log: $DEPS/curator.log)"; }
+  stamp_set curator "$h"
+}
+
 consul_binary() {
   local h
   h="$(hash_files "$ROOT/tools/consul/go.mod" "$ROOT/tools/consul/go.sum" "$ROOT/tools/consul/main.go")"
@@ -158,6 +176,7 @@ main() {
   apt_packages
   go_modules
   kafka_jars
+  curator_client
   consul_binary
   staticcheck_binary
   docker_engine

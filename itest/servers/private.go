@@ -202,6 +202,23 @@ func servicesScript() (string, error) {
 	}
 }
 
+// FreePort returns a loopback port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	p, err := strconv.Atoi(freePorts(t, 1)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// ClosedAddr returns a loopback address nothing listens on (for tests of
+// servers that are down).
+func ClosedAddr(t testing.TB) string {
+	t.Helper()
+	return "127.0.0.1:" + freePorts(t, 1)[0]
+}
+
 // freePorts returns n distinct loopback ports that were free a moment ago.
 func freePorts(t testing.TB, n int) []string {
 	t.Helper()

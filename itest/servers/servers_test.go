@@ -54,20 +54,8 @@ func TestRequired(t *testing.T) {
 	}
 }
 
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
-}
-
 func TestProbesFailOnClosedPort(t *testing.T) {
-	addr := closedAddr(t)
+	addr := ClosedAddr(t)
 	ctx := context.Background()
 	for name, err := range map[string]error{
 		"kafka":     ProbeKafka(ctx, []string{addr}),

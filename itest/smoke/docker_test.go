@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -50,7 +49,7 @@ func TestDockerBuildsAndRunsLocalImage(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	port := freePort(t)
+	port := servers.FreePort(t)
 	token := strconv.FormatInt(time.Now().UnixNano(), 36)
 	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
 		ContainerRequest: testcontainers.ContainerRequest{
@@ -108,14 +107,4 @@ func TestDockerRunsDebianBaseImage(t *testing.T) {
 	if v := strings.TrimSpace(string(out)); !strings.HasPrefix(v, "12.") {
 		t.Fatalf("%s reports Debian %q, want bookworm (12.x)", baseImage(), v)
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

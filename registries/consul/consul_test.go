@@ -43,7 +43,7 @@ func TestConformance(t *testing.T) {
 		},
 		Down: func(t *testing.T) registries.Registry {
 			cfg := consul.DefaultConfig()
-			cfg.Address = registrytest.DeadAddr(t)
+			cfg.Address = servers.ClosedAddr(t)
 			return newClient(t, cfg)
 		},
 	})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -97,19 +96,6 @@ func PerTest[V any](mk func(t *testing.T) V) func(t *testing.T) V {
 		t.Cleanup(func() { mu.Lock(); delete(vals, t); mu.Unlock() })
 		return v
 	}
-}
-
-// DeadAddr returns a loopback host:port nothing listens on: a registry that
-// is down.
-func DeadAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
 }
 
 // Logger returns a logger that writes to the test's log.

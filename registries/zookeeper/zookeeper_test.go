@@ -49,7 +49,7 @@ func TestConformance(t *testing.T) {
 			return c, func() { s.expire(t) }
 		},
 		Down: func(t *testing.T) registries.Registry {
-			cfg := zookeeper.DefaultConfig(registrytest.DeadAddr(t))
+			cfg := zookeeper.DefaultConfig(servers.ClosedAddr(t))
 			cfg.ReconnectWait = time.Second
 			return newClient(t, cfg)
 		},
