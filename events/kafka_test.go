@@ -221,6 +221,12 @@ func TestEveryTypeRoundTrips(t *testing.T) {
 	if n := counter(t, reg, "regshift_events_dead_letters_total", nil); n != 0 {
 		t.Errorf("%v dead letters, want none", n)
 	}
+	if n := counter(t, reg, "regshift_events_published_total", map[string]string{"outcome": "ok"}); n != float64(len(sent)) {
+		t.Errorf("%v records counted as published, want %d", n, len(sent))
+	}
+	if n := counter(t, reg, "regshift_events_consumed_total", map[string]string{"outcome": "handled"}); n != float64(len(sent)) {
+		t.Errorf("%v records counted as handled, want %d", n, len(sent))
+	}
 }
 
 func headerValue(rec kafka.Message, key string) (string, bool) {

@@ -122,12 +122,12 @@ func (p *Producer) Publish(ctx context.Context, msgs ...kafka.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	topic := msgs[0].Topic
 	start := time.Now()
 	pending := msgs
 	attempt := func() error {
 		err := p.w.WriteMessages(ctx, pending...)
 		if err == nil {
+			pending = nil
 			return nil
 		}
 		var we kafka.WriteErrors
@@ -143,18 +143,28 @@ func (p *Producer) Publish(ctx context.Context, msgs ...kafka.Message) error {
 		if !Retriable(err) {
 			return backoff.Permanent(err)
 		}
-		p.metrics.publishRetries.WithLabelValues(topic).Inc()
-		p.log.Warn("publish failed, retrying", "topic", topic, "records", len(pending), "err", err)
+		for _, m := range pending {
+			p.metrics.publishRetries.WithLabelValues(m.Topic).Inc()
+		}
+		p.log.Warn("publish failed, retrying", "records", len(pending), "err", err)
 		return err
 	}
 	err := backoff.Retry(attempt, p.cfg.backoff(ctx))
-	p.metrics.publishSeconds.WithLabelValues(topic).Observe(time.Since(start).Seconds())
-	if err != nil {
-		p.metrics.published.WithLabelValues(topic, "error").Add(float64(len(pending)))
-		p.metrics.published.WithLabelValues(topic, "ok").Add(float64(len(msgs) - len(pending)))
-		return fmt.Errorf("events: publish %d records to %s: %w", len(pending), topic, err)
+	p.metrics.publishSeconds.WithLabelValues(msgs[0].Topic).Observe(time.Since(start).Seconds())
+	outcome := map[[2]string]int{}
+	for _, m := range msgs {
+		outcome[[2]string{m.Topic, "ok"}]++
 	}
-	p.metrics.published.WithLabelValues(topic, "ok").Add(float64(len(msgs)))
+	for _, m := range pending {
+		outcome[[2]string{m.Topic, "ok"}]--
+		outcome[[2]string{m.Topic, "error"}]++
+	}
+	for k, n := range outcome {
+		p.metrics.published.WithLabelValues(k[0], k[1]).Add(float64(n))
+	}
+	if err != nil {
+		return fmt.Errorf("events: publish: %d of %d records failed: %w", len(pending), len(msgs), err)
+	}
 	return nil
 }
 

@@ -1,9 +1,19 @@
 package schema
 
+import "fmt"
+
 // Install fetches an interface package, checks its digest and unpacks it.
 type Install struct {
 	CommandHeader
 	Interface Interface `json:"interface"`
+}
+
+// crossCheck: the signed package digest is the one the package must have.
+func (c *Install) crossCheck() error {
+	if c.PackageDigest != c.Interface.Package.Digest {
+		return fmt.Errorf("package_digest %s differs from interface.package.digest %s", c.PackageDigest, c.Interface.Package.Digest)
+	}
+	return nil
 }
 
 // Activate makes an installed interface the active one.

@@ -117,9 +117,10 @@ func TestLookup(t *testing.T) {
 // the valid examples one field at a time.
 func TestValidateRejects(t *testing.T) {
 	for _, tc := range []struct {
-		name, typ string
-		edit      func(map[string]any)
-		raw       string
+		name, typ  string
+		edit       func(map[string]any)
+		raw        string
+		crossField bool // a rule between fields: Decode refuses it, the schema cannot
 	}{
 		{name: "not JSON", typ: schema.TypeInstall, raw: `{"node_id":`},
 		{name: "trailing data", typ: schema.TypePause, raw: `{"rollout_id":"r","requested_by":"a"} {}`},
@@ -128,6 +129,9 @@ func TestValidateRejects(t *testing.T) {
 		{name: "missing package digest", typ: schema.TypeActivate, edit: func(m map[string]any) { delete(m, "package_digest") }},
 		{name: "missing expires at", typ: schema.TypeUninstall, edit: func(m map[string]any) { delete(m, "expires_at") }},
 		{name: "unknown field", typ: schema.TypeResync, edit: func(m map[string]any) { m["reboot"] = true }},
+		{name: "install digest differs from its package's", typ: schema.TypeInstall, edit: func(m map[string]any) {
+			m["package_digest"] = "sha256:" + strings.Repeat("0", 64)
+		}, crossField: true},
 		{name: "bad digest", typ: schema.TypeInstall, edit: func(m map[string]any) { m["package_digest"] = "md5:abc" }},
 		{name: "bad timestamp", typ: schema.TypeInstall, edit: func(m map[string]any) { m["issued_at"] = "yesterday" }},
 		{name: "epoch zero", typ: schema.TypeSwitchBack, edit: func(m map[string]any) { m["epoch"] = 0 }},
@@ -166,9 +170,8 @@ func TestValidateRejects(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			err := schema.Validate(tc.typ, body)
-			if !errors.Is(err, schema.ErrInvalid) {
-				t.Fatalf("Validate = %v, want ErrInvalid", err)
+			if err := schema.Validate(tc.typ, body); tc.crossField != (err == nil) || (err != nil && !errors.Is(err, schema.ErrInvalid)) {
+				t.Fatalf("Validate = %v, want ErrInvalid (unless a cross-field rule)", err)
 			}
 			if _, err := schema.Decode(tc.typ, body); !errors.Is(err, schema.ErrInvalid) {
 				t.Fatalf("Decode = %v, want ErrInvalid", err)

@@ -87,7 +87,17 @@ func Decode(typ string, body []byte) (Message, error) {
 	if err := dec.Decode(m); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrInvalid, typ, err)
 	}
+	if c, ok := m.(crossChecker); ok {
+		if err := c.crossCheck(); err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrInvalid, typ, err)
+		}
+	}
 	return m, nil
+}
+
+// crossChecker is a type with rules JSON Schema cannot state, between fields.
+type crossChecker interface {
+	crossCheck() error
 }
 
 // Encode marshals m into its wire form and validates it against its schema,
@@ -99,6 +109,11 @@ func Encode(m Message) ([]byte, error) {
 	}
 	if err := Validate(m.MessageType(), b); err != nil {
 		return nil, err
+	}
+	if c, ok := m.(crossChecker); ok {
+		if err := c.crossCheck(); err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrInvalid, m.MessageType(), err)
+		}
 	}
 	return b, nil
 }
