@@ -449,3 +449,48 @@ func TestHandlerErrors(t *testing.T) {
 		t.Errorf("%v handle retries counted, want 2", n)
 	}
 }
+
+type failingOffsets struct{ memOffsets }
+
+var errDiskFull = errors.New("disk full")
+
+func (*failingOffsets) Save(context.Context, int64) error { return errDiskFull }
+
+// TestPartitionConsumerStopsWhenItCannotKeepItsOffset: an agent that cannot
+// record its position must not go on applying commands it would apply
+// again after a restart; Run returns the store's error.
+func TestPartitionConsumerStopsWhenItCannotKeepItsOffset(t *testing.T) {
+	brokers := servers.RequireKafka(t)
+	tp := bootstrap(t, brokers, nil)
+	m, _ := testMetrics(t)
+	pub := producer(t, brokers, m)
+	coord := newSigner(t, "coord-1")
+	if err := pub.Publish(context.Background(), encode(t, encoder(tp, coord), example(t, schema.TypeResync))); err != nil {
+		t.Fatal(err)
+	}
+	vcfg := events.DefaultCommandVerifierConfig(node)
+	vcfg.Now = clock
+	cv, err := events.NewCommandVerifier(vcfg, keyringOf(t, coord), events.NewReplay())
+	if err != nil {
+		t.Fatal(err)
+	}
+	handled := make(chan struct{}, 1)
+	c, err := events.NewPartitionConsumer(events.DefaultConsumerConfig(brokers, tp.Commands, tp.DLQ), events.Partition([]byte(node), 4),
+		&failingOffsets{memOffsets{next: kafka.FirstOffset}}, cv, func(context.Context, events.Delivery) error {
+			handled <- struct{}{}
+			return nil
+		}, pub, testLogger(t), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.Run(ctx); !errors.Is(err, errDiskFull) {
+		t.Fatalf("Run = %v, want the offset store's error", err)
+	}
+	select {
+	case <-handled:
+	default:
+		t.Fatal("Run returned before handling the record")
+	}
+}
