@@ -183,7 +183,8 @@ func (p pipeline) rebuilt(ctx context.Context, b backoff.BackOff, err error) boo
 // GroupConsumer is the coordinator's loop: a consumer-group reader that
 // fetches a record, processes it, then commits it. A record is committed
 // only when done with, so a crash redelivers it: handlers recognise
-// duplicates by id.
+// duplicates by id. A group with no committed offset starts at the
+// earliest record.
 type GroupConsumer struct {
 	p     pipeline
 	group string

@@ -13,6 +13,21 @@
 // Inbound records pass through a Decoder — CommandVerifier on agents,
 // RequestVerifier and Validator on the coordinator — that either yields a
 // Delivery or a *RejectError naming the check that failed. The consumer loops
-// send rejected records to the dead-letter topic with that reason and move
-// on: a bad record never blocks its partition.
+// send rejected records to the dead-letter topic with that reason (headers
+// regshift_dlq_*) and move on: a bad record never blocks its partition.
+//
+// The pieces:
+//
+//   - Bootstrap creates the topics (NewTopics names them under a prefix);
+//   - Encoder and Producer publish, with every kafka-go safety setting
+//     explicit and retries on errors Retriable accepts;
+//   - Partition and KeyBalancer route by key, the same way on both sides;
+//   - GroupConsumer (coordinator: fetch, handle, commit) and
+//     PartitionConsumer (agent: one partition, offset in an OffsetStore) are
+//     Run(ctx) loops that rebuild their reader after errors;
+//   - Metrics are the regshift_events_* Prometheus metrics they share.
+//
+// kafka-go has no idempotent producer, and both loops deliver at least
+// once: handlers recognise duplicates by id (ce_id; for commands the
+// verifier's ReplayState does it).
 package events
