@@ -1,6 +1,8 @@
 package coordinator
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"slices"
@@ -64,8 +66,8 @@ type Command struct {
 // Pending is a command sent and not yet answered.
 type Pending struct {
 	Command   Command   `json:"command"`
-	FirstSent time.Time `json:"firstSent"`
-	LastSent  time.Time `json:"lastSent"`
+	FirstSent time.Time `json:"first_sent"`
+	LastSent  time.Time `json:"last_sent"`
 	Sends     int       `json:"sends"`
 }
 
@@ -77,7 +79,7 @@ type Node struct {
 	Reached Progress `json:"reached"`
 	// ActiveAt is when the activate ack arrived: only health observed after
 	// it counts.
-	ActiveAt time.Time `json:"activeAt,omitzero"`
+	ActiveAt time.Time `json:"active_at,omitzero"`
 	Touched  bool      `json:"touched"` // was sent any command
 	Pending  *Pending  `json:"pending,omitempty"`
 	// Failure says why the node failed its wave (ack failed, rejected or
@@ -86,7 +88,7 @@ type Node struct {
 	// Health is the last status the node reported for the new interface;
 	// HealthAt when. No report is "unknown", never healthy.
 	Health   string    `json:"health"`
-	HealthAt time.Time `json:"healthAt,omitzero"`
+	HealthAt time.Time `json:"health_at,omitzero"`
 }
 
 func (n *Node) provider() bool { return slices.Contains(n.Roles, schema.RoleProvider) }
@@ -103,7 +105,7 @@ type RegistryReport struct {
 	At            time.Time `json:"at"`
 	Reachable     bool      `json:"reachable"`
 	Healthy       bool      `json:"healthy"`
-	BridgeRunning bool      `json:"bridgeRunning"`
+	BridgeRunning bool      `json:"bridge_running"`
 	Parity        float64   `json:"parity"`
 	Detail        string    `json:"detail,omitempty"`
 }
@@ -134,10 +136,10 @@ type Rollout struct {
 	Wave  int     `json:"wave"`
 	Nodes []*Node `json:"nodes"` // in plan order
 	// SoakStarted is when the current wave's nodes all answered; zero before.
-	SoakStarted time.Time `json:"soakStarted,omitzero"`
+	SoakStarted time.Time `json:"soak_started,omitzero"`
 	// Stage is the role being switched back or finalized: consumer, then provider.
 	Stage            string         `json:"stage,omitempty"`
-	FinalizeApproved bool           `json:"finalizeApproved"`
+	FinalizeApproved bool           `json:"finalize_approved"`
 	Registry         RegistryReport `json:"registry"`
 	Created          time.Time      `json:"created"`
 	Now              time.Time      `json:"now"`
@@ -215,9 +217,16 @@ func NewRollout(id string, p schema.Plan, epoch uint64, now time.Time) (Rollout,
 	return r, out, nil
 }
 
-// CommandID is the id of the command of one intent.
+// CommandID is the id of the command of one intent: rollout:node:kind,
+// shortened with a hash of the whole when it passes the 128 characters ids
+// may have.
 func CommandID(rollout, node, kind string) string {
-	return rollout + "/" + node + "/" + kind
+	id := rollout + ":" + node + ":" + kind
+	if len(id) <= 128 {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return id[:100] + "." + hex.EncodeToString(sum[:])[:27]
 }
 
 func (r *Rollout) command(n *Node, kind string) Command {
