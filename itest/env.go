@@ -183,6 +183,21 @@ func (e *Env) SendWith(t testing.TB, enc *events.Encoder, cmds ...schema.Command
 	}
 }
 
+// Request publishes an operator request, signed by s (nil: unsigned).
+func (e *Env) Request(t testing.TB, s *events.Signer, req schema.Request) {
+	t.Helper()
+	rec, err := e.Encoder(s).Encode(req)
+	if err != nil {
+		t.Fatalf("encode request: %v", err)
+	}
+	e.SendRecord(t, rec)
+}
+
+// RequestHeader is a request header for the Env's rollout, requested now.
+func (e *Env) RequestHeader(id string) schema.RequestHeader {
+	return schema.RequestHeader{RequestID: id, RolloutID: e.RolloutID, RequestedBy: "itest", RequestedAt: time.Now().UTC()}
+}
+
 // SendRecord publishes a raw record (to corrupt one on purpose).
 func (e *Env) SendRecord(t testing.TB, rec kafka.Message) {
 	t.Helper()
@@ -222,7 +237,7 @@ func (e *Env) AwaitHello(t testing.TB, node string, since time.Time) schema.Hell
 	var got schema.Hello
 	Eventually(t, 60*time.Second, "hello from "+node, func() error {
 		for _, h := range e.collected.hellos(node) {
-			if !h.StartedAt.Before(since.Truncate(time.Second)) {
+			if !h.StartedAt.Before(since) {
 				got = h
 				return nil
 			}
