@@ -70,7 +70,7 @@ func (rt *Runtime) lead(ctx context.Context) error {
 // replay reads the state topic to its end: the latest record of every
 // rollout, the highest epoch claimed, and the offset after the last record.
 func (rt *Runtime) replay(ctx context.Context) (map[string]*Rollout, uint64, int64, error) {
-	conn, err := kafka.DialLeader(ctx, "tcp", rt.cfg.Brokers[0], rt.topics.State, 0)
+	conn, err := rt.cfg.Security.Dialer().DialLeader(ctx, "tcp", rt.cfg.Brokers[0], rt.topics.State, 0)
 	if err != nil {
 		return nil, 0, 0, err
 	}
@@ -84,7 +84,8 @@ func (rt *Runtime) replay(ctx context.Context) (map[string]*Rollout, uint64, int
 	if end == 0 {
 		return out, 0, 0, nil
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: rt.cfg.Brokers, Topic: rt.topics.State, Partition: 0, MaxWait: 200 * time.Millisecond})
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: rt.cfg.Brokers, Topic: rt.topics.State, Partition: 0, MaxWait: 200 * time.Millisecond,
+		Dialer: rt.cfg.Security.Dialer()})
 	defer r.Close()
 	if err := r.SetOffset(kafka.FirstOffset); err != nil {
 		return nil, 0, 0, err
@@ -119,7 +120,8 @@ func (rt *Runtime) replay(ctx context.Context) (map[string]*Rollout, uint64, int
 // watchEpoch reads new state records and ends leading when another replica
 // claimed a higher epoch (a deposed leader must stop sending at once).
 func (rt *Runtime) watchEpoch(ctx context.Context, from int64, epoch uint64) error {
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: rt.cfg.Brokers, Topic: rt.topics.State, Partition: 0, MaxWait: 250 * time.Millisecond})
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: rt.cfg.Brokers, Topic: rt.topics.State, Partition: 0, MaxWait: 250 * time.Millisecond,
+		Dialer: rt.cfg.Security.Dialer()})
 	defer r.Close()
 	if err := r.SetOffset(from); err != nil {
 		return err
@@ -145,6 +147,7 @@ func (rt *Runtime) watchEpoch(ctx context.Context, from int64, epoch uint64) err
 
 func (rt *Runtime) consumeEvents(ctx context.Context) error {
 	cfg := events.DefaultConsumerConfig(rt.cfg.Brokers, rt.topics.Events, rt.topics.DLQ)
+	cfg.Security = rt.cfg.Security
 	c, err := events.NewGroupConsumer(cfg, rt.cfg.TopicPrefix+"coordinator-events", events.Validator{Class: schema.ClassEvent},
 		rt.handleEvent, rt.prod, rt.log, rt.evm)
 	if err != nil {
@@ -168,6 +171,7 @@ func (rt *Runtime) consumeRequests(ctx context.Context) error {
 		return err
 	}
 	cfg := events.DefaultConsumerConfig(rt.cfg.Brokers, rt.topics.Requests, rt.topics.DLQ)
+	cfg.Security = rt.cfg.Security
 	c, err := events.NewGroupConsumer(cfg, rt.cfg.TopicPrefix+"coordinator-requests", v, rt.handleRequest, rt.prod, rt.log, rt.evm)
 	if err != nil {
 		return err

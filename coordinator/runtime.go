@@ -46,6 +46,8 @@ type Config struct {
 	RegistryEvery time.Duration
 	// CommandPartitions is P of the commands topic when it is created (12).
 	CommandPartitions int
+	// Security: TLS and SASL to the brokers; plaintext when zero.
+	Security events.Security
 }
 
 // DefaultConfig returns the defaults.
@@ -123,11 +125,13 @@ func NewRuntime(cfg Config, reg *prometheus.Registry, log *slog.Logger) (*Runtim
 // Run serves the API and takes part in leader election until ctx ends.
 func (rt *Runtime) Run(ctx context.Context) error {
 	tcfg := events.DefaultTopicsConfig()
-	tcfg.Prefix, tcfg.CommandPartitions = rt.cfg.TopicPrefix, rt.cfg.CommandPartitions
+	tcfg.Prefix, tcfg.CommandPartitions, tcfg.Security = rt.cfg.TopicPrefix, rt.cfg.CommandPartitions, rt.cfg.Security
 	if _, err := events.Bootstrap(ctx, rt.cfg.Brokers, tcfg); err != nil {
 		return fmt.Errorf("coordinator: topics: %w", err)
 	}
-	prod, err := events.NewProducer(events.DefaultProducerConfig(rt.cfg.Brokers), rt.log, rt.evm)
+	pcfg := events.DefaultProducerConfig(rt.cfg.Brokers)
+	pcfg.Security = rt.cfg.Security
+	prod, err := events.NewProducer(pcfg, rt.log, rt.evm)
 	if err != nil {
 		return err
 	}
@@ -162,7 +166,7 @@ func (rt *Runtime) elect(ctx context.Context) error {
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID: rt.cfg.TopicPrefix + "coordinator", Brokers: rt.cfg.Brokers, Topics: []string{rt.topics.State},
 		SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second, HeartbeatInterval: time.Second,
-		JoinGroupBackoff: time.Second, WatchPartitionChanges: false,
+		JoinGroupBackoff: time.Second, WatchPartitionChanges: false, Dialer: rt.cfg.Security.Dialer(),
 		Logger: kafka.LoggerFunc(func(string, ...any) {}), ErrorLogger: kafka.LoggerFunc(func(string, ...any) {}),
 	})
 	if err != nil {

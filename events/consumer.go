@@ -34,6 +34,8 @@ type ConsumerConfig struct {
 	// SessionTimeout and HeartbeatInterval of the group member (group
 	// consumer only). Defaults 10s, 1s.
 	SessionTimeout, HeartbeatInterval time.Duration
+	// Security: TLS and SASL to the brokers; plaintext when zero.
+	Security Security
 }
 
 // DefaultConsumerConfig returns the defaults for reading topic.
@@ -80,6 +82,7 @@ func (c ConsumerConfig) readerConfig(log *slog.Logger) kafka.ReaderConfig {
 		ReadBackoffMin:  c.RetryInitial,
 		ReadBackoffMax:  c.RetryMax,
 		ReadLagInterval: -1,
+		Dialer:          c.Security.dialer(),
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
 			log.Debug("kafka-go: " + fmt.Sprintf(msg, args...))
 		}),

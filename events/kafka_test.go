@@ -154,7 +154,7 @@ func TestBootstrapIsIdempotentAndChecksTopics(t *testing.T) {
 		t.Fatalf("second bootstrap = %+v, %v", again, err)
 	}
 	for topic, want := range map[string]int{tp.Commands: 4, tp.State: 1, tp.Events: 6, tp.Requests: 3, tp.DLQ: 3} {
-		n, err := events.PartitionCount(ctx, brokers, topic)
+		n, err := events.PartitionCount(ctx, events.Security{}, brokers, topic)
 		if err != nil || n != want {
 			t.Errorf("%s: %d partitions (%v), want %d", topic, n, err, want)
 		}
@@ -244,7 +244,7 @@ func dlqRecords(t testing.TB, brokers []string, topic string, want int) []kafka.
 	var out []kafka.Message
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	n, err := events.PartitionCount(ctx, brokers, topic)
+	n, err := events.PartitionCount(ctx, events.Security{}, brokers, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +381,7 @@ func TestPoisonRecordIsDeadLettered(t *testing.T) {
 }
 
 func partitions(t testing.TB, brokers []string, topic string) int {
-	n, err := events.PartitionCount(context.Background(), brokers, topic)
+	n, err := events.PartitionCount(context.Background(), events.Security{}, brokers, topic)
 	if err != nil {
 		t.Fatal(err)
 	}

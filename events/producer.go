@@ -33,6 +33,8 @@ type ProducerConfig struct {
 	// Publish retries retriable errors; RetryElapsed bounds the total (0:
 	// until the context ends). Defaults 50ms, 2s, 2m.
 	RetryInitial, RetryMax, RetryElapsed time.Duration
+	// Security: TLS and SASL to the brokers; plaintext when zero.
+	Security Security
 }
 
 // DefaultProducerConfig returns the defaults for brokers.
@@ -84,6 +86,7 @@ func (c ProducerConfig) NewWriter() *kafka.Writer {
 		WriteBackoffMax:        c.RetryMax,
 		Compression:            0,
 		AllowAutoTopicCreation: false,
+		Transport:              c.Security.transport(),
 	}
 }
 

@@ -56,6 +56,8 @@ type TopicsConfig struct {
 	DLQRetention time.Duration
 	// Timeout bounds bootstrap, including waiting for partition leaders. Default 60s.
 	Timeout time.Duration
+	// Security: TLS and SASL to the brokers; plaintext when zero.
+	Security Security
 }
 
 // DefaultTopicsConfig returns the defaults.
@@ -119,7 +121,7 @@ func Bootstrap(ctx context.Context, brokers []string, cfg TopicsConfig) (Topics,
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: cfg.Security.transport()}
 	topics := NewTopics(cfg.Prefix)
 	want := cfg.topicConfigs()
 
@@ -203,8 +205,8 @@ func retryOrStop(err error) error {
 
 // PartitionCount asks the brokers how many partitions topic has; an agent
 // needs it for the commands topic to find its partition.
-func PartitionCount(ctx context.Context, brokers []string, topic string) (int, error) {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+func PartitionCount(ctx context.Context, sec Security, brokers []string, topic string) (int, error) {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: sec.transport()}
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return 0, err

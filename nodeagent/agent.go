@@ -53,6 +53,7 @@ type Agent struct {
 	prod    *events.Producer
 	enc     *events.Encoder
 	evm     *events.Metrics
+	sec     events.Security
 	m       *metrics
 	started time.Time
 
@@ -84,6 +85,10 @@ func NewAgent(cfg Config, deps Deps, log *slog.Logger) (*Agent, error) {
 	if keys.Len() == 0 {
 		return nil, fmt.Errorf("%w: trust.keysDir: %s holds no *%s key: the agent would trust no command", ErrConfig, cfg.Trust.KeysDir, events.PublicKeyExt)
 	}
+	sec, err := cfg.Kafka.Security()
+	if err != nil {
+		return nil, fmt.Errorf("%w: kafka: %w", ErrConfig, err)
+	}
 	store, err := NewStore(cfg.StateDir)
 	if err != nil {
 		return nil, fmt.Errorf("%w: stateDir: %w", ErrConfig, err)
@@ -98,7 +103,7 @@ func NewAgent(cfg Config, deps Deps, log *slog.Logger) (*Agent, error) {
 	}
 	hub := NewHub()
 	a := &Agent{
-		cfg: cfg, log: log, deps: deps, hub: hub, store: store, keys: keys, evm: evm, m: m,
+		cfg: cfg, log: log, deps: deps, hub: hub, store: store, keys: keys, evm: evm, sec: sec, m: m,
 		host:    NewHost(cfg, deps.Open, hub, deps.HTTP, log),
 		topics:  events.NewTopics(cfg.Kafka.TopicPrefix),
 		changed: make(chan struct{}, 1),
@@ -114,7 +119,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.restore(); err != nil {
 		return err
 	}
-	prod, err := events.NewProducer(events.DefaultProducerConfig(a.cfg.Kafka.Brokers), a.log, a.evm)
+	pcfg := events.DefaultProducerConfig(a.cfg.Kafka.Brokers)
+	pcfg.Security = a.sec
+	prod, err := events.NewProducer(pcfg, a.log, a.evm)
 	if err != nil {
 		return err
 	}
@@ -237,7 +244,7 @@ func (a *Agent) consume(ctx context.Context) error {
 	var n int
 	err := retryUntil(ctx, func() error {
 		var err error
-		n, err = events.PartitionCount(ctx, a.cfg.Kafka.Brokers, a.topics.Commands)
+		n, err = events.PartitionCount(ctx, a.sec, a.cfg.Kafka.Brokers, a.topics.Commands)
 		return err
 	}, a.log, "commands topic")
 	if err != nil {
@@ -251,6 +258,7 @@ func (a *Agent) consume(ctx context.Context) error {
 		return err
 	}
 	ccfg := events.DefaultConsumerConfig(a.cfg.Kafka.Brokers, a.topics.Commands, a.topics.DLQ)
+	ccfg.Security = a.sec
 	c, err := events.NewPartitionConsumer(ccfg, partition, offsets{a}, commandDecoder{a: a, v: v}, a.handle, a.prod, a.log, a.evm)
 	if err != nil {
 		return err

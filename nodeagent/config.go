@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/regshift/regshift/events"
 )
 
 // Config is the agent's YAML configuration. Zero values mean the defaults
@@ -77,6 +79,20 @@ type Kafka struct {
 	TopicPrefix string   `yaml:"topicPrefix"`
 	TLS         *TLS     `yaml:"tls"`
 	SASL        *SASL    `yaml:"sasl"`
+}
+
+// Security loads the TLS files and SASL password the config names.
+func (k Kafka) Security() (events.Security, error) {
+	var t *events.TLSFiles
+	if k.TLS != nil {
+		t = &events.TLSFiles{CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile, KeyFile: k.TLS.KeyFile,
+			ServerName: k.TLS.ServerName, InsecureSkipVerify: k.TLS.InsecureSkipVerify}
+	}
+	var s *events.SASLSettings
+	if k.SASL != nil {
+		s = &events.SASLSettings{Mechanism: k.SASL.Mechanism, Username: k.SASL.Username, PasswordFile: k.SASL.PasswordFile}
+	}
+	return events.LoadSecurity(t, s)
 }
 
 // TLS names PEM files.

@@ -21,6 +21,10 @@ PIDS="$RUN/pids"
 ZK_PORT="${REGSHIFT_ZK_PORT:-2181}"
 KAFKA_PORT="${REGSHIFT_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${REGSHIFT_KAFKA_CONTROLLER_PORT:-9093}"
+# Optional SASL_PLAINTEXT listener (PLAIN; user regshift, password in
+# REGSHIFT_KAFKA_SASL_PASSWORD) for tests of authenticated clients.
+KAFKA_SASL_PORT="${REGSHIFT_KAFKA_SASL_PORT:-}"
+KAFKA_SASL_PASSWORD="${REGSHIFT_KAFKA_SASL_PASSWORD:-regshift-secret}"
 CONSUL_HTTP_PORT="${REGSHIFT_CONSUL_HTTP_PORT:-8500}"
 CONSUL_SERVER_PORT="${REGSHIFT_CONSUL_SERVER_PORT:-8300}"
 CONSUL_SERF_LAN_PORT="${REGSHIFT_CONSUL_SERF_LAN_PORT:-8301}"
@@ -128,18 +132,26 @@ kafka_probe() { # a real metadata request: kcat lists the broker
 kafka_up() {
   [[ -d "$DEPS/kafka/libs" ]] || die "kafka: $DEPS/kafka/libs missing; run 'make deps'"
   command -v kcat >/dev/null || die "kafka: kcat missing; run 'make deps'"
-  require_free kafka "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
+  require_free kafka "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" $KAFKA_SASL_PORT
   mkdir -p "$KAFKA_DATA" "$RUN/conf"
   local props="$RUN/conf/kafka.properties"
+  local listeners="PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT"
+  local advertised="PLAINTEXT://127.0.0.1:$KAFKA_PORT"
+  local protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+  if [[ -n "$KAFKA_SASL_PORT" ]]; then
+    listeners+=",SASL_PLAINTEXT://127.0.0.1:$KAFKA_SASL_PORT"
+    advertised+=",SASL_PLAINTEXT://127.0.0.1:$KAFKA_SASL_PORT"
+    protocols+=",SASL_PLAINTEXT:SASL_PLAINTEXT"
+  fi
   cat >"$props" <<EOF
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=$listeners
+advertised.listeners=$advertised
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=$protocols
 log.dirs=$KAFKA_DATA
 num.partitions=1
 auto.create.topics.enable=false
@@ -153,6 +165,12 @@ group.initial.rebalance.delay.ms=0
 log.cleaner.backoff.ms=1000
 log.segment.bytes=16777216
 EOF
+  if [[ -n "$KAFKA_SASL_PORT" ]]; then
+    cat >>"$props" <<EOF
+sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="regshift" password="$KAFKA_SASL_PASSWORD" user_regshift="$KAFKA_SASL_PASSWORD";
+EOF
+  fi
   cat >"$RUN/conf/kafka-log4j2.properties" <<'EOF'
 rootLogger.level = WARN
 rootLogger.appenderRef.stdout.ref = STDOUT

@@ -20,6 +20,7 @@ import (
 type Private struct {
 	kind  Kind
 	addr  string
+	sasl  string
 	env   []string
 	run   string
 	mu    sync.Mutex
@@ -42,7 +43,9 @@ func StartPrivate(t testing.TB, kind Kind) *Private {
 	case ZooKeeper:
 		p.env = append(p.env, "REGSHIFT_ZK_PORT="+ports[0])
 	case Kafka:
-		p.env = append(p.env, "REGSHIFT_KAFKA_PORT="+ports[0], "REGSHIFT_KAFKA_CONTROLLER_PORT="+ports[1])
+		p.env = append(p.env, "REGSHIFT_KAFKA_PORT="+ports[0], "REGSHIFT_KAFKA_CONTROLLER_PORT="+ports[1],
+			"REGSHIFT_KAFKA_SASL_PORT="+ports[2], "REGSHIFT_KAFKA_SASL_PASSWORD="+PrivateSASLPassword)
+		p.sasl = "127.0.0.1:" + ports[2]
 	case Consul:
 		p.env = append(p.env, "REGSHIFT_CONSUL_HTTP_PORT="+ports[0], "REGSHIFT_CONSUL_SERVER_PORT="+ports[1],
 			"REGSHIFT_CONSUL_SERF_LAN_PORT="+ports[2], "REGSHIFT_CONSUL_SERF_WAN_PORT="+ports[3])
@@ -65,6 +68,16 @@ func StartPrivate(t testing.TB, kind Kind) *Private {
 // Addr is the server's client address: Kafka's broker, ZooKeeper's client
 // port, Consul's HTTP address.
 func (p *Private) Addr() string { return p.addr }
+
+// The SASL/PLAIN credentials of a private Kafka's SASL_PLAINTEXT listener.
+const (
+	PrivateSASLUser     = "regshift"
+	PrivateSASLPassword = "regshift-secret"
+)
+
+// SASLAddr is a private Kafka's SASL_PLAINTEXT listener (PLAIN, user
+// PrivateSASLUser, password PrivateSASLPassword).
+func (p *Private) SASLAddr() string { return p.sasl }
 
 // Kind names the server.
 func (p *Private) Kind() Kind { return p.kind }
