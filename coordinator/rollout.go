@@ -93,9 +93,14 @@ type Node struct {
 
 func (n *Node) provider() bool { return slices.Contains(n.Roles, schema.RoleProvider) }
 
-// healthy: active, and passing on the new interface since activation.
+// healthy: active, and working on the new interface since activation:
+// passing, or warning (it answers and holds this node's registrations, but
+// disagrees with the old interface on a consumed service — the node falls
+// back for that service, and the registry-wide parity gate judges the
+// disagreement). Critical and unknown are never healthy.
 func (n *Node) healthy() bool {
-	return n.Reached == ReachedActive && n.Health == schema.HealthPassing && !n.HealthAt.Before(n.ActiveAt)
+	working := n.Health == schema.HealthPassing || n.Health == schema.HealthWarning
+	return n.Reached == ReachedActive && working && !n.HealthAt.Before(n.ActiveAt)
 }
 
 // RegistryReport is what the runtime measured of the registry side: the new

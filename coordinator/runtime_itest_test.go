@@ -115,13 +115,14 @@ func plan(env *itest.Env, url, digest string, nodes map[string]string) schema.Pl
 // Kafka, ZooKeeper and Consul, from a create-rollout request to finalize.
 func TestRolloutToFinalize(t *testing.T) {
 	env := itest.New(t)
+	ordersSvc := env.Service("orders")
 	url, digest := env.ConsulPackage(t)
-	p1 := env.StartAgent(t, itest.Provider("p1", "orders"))
-	p2 := env.StartAgent(t, itest.Provider("p2", "orders"))
-	c1 := env.StartAgent(t, itest.Consumer("c1", "orders"))
-	c2 := env.StartAgent(t, itest.Consumer("c2", "orders"))
+	p1 := env.StartAgent(t, itest.Provider("p1", ordersSvc))
+	p2 := env.StartAgent(t, itest.Provider("p2", ordersSvc))
+	c1 := env.StartAgent(t, itest.Consumer("c1", ordersSvc))
+	c2 := env.StartAgent(t, itest.Consumer("c2", ordersSvc))
 	for _, a := range []*itest.Agent{p1, p2} {
-		env.AwaitRegistered(t, "zookeeper", "orders", a.ServiceID("orders"), true)
+		env.AwaitRegistered(t, "zookeeper", ordersSvc, a.ServiceID(ordersSvc), true)
 	}
 	co := startCoordinator(t, env, "coord-a")
 	env.Request(t, nil, &schema.CreateRollout{RequestHeader: env.RequestHeader("req-1"),
@@ -129,11 +130,11 @@ func TestRolloutToFinalize(t *testing.T) {
 
 	r := co.awaitPhase(t, env.RolloutID, coordinator.PhaseFinalized)
 	for _, a := range []*itest.Agent{p1, p2} {
-		env.AwaitRegistered(t, "consul", "orders", a.ServiceID("orders"), true)
-		env.AwaitRegistered(t, "zookeeper", "orders", a.ServiceID("orders"), false)
+		env.AwaitRegistered(t, "consul", ordersSvc, a.ServiceID(ordersSvc), true)
+		env.AwaitRegistered(t, "zookeeper", ordersSvc, a.ServiceID(ordersSvc), false)
 	}
 	for _, a := range []*itest.Agent{c1, c2} {
-		res, err := a.Client(t).Resolve(context.Background(), "orders")
+		res, err := a.Client(t).Resolve(context.Background(), ordersSvc)
 		if err != nil || res.Via != "consul" || len(res.Endpoints) != 2 {
 			t.Fatalf("%s resolves %+v %v", a.Node, res, err)
 		}

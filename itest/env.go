@@ -29,6 +29,9 @@ import (
 
 // Env is one test's world on the real servers.
 type Env struct {
+	// ID is unique per Env; Service names services with it, since Consul is
+	// shared by every test running at the time.
+	ID         string
 	Brokers    []string
 	ZooKeeper  string // host:port
 	Consul     string // host:port
@@ -62,7 +65,8 @@ func New(t testing.TB) *Env {
 		Log:       TestLogger(t),
 		RolloutID: "ro-" + unique(),
 	}
-	e.Prefix = "itest." + unique() + "."
+	e.ID = unique()
+	e.Prefix = "itest." + e.ID + "."
 	e.BasePath = "/regshift-itest-" + unique()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -117,6 +121,10 @@ func New(t testing.TB) *Env {
 	t.Cleanup(func() { _ = zr.Close(); _ = cr.Close() })
 	return e
 }
+
+// Service returns a service name unique to this Env: Consul has one
+// catalog for every test running at the time.
+func (e *Env) Service(name string) string { return name + "-" + e.ID }
 
 // Registry is a client of the named registry ("zookeeper" or "consul") for
 // the test's own use: registering other providers, reading what is there.

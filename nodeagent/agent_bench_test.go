@@ -18,7 +18,8 @@ import (
 // commands sent one at a time to a `regshift agent` process.
 func BenchmarkCommandAck(b *testing.B) {
 	env := itest.New(b)
-	p := env.StartAgentProcess(b, itest.Provider("node-bench", "orders"))
+	ordersSvc := env.Service("orders")
+	p := env.StartAgentProcess(b, itest.Provider("node-bench", ordersSvc))
 	env.AwaitHello(b, p.Node, time.Now().Add(-time.Minute))
 	var lat []time.Duration
 	i := 0
@@ -40,7 +41,8 @@ func BenchmarkCommandAck(b *testing.B) {
 func BenchmarkAgentRSS(b *testing.B) {
 	for b.Loop() {
 		env := itest.New(b)
-		p := env.StartAgentProcess(b, itest.Both("node-rss", []string{"orders"}, []string{"payments"}))
+		ordersSvc, paymentsSvc := env.Service("orders"), env.Service("payments")
+		p := env.StartAgentProcess(b, itest.Both("node-rss", []string{ordersSvc}, []string{paymentsSvc}))
 		env.AwaitHello(b, p.Node, time.Now().Add(-time.Minute))
 		time.Sleep(2 * time.Second) // settle: a measurement, not a wait for a condition
 		idle := rss(b, p.PID())

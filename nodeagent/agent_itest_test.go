@@ -49,21 +49,22 @@ func resolvesVia(t *testing.T, a *itest.Agent, service, iface string, n int) nod
 // Consul directly and what the local API resolves after each step.
 func TestAgentLifecycle(t *testing.T) {
 	env := itest.New(t)
+	ordersSvc, paymentsSvc := env.Service("orders"), env.Service("payments")
 	ctx := context.Background()
-	pay := registries.Instance{Service: "payments", ID: "pay-1", Address: "127.0.0.1", Port: 9000}
+	pay := registries.Instance{Service: paymentsSvc, ID: "pay-1", Address: "127.0.0.1", Port: 9000}
 	for _, reg := range []string{"zookeeper", "consul"} { // a provider already there, mirrored by the bridge
 		if err := env.Registry(reg).Register(ctx, pay); err != nil {
 			t.Fatal(err)
 		}
 	}
-	a := env.StartAgent(t, itest.Both("node-1", []string{"orders"}, []string{"payments"}))
-	orders := a.ServiceID("orders")
+	a := env.StartAgent(t, itest.Both("node-1", []string{ordersSvc}, []string{paymentsSvc}))
+	orders := a.ServiceID(ordersSvc)
 	env.AwaitHello(t, a.Node, time.Now().Add(-time.Minute))
-	env.AwaitRegistered(t, "zookeeper", "orders", orders, true)
-	if env.Registered(t, "consul", "orders", orders) {
+	env.AwaitRegistered(t, "zookeeper", ordersSvc, orders, true)
+	if env.Registered(t, "consul", ordersSvc, orders) {
 		t.Fatal("registered in Consul before any command")
 	}
-	resolvesVia(t, a, "payments", "zookeeper", 1)
+	resolvesVia(t, a, paymentsSvc, "zookeeper", 1)
 
 	url, digest := env.ConsulPackage(t)
 	env.Send(t, a.Install("c1", "consul", url, digest))
@@ -71,9 +72,9 @@ func TestAgentLifecycle(t *testing.T) {
 
 	env.Send(t, a.Activate("c2", "consul"))
 	mustDone(t, env.AwaitAck(t, a.Node, "c2"))
-	env.AwaitRegistered(t, "consul", "orders", orders, true)
-	env.AwaitRegistered(t, "zookeeper", "orders", orders, true)
-	resolvesVia(t, a, "payments", "consul", 1)
+	env.AwaitRegistered(t, "consul", ordersSvc, orders, true)
+	env.AwaitRegistered(t, "zookeeper", ordersSvc, orders, true)
+	resolvesVia(t, a, paymentsSvc, "consul", 1)
 	env.AwaitHealth(t, a.Node, "consul passing on node-1", func(h schema.Health) bool {
 		for _, i := range h.Interfaces {
 			if i.Name == "consul" && i.Status == schema.HealthPassing && i.State == "active" && i.Resolved == 1 {
@@ -85,19 +86,19 @@ func TestAgentLifecycle(t *testing.T) {
 
 	env.Send(t, a.SwitchBack("c3", "consul", "zookeeper"))
 	mustDone(t, env.AwaitAck(t, a.Node, "c3"))
-	env.AwaitRegistered(t, "consul", "orders", orders, false)
-	env.AwaitRegistered(t, "zookeeper", "orders", orders, true)
-	resolvesVia(t, a, "payments", "zookeeper", 1)
+	env.AwaitRegistered(t, "consul", ordersSvc, orders, false)
+	env.AwaitRegistered(t, "zookeeper", ordersSvc, orders, true)
+	resolvesVia(t, a, paymentsSvc, "zookeeper", 1)
 
 	env.Send(t, a.Activate("c4", "consul"))
 	mustDone(t, env.AwaitAck(t, a.Node, "c4"))
-	env.AwaitRegistered(t, "consul", "orders", orders, true)
-	resolvesVia(t, a, "payments", "consul", 1)
+	env.AwaitRegistered(t, "consul", ordersSvc, orders, true)
+	resolvesVia(t, a, paymentsSvc, "consul", 1)
 
 	env.Send(t, a.Uninstall("c5", "zookeeper"))
 	mustDone(t, env.AwaitAck(t, a.Node, "c5"))
-	env.AwaitRegistered(t, "zookeeper", "orders", orders, false)
-	env.AwaitRegistered(t, "consul", "orders", orders, true)
+	env.AwaitRegistered(t, "zookeeper", ordersSvc, orders, false)
+	env.AwaitRegistered(t, "consul", ordersSvc, orders, true)
 	st, err := a.Client(t).Status(ctx)
 	if err != nil || st.Primary != "consul" || st.Fallback != "" || st.LastCommand != "c5" {
 		t.Fatalf("status %+v %v", st, err)
@@ -110,9 +111,9 @@ func TestAgentLifecycle(t *testing.T) {
 	if hello.LastCommandID != "c5" || hello.HighestEpoch != 1 {
 		t.Fatalf("hello after restart: %+v", hello)
 	}
-	env.AwaitRegistered(t, "consul", "orders", orders, true)
-	resolvesVia(t, a, "payments", "consul", 1)
-	if env.Registered(t, "zookeeper", "orders", orders) {
+	env.AwaitRegistered(t, "consul", ordersSvc, orders, true)
+	resolvesVia(t, a, paymentsSvc, "consul", 1)
+	if env.Registered(t, "zookeeper", ordersSvc, orders) {
 		t.Fatal("the restarted agent registered in the uninstalled ZooKeeper")
 	}
 }
@@ -123,7 +124,8 @@ func TestAgentLifecycle(t *testing.T) {
 // reason and none changes the host.
 func TestAgentRefusals(t *testing.T) {
 	env := itest.New(t)
-	a := env.StartAgent(t, itest.Provider("node-r", "orders"))
+	ordersSvc := env.Service("orders")
+	a := env.StartAgent(t, itest.Provider("node-r", ordersSvc))
 	env.AwaitHello(t, a.Node, time.Now().Add(-time.Minute))
 	url, digest := env.ConsulPackage(t)
 

@@ -113,10 +113,11 @@ func slowPackages(t *testing.T, file string) (url string, hit <-chan struct{}, r
 // killed processes' sessions expired.
 func TestAgentKilledMidCommand(t *testing.T) {
 	env := itest.New(t)
-	p := env.StartAgentProcess(t, itest.Provider("node-k", "orders"))
-	orders := p.ServiceID("orders")
-	env.AwaitRegistered(t, "zookeeper", "orders", orders, true)
-	zk := watchContinuity(t, env.Registry("zookeeper"), "orders", orders)
+	ordersSvc := env.Service("orders")
+	p := env.StartAgentProcess(t, itest.Provider("node-k", ordersSvc))
+	orders := p.ServiceID(ordersSvc)
+	env.AwaitRegistered(t, "zookeeper", ordersSvc, orders, true)
+	zk := watchContinuity(t, env.Registry("zookeeper"), ordersSvc, orders)
 
 	fileURL, digest := env.ConsulPackage(t)
 	url, hit, release := slowPackages(t, fileURL[len("file://"):])
@@ -148,7 +149,7 @@ func TestAgentKilledMidCommand(t *testing.T) {
 	if ack := env.AwaitAck(t, p.Node, "k2"); ack.Outcome != schema.AckDone {
 		t.Fatalf("activate after restart: %+v", ack)
 	}
-	env.AwaitRegistered(t, "consul", "orders", orders, true)
+	env.AwaitRegistered(t, "consul", ordersSvc, orders, true)
 	st, err := p.Client(t).Status(context.Background())
 	if err != nil || st.Primary != "consul" || st.Fallback != "zookeeper" {
 		t.Fatalf("status after restarts: %+v %v", st, err)
@@ -162,7 +163,7 @@ func TestAgentKilledMidCommand(t *testing.T) {
 		}
 		return nil
 	})
-	env.AwaitRegistered(t, "zookeeper", "orders", orders, true)
-	env.AwaitRegistered(t, "consul", "orders", orders, true)
+	env.AwaitRegistered(t, "zookeeper", ordersSvc, orders, true)
+	env.AwaitRegistered(t, "consul", ordersSvc, orders, true)
 	zk.check(t, "orders in ZooKeeper throughout", time.Second)
 }
