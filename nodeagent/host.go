@@ -249,7 +249,18 @@ func (h *Host) deregister(ctx context.Context, s State, name string) error {
 		}
 	}
 	for _, in := range h.Instances() {
-		if err := c.Deregister(ctx, in.Service, in.ID); err != nil && !errors.Is(err, registries.ErrNotFound) {
+		err := c.Deregister(ctx, in.Service, in.ID)
+		switch {
+		case err == nil, errors.Is(err, registries.ErrNotFound):
+		case registries.Retriable(err):
+			// Leaving an interface must not depend on it answering: the
+			// client has dropped the registration and keeps it alive no
+			// more, so the registry expires it (Consul's critical TTL,
+			// ZooKeeper's session). Switching back from a dead registry is
+			// exactly when this happens.
+			h.countError(name)
+			h.log.Warn("deregister from an unavailable registry; it will expire there", "interface", name, "service", in.Service, "id", in.ID, "err", err)
+		default:
 			return err
 		}
 	}

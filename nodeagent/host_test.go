@@ -257,3 +257,40 @@ func TestHostFailedActivateReassertsOld(t *testing.T) {
 		t.Fatal("orders no longer in ZooKeeper")
 	}
 }
+
+// TestHostSwitchBackFromDeadRegistry: the new registry dies after activate;
+// switching back must still succeed (routing and registrations back on
+// ZooKeeper), since that is when it is needed most.
+func TestHostSwitchBackFromDeadRegistry(t *testing.T) {
+	fleet := &fakeFleet{}
+	cfg := testConfig(t, RoleBoth)
+	h := NewHost(cfg, fleet.opener, NewHub(), nil, quiet())
+	ctx := context.Background()
+	s, _ := NewState(cfg.Node, cfg.Role, cfg.Start.Name)
+	for _, e := range Reconcile(s) {
+		if err := h.Apply(ctx, s, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	url, digest := consulPackage(t, "consul:8500")
+	for _, c := range []Command{
+		{ID: "1", Kind: CmdInstall, Interface: "consul", PackageURL: url, Digest: digest},
+		{ID: "2", Kind: CmdActivate, Interface: "consul"},
+	} {
+		var ack Ack
+		if s, ack = h.Execute(ctx, s, Decide(s, c)); ack.Status != AckDone {
+			t.Fatal(ack)
+		}
+	}
+	fleet.store("consul:8500").SetDown(true)
+	s, ack := h.Execute(ctx, s, Decide(s, Command{ID: "3", Kind: CmdSwitchBack, Interface: "consul"}))
+	if ack.Status != AckDone || s.Primary != "zookeeper" || s.Phase("consul") != PhaseStandby {
+		t.Fatalf("switch back from a dead Consul: %+v, primary %s", ack, s.Primary)
+	}
+	if !registered(t, fleet.store("zk:2181"), "orders", "orders-node-1") {
+		t.Fatal("orders not registered in ZooKeeper after switching back")
+	}
+	if h.errorsOf("consul") == 0 {
+		t.Fatal("the failed deregistration was not counted")
+	}
+}
