@@ -1,0 +1,184 @@
+package coordinator_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/regshift/regshift/coordinator"
+	"github.com/regshift/regshift/itest"
+	"github.com/regshift/regshift/itest/servers"
+	"github.com/regshift/regshift/schema"
+)
+
+// TestFailingGateSwitchesBack: the new Consul dies during the consumer
+// wave; the gate fails, every touched node goes back to ZooKeeper
+// (consumers first), the providers stay registered there throughout, and
+// the decision records its inputs.
+func TestFailingGateSwitchesBack(t *testing.T) {
+	env := itest.New(t)
+	ordersSvc := env.Service("orders")
+	consul := servers.StartPrivate(t, servers.Consul)
+	url, digest := env.Package(t, "consul", fmt.Sprintf("apiVersion: regshift.io/v1\nkind: InterfacePackage\ninterface: consul\ntype: consul\nversion: \"1.14\"\nsettings: {address: %q, options: {checkTTL: 3s}}\n", consul.Addr()))
+	env.Digest = digest
+	p1 := env.StartAgent(t, itest.Provider("p1", ordersSvc))
+	c1 := env.StartAgent(t, itest.Consumer("c1", ordersSvc))
+	c2 := env.StartAgent(t, itest.Consumer("c2", ordersSvc))
+	env.AwaitRegistered(t, "zookeeper", ordersSvc, p1.ServiceID(ordersSvc), true)
+	co := startCoordinator(t, env, "coord-a")
+	p := plan(env, url, digest, map[string]string{"p1": "provider", "c1": "consumer", "c2": "consumer"})
+	p.To.Address = consul.Addr()
+	p.Gates.SoakSeconds = 2
+	p.Gates.AckTimeoutSeconds = 10
+	env.Request(t, nil, &schema.CreateRollout{RequestHeader: env.RequestHeader("req-1"), Plan: p})
+
+	itest.Eventually(t, 2*time.Minute, "consumer wave", func() error {
+		r, err := co.rollout(env.RolloutID)
+		if err != nil {
+			return err
+		}
+		if r.Phase != coordinator.PhaseRolling || r.Waves[r.Wave].Role != schema.RoleConsumer {
+			return fmt.Errorf("phase %s wave %d", r.Phase, r.Wave+1)
+		}
+		return nil
+	})
+	consul.Kill(t) // the new registry dies under the consumer canary
+
+	r := co.awaitPhase(t, env.RolloutID, coordinator.PhaseSwitchedBack)
+	var sb *coordinator.Decision
+	for i, d := range r.Decisions {
+		if d.Decision == "switch-back" {
+			sb = &r.Decisions[i]
+		}
+	}
+	if sb == nil || sb.Observed == nil || sb.Threshold == nil || *sb.Observed >= *sb.Threshold || len(sb.Nodes) == 0 {
+		t.Fatalf("switch-back decision without its inputs: %+v\n%+v", sb, r.Decisions)
+	}
+	t.Logf("decision: %s %s observed %.2f threshold %.2f nodes %v: %s", sb.Decision, sb.Check, *sb.Observed, *sb.Threshold, sb.Nodes, sb.Detail)
+	for _, a := range []*itest.Agent{p1, c1, c2} {
+		st, err := a.Client(t).Status(context.Background())
+		if err != nil || st.Primary != "zookeeper" {
+			t.Fatalf("%s after switch-back: %+v %v", a.Node, st, err)
+		}
+	}
+	env.AwaitRegistered(t, "zookeeper", ordersSvc, p1.ServiceID(ordersSvc), true)
+	res, err := c1.Client(t).Resolve(context.Background(), ordersSvc)
+	if err != nil || res.Via != "zookeeper" || len(res.Endpoints) != 1 {
+		t.Fatalf("c1 resolves %+v %v", res, err)
+	}
+	// Every touched node was switched back; c2, after the canary, was never
+	// touched.
+	for _, n := range r.Nodes {
+		if want := n.ID != "c2"; (n.Reached == coordinator.ReachedSwitchedBack) != want || n.Touched != want {
+			t.Fatalf("%s: reached %q touched %v", n.ID, n.Reached, n.Touched)
+		}
+	}
+}
+
+// TestLeaderFailover runs two replicas; the leader is stopped mid-rollout,
+// the standby takes over with a higher epoch, replays the state and
+// completes; no agent carries out a command twice; and a command from the
+// old epoch is refused by the agents.
+func TestLeaderFailover(t *testing.T) {
+	env := itest.New(t)
+	ordersSvc := env.Service("orders")
+	url, digest := env.ConsulPackage(t)
+	agents := map[string]*itest.Agent{
+		"p1": env.StartAgent(t, itest.Provider("p1", ordersSvc)),
+		"p2": env.StartAgent(t, itest.Provider("p2", ordersSvc)),
+		"c1": env.StartAgent(t, itest.Consumer("c1", ordersSvc)),
+		"c2": env.StartAgent(t, itest.Consumer("c2", ordersSvc)),
+	}
+	replicas := []*coord{startCoordinator(t, env, "coord-a"), startCoordinator(t, env, "coord-b")}
+	leader := func() (*coord, *coord, error) {
+		for i, c := range replicas {
+			if leads(c, true) == nil {
+				return c, replicas[1-i], nil
+			}
+		}
+		return nil, nil, fmt.Errorf("no replica leads")
+	}
+	var lead, standby *coord
+	itest.Eventually(t, time.Minute, "one replica leads", func() (err error) {
+		lead, standby, err = leader()
+		return err
+	})
+	p := plan(env, url, digest, map[string]string{"p1": "provider", "p2": "provider", "c1": "consumer", "c2": "consumer"})
+	p.Gates.SoakSeconds = 2
+	env.Request(t, nil, &schema.CreateRollout{RequestHeader: env.RequestHeader("req-1"), Plan: p})
+
+	itest.Eventually(t, 2*time.Minute, "wave 2 on the leader", func() error {
+		var err error
+		if lead, standby, err = leader(); err != nil {
+			return err
+		}
+		r, err := lead.rollout(env.RolloutID)
+		if err != nil {
+			return err
+		}
+		if r.Wave < 1 {
+			return fmt.Errorf("wave %d", r.Wave+1)
+		}
+		return nil
+	})
+	if err := leads(standby, false); err != nil {
+		t.Fatalf("two leaders at once: %v", err)
+	}
+	lead.stop(t) // the leader goes away mid-rollout
+
+	r := standby.awaitPhase(t, env.RolloutID, coordinator.PhaseFinalized)
+	if r.Epoch < 2 {
+		t.Fatalf("coord-b finished with epoch %d", r.Epoch)
+	}
+	for id, ag := range agents {
+		for _, kind := range []string{"install", "activate", "uninstall"} {
+			if n := appliedCount(t, ag, kind); n != 1 {
+				t.Fatalf("%s carried out %s %d times", id, kind, n)
+			}
+		}
+	}
+	// A zombie of the old leader sends a command with its epoch: refused.
+	zombie := env.Activate("p1", "zombie-1", "consul")
+	zombie.Epoch = 1
+	env.Send(t, zombie)
+	if ack := env.AwaitAck(t, "p1", "zombie-1"); ack.Outcome != schema.AckRejected || !strings.HasPrefix(ack.Reason, "stale-epoch") {
+		t.Fatalf("old-epoch command acked %+v", ack)
+	}
+}
+
+func leads(c *coord, want bool) error {
+	resp, err := http.Get(c.api + "/healthz")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if strings.Contains(string(b), `"leader": true`) != want {
+		return fmt.Errorf("healthz %s", b)
+	}
+	return nil
+}
+
+// appliedCount reads the agent's metric of commands of a kind it carried out.
+func appliedCount(t *testing.T, a *itest.Agent, kind string) int {
+	t.Helper()
+	resp, err := http.Get("http://" + a.Config.API.Listen + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	want := fmt.Sprintf(`regshift_agent_commands_total{kind=%q,outcome="done"} `, kind)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, want); ok {
+			var n int
+			fmt.Sscan(v, &n)
+			return n
+		}
+	}
+	return 0
+}
