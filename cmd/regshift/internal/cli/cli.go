@@ -47,6 +47,15 @@ func (c *CLI) commands() []command {
 		{"agent", "run the node agent on this host (-c agent.yaml)", (*CLI).agent},
 		{"package build", "build an interface package from a manifest and print its digest", (*CLI).packageBuild},
 		{"rollout preview", "print a plan's waves, gates and rollback scope without sending anything", (*CLI).rolloutPreview},
+		{"coordinator", "run a coordinator replica (-c coordinator.yaml)", (*CLI).coordinator},
+		{"rollout create", "publish a create-rollout request for a plan (-f plan.yaml -id ROLLOUT)", requestCommand(requestCreate)},
+		{"rollout pause", "publish a pause: no new commands until resume (-id ROLLOUT)", requestCommand(requestPause)},
+		{"rollout resume", "publish a resume of a paused or held rollout (-id ROLLOUT)", requestCommand(requestResume)},
+		{"rollout approve", "publish an approve: pass the gate a rollout is held at (-id ROLLOUT [-wave N])", requestCommand(requestApprove)},
+		{"rollout abort", "publish an abort: switch every touched node back, consumers first (-id ROLLOUT)", requestCommand(requestAbort)},
+		{"rollout finalize", "publish a finalize: uninstall the old interface everywhere (-id ROLLOUT)", requestCommand(requestFinalize)},
+		{"rollout status", "print a rollout's waves, nodes and decisions, or list rollouts; -watch redraws", (*CLI).rolloutStatus},
+		{"nodes", "print every node: rollout, wave, progress, health, pending command, failure", (*CLI).nodes},
 		{"keys generate", "write a new Ed25519 key pair (see `regshift keys generate -h`)", (*CLI).keysGenerate},
 	}
 }
