@@ -55,7 +55,7 @@ func TestFailingGateSwitchesBack(t *testing.T) {
 			sb = &r.Decisions[i]
 		}
 	}
-	if sb == nil || sb.Observed == nil || sb.Threshold == nil || *sb.Observed >= *sb.Threshold || len(sb.Nodes) == 0 {
+	if sb == nil || sb.Observed == nil || sb.Threshold == nil || len(sb.Nodes) == 0 || !breaks(sb) {
 		t.Fatalf("switch-back decision without its inputs: %+v\n%+v", sb, r.Decisions)
 	}
 	t.Logf("decision: %s %s observed %.2f threshold %.2f nodes %v: %s", sb.Decision, sb.Check, *sb.Observed, *sb.Threshold, sb.Nodes, sb.Detail)
@@ -148,6 +148,14 @@ func TestLeaderFailover(t *testing.T) {
 	if ack := env.AwaitAck(t, "p1", "zombie-1"); ack.Outcome != schema.AckRejected || !strings.HasPrefix(ack.Reason, "stale-epoch") {
 		t.Fatalf("old-epoch command acked %+v", ack)
 	}
+}
+
+// breaks reports whether a decision's observation breaks its threshold.
+func breaks(d *coordinator.Decision) bool {
+	if d.Check == "failure-budget" {
+		return *d.Observed > *d.Threshold
+	}
+	return *d.Observed < *d.Threshold
 }
 
 func leads(c *coord, want bool) error {

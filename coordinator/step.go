@@ -78,9 +78,10 @@ func Step(r *Rollout, in Input) Output {
 		r.onAck(&out, in.Ack)
 	case HealthIn:
 		r.onHealth(in.Health)
-		if r.Phase != PhaseRolling || r.SoakStarted.IsZero() {
-			// Health only matters to a gate; outside a soak nothing to do
-			// (the most frequent input, so it stays O(1)).
+		if r.Phase != PhaseRolling || (r.SoakStarted.IsZero() && !r.criticalIn(in.Health.NodeID)) {
+			// Health matters to a gate, or as a failure (critical) in the
+			// current wave; otherwise nothing to do (the most frequent
+			// input, so it stays O(1)).
 			return out
 		}
 	case HelloIn:
@@ -523,10 +524,21 @@ func (r *Rollout) wave(i int) []*Node {
 	return r.waveNodes[i]
 }
 
+// criticalIn reports whether the node is in the current wave and critical.
+func (r *Rollout) criticalIn(node string) bool {
+	n := r.Node(node)
+	return n != nil && n.Wave == r.Wave && n.Health == schema.HealthCritical
+}
+
+// failedIn lists the wave's failed nodes: an ack failed, was refused or
+// never came, or the node reported critical on the new interface since it
+// activated. They count against the failure budget at once, without
+// waiting for the soak: a broken registry is switched back from fast.
 func (r *Rollout) failedIn(wave []*Node) []string {
 	var ids []string
 	for _, n := range wave {
-		if n.Failure != "" {
+		critical := n.Reached == ReachedActive && n.Health == schema.HealthCritical && !n.HealthAt.Before(n.ActiveAt)
+		if n.Failure != "" || critical {
 			ids = append(ids, n.ID)
 		}
 	}

@@ -3,6 +3,7 @@ package coordinator
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -72,4 +73,39 @@ func BenchmarkMemoryPerNode(b *testing.B) {
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(len(r.Nodes)), "bytes/node")
 		runtime.KeepAlive(r)
 	}
+}
+
+// BenchmarkDecisionLatency measures the core's time from a critical health
+// report of one node of a 1,000-node wave to the output holding the
+// switch-back commands (p50/p99 over the iterations).
+func BenchmarkDecisionLatency(b *testing.B) {
+	p := bigPlan(b, 2000)
+	p.Waves.Canary, p.Waves.Percentages = 0, []int{100}
+	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	base, _, err := NewRollout("ro", p, 1, now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	Step(&base, RegistryIn{Now: now, Report: RegistryReport{At: now, Reachable: true, Healthy: true, BridgeRunning: true, Parity: 1}})
+	for _, n := range base.wave(0) { // every provider installed and active
+		n.Reached, n.ActiveAt, n.Touched, n.Pending = ReachedActive, now, true, nil
+	}
+	victim := base.wave(0)[0].ID
+	critical := HealthIn{Now: now.Add(time.Second), Health: schema.Health{NodeID: victim,
+		Interfaces: []schema.InterfaceHealth{{Name: "consul", State: "active", Status: schema.HealthCritical}}}}
+	var lat []time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		r := base.Clone()
+		b.StartTimer()
+		start := time.Now()
+		out := Step(&r, critical)
+		lat = append(lat, time.Since(start))
+		if r.Phase != PhaseSwitchingBack || len(out.Commands) == 0 || out.Commands[0].Kind != KindSwitchBack {
+			b.Fatalf("no switch-back: phase %s, %d commands", r.Phase, len(out.Commands))
+		}
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }

@@ -92,7 +92,8 @@ func TestFailingGateSwitchesBack(t *testing.T) {
 			sb = &s.r.Decisions[i]
 		}
 	}
-	if sb == nil || sb.Check != "healthy-ratio" || sb.Observed == nil || *sb.Observed >= 1 || len(sb.Nodes) == 0 {
+	// c1 reports critical on Consul: a failure over the budget of 0, at once.
+	if sb == nil || sb.Check != "failure-budget" || sb.Observed == nil || *sb.Observed <= *sb.Threshold || len(sb.Nodes) == 0 {
 		t.Fatalf("switch-back decision lacks its inputs: %+v", sb)
 	}
 	assertOrder(t, s.log, "switch-back:c", "switch-back:p")
