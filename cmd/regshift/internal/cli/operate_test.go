@@ -2,7 +2,10 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -10,18 +13,18 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"crypto/ed25519"
-	"crypto/rand"
 
 	"github.com/segmentio/kafka-go"
 
 	"github.com/regshift/regshift/coordinator"
 	"github.com/regshift/regshift/events"
+	"github.com/regshift/regshift/itest"
 	"github.com/regshift/regshift/itest/servers"
 	"github.com/regshift/regshift/schema"
 )
@@ -282,12 +285,7 @@ func TestRequestsReachTheRequestsTopic(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bootstrap topics: %v", err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c := &kafka.Client{Addr: kafka.TCP(brokers...)}
-		_, _ = c.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{topics.Commands, topics.Events, topics.Requests, topics.State, topics.DLQ}})
-	})
+	t.Cleanup(func() { deleteTopics(brokers, topics) })
 
 	dir := t.TempDir()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -418,4 +416,125 @@ func TestRequestUsageErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOperateARealCoordinator runs `regshift coordinator` in the test on
+// the real servers, creates a rollout with `rollout create` for nodes that
+// have no agent, and follows it with `rollout status` and `nodes`: the
+// first node's install goes unanswered, fails its wave, and the rollout
+// switches back while the coordinator keeps re-sending the switch-back.
+func TestOperateARealCoordinator(t *testing.T) {
+	brokers := servers.RequireKafka(t)
+	zk := servers.RequireZooKeeper(t)[0]
+	consulAddr := servers.RequireConsul(t)
+	dir := t.TempDir()
+	for _, id := range []string{"coord", "ops"} {
+		if _, _, err := run(t, "keys", "generate", "-id", id, "-out", filepath.Join(dir, id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prefix := "clitest." + newRequestID()[4:] + "."
+	api := "127.0.0.1:" + strconv.Itoa(servers.FreePort(t))
+	cfg := "id: coord-cli\nbrokers: [" + strings.Join(brokers, ", ") + "]\ntopicPrefix: " + prefix +
+		"\nsigningKey: coord/coord.key\noperatorKeysDir: ops\nlisten: " + api + "\ntick: 100ms\nregistryEvery: 200ms\ncommandPartitions: 2\n"
+	if err := os.WriteFile(filepath.Join(dir, "coordinator.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { deleteTopics(brokers, events.NewTopics(prefix)) })
+	plan, err := os.ReadFile(planFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A ZooKeeper base path of its own: the bridge has nothing to mirror.
+	plan = []byte(strings.NewReplacer("address: 127.0.0.1:2181", "address: "+zk+"/regshift-"+prefix[:len(prefix)-1],
+		"address: 127.0.0.1:8500", "address: "+consulAddr, "ack_timeout_seconds: 30", "ack_timeout_seconds: 1").Replace(string(plan)))
+	if err := os.WriteFile(filepath.Join(dir, "plan.yaml"), plan, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var logs syncBuffer
+	go func() {
+		done <- (&CLI{Stdout: &logs, Stderr: &logs}).Run(ctx, []string{"coordinator", "-c", filepath.Join(dir, "coordinator.yaml")})
+	}()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("coordinator: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("coordinator did not stop within 30s of its context")
+		}
+		if t.Failed() {
+			t.Logf("coordinator log:\n%s", logs.String())
+		}
+	}()
+	itest.Eventually(t, time.Minute, "the coordinator leads", func() error {
+		var h coordinator.Health
+		if err := newAPIClient("http://"+api).get(ctx, "/healthz", &h); err != nil {
+			return err
+		}
+		if !h.Leader {
+			return errors.New("standing by")
+		}
+		return nil
+	})
+
+	pub := []string{"-id", "ro-cli", "-brokers", strings.Join(brokers, ","), "-prefix", prefix, "-key", filepath.Join(dir, "ops", "ops.key")}
+	if _, stderr, err := run(t, append([]string{"rollout", "create", "-f", filepath.Join(dir, "plan.yaml")}, pub...)...); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var status string
+	itest.Eventually(t, time.Minute, "the rollout switching back", func() error {
+		out, _, err := run(t, "rollout", "status", "-id", "ro-cli", "-api", "http://"+api)
+		status = out
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(out, "rollout ro-cli: switching-back") {
+			return errors.New(strings.SplitN(out, "\n", 2)[0])
+		}
+		return nil
+	})
+	for _, want := range []string{"wave 1/6 provider [-] 0/1 switched back", "failure: install: no answer within 1s",
+		"switch-back sent", "created ", "node-unknown  check ack-timeout; nodes p1"} {
+		if !strings.Contains(status, want) {
+			t.Errorf("status lacks %q:\n%s", want, status)
+		}
+	}
+	out, _, err := run(t, "nodes", "-api", "http://"+api)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "p1    ro-cli   1     provider") || !strings.Contains(out, "install: no answer within 1s  switch-back sent") {
+		t.Errorf("nodes does not show p1's failure and pending switch-back:\n%s", out)
+	}
+}
+
+// syncBuffer is a buffer the coordinator's goroutines may write at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func deleteTopics(brokers []string, topics events.Topics) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	_, _ = c.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{topics.Commands, topics.Events, topics.Requests, topics.State, topics.DLQ}})
 }
