@@ -100,30 +100,9 @@ func (c *CLI) request(ctx context.Context, kind string, args []string) error {
 	}
 	h := schema.RequestHeader{RequestID: newRequestID(), RequestedAt: time.Now().UTC().Truncate(time.Second),
 		RolloutID: o.rollout, RequestedBy: o.by, Reason: o.reason}
-	var req schema.Request
-	switch kind {
-	case requestCreate:
-		p, err := coordinator.LoadPlan(planFile)
-		if err != nil {
-			return err
-		}
-		req = &schema.CreateRollout{RequestHeader: h, Plan: p}
-	case requestPause:
-		req = &schema.Pause{RequestHeader: h}
-	case requestResume:
-		req = &schema.Resume{RequestHeader: h}
-	case requestApprove:
-		a := &schema.Approve{RequestHeader: h}
-		if wave > 0 {
-			a.Wave = &wave
-		}
-		req = a
-	case requestAbort:
-		req = &schema.Abort{RequestHeader: h}
-	case requestFinalize:
-		req = &schema.Finalize{RequestHeader: h}
-	default:
-		return fmt.Errorf("%w: unknown request kind %q", ErrUsage, kind)
+	req, err := buildRequest(kind, h, planFile, wave)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
@@ -138,6 +117,34 @@ func (c *CLI) request(ctx context.Context, kind string, args []string) error {
 	fmt.Fprintf(c.Stdout, "published %s\n  rollout:    %s\n  request id: %s\n  by:         %s\n  topic:      %s (%s)\n",
 		req.MessageType(), h.RolloutID, h.RequestID, h.RequestedBy, topic, signed)
 	return nil
+}
+
+// buildRequest makes the request of a kind from its header; create reads
+// the plan file, approve names the wave when it is above 0.
+func buildRequest(kind string, h schema.RequestHeader, planFile string, wave int) (schema.Request, error) {
+	switch kind {
+	case requestCreate:
+		p, err := coordinator.LoadPlan(planFile)
+		if err != nil {
+			return nil, err
+		}
+		return &schema.CreateRollout{RequestHeader: h, Plan: p}, nil
+	case requestPause:
+		return &schema.Pause{RequestHeader: h}, nil
+	case requestResume:
+		return &schema.Resume{RequestHeader: h}, nil
+	case requestApprove:
+		a := &schema.Approve{RequestHeader: h}
+		if wave > 0 {
+			a.Wave = &wave
+		}
+		return a, nil
+	case requestAbort:
+		return &schema.Abort{RequestHeader: h}, nil
+	case requestFinalize:
+		return &schema.Finalize{RequestHeader: h}, nil
+	}
+	return nil, fmt.Errorf("%w: unknown request kind %q", ErrUsage, kind)
 }
 
 // publishRequest encodes req (validating it against its schema), publishes
@@ -353,8 +360,8 @@ func renderRollout(w io.Writer, r *coordinator.Rollout) {
 	if reg.At.IsZero() {
 		fmt.Fprintf(w, "registry: not measured yet\n")
 	} else {
-		fmt.Fprintf(w, "registry: reachable %s, healthy %s, bridge %s, parity %.3f (at %s)%s\n", yesNo(reg.Reachable), yesNo(reg.Healthy),
-			map[bool]string{true: "running", false: "stopped"}[reg.BridgeRunning], reg.Parity, clock(reg.At), suffix(" — ", reg.Detail))
+		fmt.Fprintf(w, "registry: reachable %s, healthy %s, bridge running %s, parity %.3f (at %s)%s\n", yesNo(reg.Reachable),
+			yesNo(reg.Healthy), yesNo(reg.BridgeRunning), reg.Parity, clock(reg.At), suffix(" — ", reg.Detail))
 	}
 
 	target, label := waveTarget(r.Phase)
@@ -528,7 +535,12 @@ func clock(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05Z")
 }
 
-func yesNo(b bool) string { return map[bool]string{true: "yes", false: "no"}[b] }
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
 
 func suffix(prefix, s string) string {
 	if s == "" {
