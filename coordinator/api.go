@@ -131,6 +131,7 @@ type runtimeMetrics struct {
 	nodes           *prometheus.GaugeVec
 	commands        *prometheus.CounterVec
 	acks            *prometheus.CounterVec
+	timedOut        prometheus.Counter
 	decisionSeconds prometheus.Histogram
 }
 
@@ -147,10 +148,12 @@ func newRuntimeMetrics(reg prometheus.Registerer) (*runtimeMetrics, error) {
 			Help: "Commands sent (re-sends included), by kind."}, []string{"kind"}),
 		acks: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "acks_total",
 			Help: "Acks received, by outcome (done, failed, rejected)."}, []string{"outcome"}),
+		timedOut: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "commands_timed_out_total",
+			Help: "Commands not answered within the ack timeout (the node counts as unknown)."}),
 		decisionSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "decision_duration_seconds",
 			Help: "Time to fold an input that led to a decision.", Buckets: prometheus.ExponentialBuckets(0.00001, 2, 20)}),
 	}
-	for _, c := range []prometheus.Collector{m.leader, m.rollouts, m.nodes, m.commands, m.acks, m.decisionSeconds} {
+	for _, c := range []prometheus.Collector{m.leader, m.rollouts, m.nodes, m.commands, m.acks, m.timedOut, m.decisionSeconds} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -33,6 +33,9 @@ func (rt *Runtime) after(ctx context.Context, r *Rollout, out Output) error {
 	}
 	delete(rt.dirty, r.ID)
 	for _, d := range out.Decisions {
+		if d.Check == "ack-timeout" {
+			rt.m.timedOut.Inc()
+		}
 		rt.log.Info("decision", "rollout", r.ID, "decision", d.Decision, "check", d.Check, "observed", deref(d.Observed),
 			"threshold", deref(d.Threshold), "nodes", d.Nodes, "detail", d.Detail)
 	}
