@@ -8,7 +8,7 @@ GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 # `make test` never skips a test for a missing server: it fails and says so.
 export REGSHIFT_REQUIRE_SERVERS ?= 1
 
-.PHONY: help deps up down status test unit itest smoke bench lint fmt
+.PHONY: help deps up down status demo demo-fail test unit itest smoke bench lint fmt
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -24,6 +24,12 @@ down: ## stop every service `make up` started, by PID
 
 status: ## show which services run and answer
 	@bash scripts/services.sh status
+
+demo: deps up ## migrate a live demo fleet from ZooKeeper to Consul, with a report (the README's first command)
+	$(GO) run ./cmd/regshift demo
+
+demo-fail: deps up ## the failure demo: Consul dies under the consumer wave, every touched node switches back
+	$(GO) run ./cmd/regshift demo -fail
 
 test: deps up ## install, start the servers, run every test (the README's test command)
 	$(GO) test $(GOTEST_FLAGS) ./...

@@ -70,14 +70,22 @@ func (rt *Runtime) lead(ctx context.Context) error {
 // replay reads the state topic to its end: the latest record of every
 // rollout, the highest epoch claimed, and the offset after the last record.
 func (rt *Runtime) replay(ctx context.Context) (map[string]*Rollout, uint64, int64, error) {
-	conn, err := rt.cfg.Security.Dialer().DialLeader(ctx, "tcp", rt.cfg.Brokers[0], rt.topics.State, 0)
-	if err != nil {
-		return nil, 0, 0, err
-	}
-	end, err := conn.ReadLastOffset()
-	_ = conn.Close()
-	if err != nil {
-		return nil, 0, 0, err
+	var end int64
+	// Right after the topic was created its leader may not be known yet:
+	// retry for a while before giving up the lead.
+	for attempt := 0; ; attempt++ {
+		conn, err := rt.cfg.Security.Dialer().DialLeader(ctx, "tcp", rt.cfg.Brokers[0], rt.topics.State, 0)
+		if err == nil {
+			end, err = conn.ReadLastOffset()
+			_ = conn.Close()
+		}
+		if err == nil {
+			break
+		}
+		if attempt == 50 || ctx.Err() != nil {
+			return nil, 0, 0, err
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	out := map[string]*Rollout{}
 	var highest uint64

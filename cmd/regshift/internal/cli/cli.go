@@ -44,6 +44,7 @@ type command struct {
 
 func (c *CLI) commands() []command {
 	return []command{
+		{"demo", "migrate a live demo fleet from ZooKeeper to Consul and report (-fail: watch it switch back)", (*CLI).demoCmd},
 		{"agent", "run the node agent on this host (-c agent.yaml)", (*CLI).agent},
 		{"package build", "build an interface package from a manifest and print its digest", (*CLI).packageBuild},
 		{"rollout preview", "print a plan's waves, gates and rollback scope without sending anything", (*CLI).rolloutPreview},

@@ -1,0 +1,292 @@
+// Package demo is `regshift demo`: it migrates a small live fleet from
+// ZooKeeper to Consul in place while its apps call each other, and reports
+// what happened — or, with Fail, makes Consul die under the consumer wave
+// and shows the coordinator switch every touched node back.
+package demo
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+
+	"github.com/regshift/regshift/coordinator"
+	"github.com/regshift/regshift/events"
+	"github.com/regshift/regshift/nodeagent/ifacepkg"
+	"github.com/regshift/regshift/registries"
+	"github.com/regshift/regshift/registries/consul"
+	"github.com/regshift/regshift/registries/zookeeper"
+	"github.com/regshift/regshift/schema"
+)
+
+// Options configure the demo.
+type Options struct {
+	Kafka     []string // brokers
+	ZooKeeper string   // host:port of the fleet's ZooKeeper
+	ConsulBin string   // the consul binary the demo starts its own Consul with
+	Providers int
+	Consumers int
+	Fail      bool          // kill Consul under the consumer wave
+	CallEvery time.Duration // each consumer's call period
+	Log       *slog.Logger  // component logs (quiet by default)
+}
+
+// world is everything the demo started, to stop at the end.
+type world struct {
+	o         Options
+	out       io.Writer
+	dir       string
+	prefix    string
+	basePath  string
+	service   string
+	consul    *exec.Cmd
+	consulAPI string
+	stops     []func()
+}
+
+func (w *world) stop() {
+	for i := len(w.stops) - 1; i >= 0; i-- {
+		w.stops[i]()
+	}
+}
+
+func (w *world) say(format string, args ...any) {
+	fmt.Fprintf(w.out, "%s  %s\n", time.Now().Format("15:04:05.0"), fmt.Sprintf(format, args...))
+}
+
+// Run runs the demo and writes its story and report to out.
+func Run(ctx context.Context, o Options, out io.Writer) error {
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	stamp := strconv.FormatInt(time.Now().Unix(), 36)
+	dir, err := os.MkdirTemp("", "regshift-demo-")
+	if err != nil {
+		return err
+	}
+	w := &world{o: o, out: out, dir: dir, prefix: "demo-" + stamp + ".", basePath: "/regshift-demo-" + stamp, service: "orders-" + stamp}
+	defer os.RemoveAll(dir)
+	defer w.stop()
+	w.say("regshift demo: %d provider and %d consumer hosts move from ZooKeeper to Consul while their apps call each other", o.Providers, o.Consumers)
+	if err := w.startConsul(ctx); err != nil {
+		return err
+	}
+	keysDir, opKey, err := w.keys()
+	if err != nil {
+		return err
+	}
+	_, digest, err := w.consulPackage()
+	if err != nil {
+		return err
+	}
+	api, err := w.startCoordinator(ctx, keysDir)
+	if err != nil {
+		return err
+	}
+	pkgURL := api + "/packages/consul.tgz"
+	callers, nodes, err := w.startFleet(ctx, keysDir)
+	if err != nil {
+		return err
+	}
+	before := w.registrySnapshot(ctx)
+	w.say("fleet up: %d agents registered in ZooKeeper (%s), apps calling %s through their agents", len(nodes), o.ZooKeeper+w.basePath, w.service)
+	time.Sleep(2 * time.Second) // let the apps make calls on the old interface first: part of the story
+
+	rollout := "demo-" + stamp
+	plan := w.plan(pkgURL, digest, nodes)
+	if err := w.request(ctx, opKey, &schema.CreateRollout{RequestHeader: header(rollout), Plan: plan}); err != nil {
+		return err
+	}
+	w.say("rollout %s requested (signed by operator key demo-operator)", rollout)
+	start := time.Now()
+	final, phases, err := w.watch(ctx, api, rollout)
+	if err != nil {
+		return err
+	}
+	total := time.Since(start)
+	time.Sleep(time.Second)
+	var ok, failed int64
+	for _, c := range callers {
+		c.stop()
+		ok += c.ok.Load()
+		failed += c.failed.Load()
+	}
+	after := w.registrySnapshot(ctx)
+	w.report(final, phases, total, callers, ok, failed, before, after)
+	if o.Fail && final.Phase != coordinator.PhaseSwitchedBack {
+		return fmt.Errorf("the failure demo ended %s, not switched back", final.Phase)
+	}
+	if !o.Fail && final.Phase != coordinator.PhaseFinalized {
+		return fmt.Errorf("the rollout ended %s, not finalized", final.Phase)
+	}
+	return nil
+}
+
+func header(rollout string) schema.RequestHeader {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return schema.RequestHeader{RequestID: fmt.Sprintf("req-%x", b), RolloutID: rollout, RequestedBy: "demo", RequestedAt: time.Now().UTC()}
+}
+
+// startConsul runs a Consul dev agent of the demo's own on free ports, so
+// the failure demo can kill it without touching anything else.
+func (w *world) startConsul(ctx context.Context) error {
+	ports := make([]string, 4)
+	for i := range ports {
+		p, err := freePort()
+		if err != nil {
+			return err
+		}
+		ports[i] = strconv.Itoa(p)
+	}
+	cmd := exec.Command(w.o.ConsulBin, "agent", "-dev", "-node", "regshift-demo", "-bind", "127.0.0.1", "-client", "127.0.0.1",
+		"-advertise", "127.0.0.1", "-data-dir", filepath.Join(w.dir, "consul"), "-http-port", ports[0], "-dns-port", "-1",
+		"-grpc-port", "-1", "-grpc-tls-port", "-1", "-https-port", "-1", "-server-port", ports[1], "-serf-lan-port", ports[2],
+		"-serf-wan-port", ports[3], "-log-level", "error")
+	logf, err := os.Create(filepath.Join(w.dir, "consul.log"))
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start consul (%s; run `make deps`): %w", w.o.ConsulBin, err)
+	}
+	w.consul, w.consulAPI = cmd, "127.0.0.1:"+ports[0]
+	w.stops = append(w.stops, func() { w.killConsul(); _ = logf.Close() })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + w.consulAPI + "/v1/status/leader")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if len(strings.Trim(string(b), "\"\n ")) > 0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("consul did not elect a leader (log %s)", filepath.Join(w.dir, "consul.log"))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	w.say("Consul %s up (the demo's own: the failure demo kills it)", w.consulAPI)
+	return nil
+}
+
+func (w *world) killConsul() {
+	if w.consul != nil {
+		_ = w.consul.Process.Kill()
+		_ = w.consul.Wait()
+		w.consul = nil
+	}
+}
+
+// keys writes the coordinator's and an operator's key pairs.
+func (w *world) keys() (keysDir string, operator *events.Signer, err error) {
+	keysDir = filepath.Join(w.dir, "keys")
+	for _, id := range []string{"demo-coordinator", "demo-operator"} {
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return "", nil, err
+		}
+		sub := keysDir
+		if id == "demo-operator" {
+			sub = filepath.Join(w.dir, "operators")
+		}
+		if err := os.MkdirAll(sub, 0o700); err != nil {
+			return "", nil, err
+		}
+		if _, _, err := events.WriteKeyPair(sub, id, priv); err != nil {
+			return "", nil, err
+		}
+		if id == "demo-operator" {
+			operator, err = events.NewSigner(id, priv)
+			if err != nil {
+				return "", nil, err
+			}
+		}
+	}
+	return keysDir, operator, nil
+}
+
+// consulPackage builds the Consul interface package into the folder the
+// coordinator serves.
+func (w *world) consulPackage() (url, digest string, err error) {
+	src := filepath.Join(w.dir, "pkgsrc")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		return "", "", err
+	}
+	mf := filepath.Join(src, ifacepkg.ManifestName)
+	manifest := fmt.Sprintf("apiVersion: %s\nkind: %s\ninterface: consul\ntype: consul\nversion: \"1.14\"\nsettings:\n  address: %q\n  options: {checkTTL: 3s}\n",
+		ifacepkg.APIVersion, ifacepkg.Kind, w.consulAPI)
+	if err := os.WriteFile(mf, []byte(manifest), 0o644); err != nil {
+		return "", "", err
+	}
+	pkg, digest, err := ifacepkg.Build(mf)
+	if err != nil {
+		return "", "", err
+	}
+	if err := os.MkdirAll(filepath.Join(w.dir, "packages"), 0o755); err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(filepath.Join(w.dir, "packages", "consul.tgz"), pkg, 0o644); err != nil {
+		return "", "", err
+	}
+	return "", digest, nil // the URL needs the coordinator's address: set in startCoordinator
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// registrySnapshot lists the demo service's instances in both registries.
+func (w *world) registrySnapshot(ctx context.Context) map[string][]string {
+	out := map[string][]string{}
+	zcfg := zookeeper.DefaultConfig(w.o.ZooKeeper)
+	zcfg.BasePath = w.basePath
+	ccfg := consul.DefaultConfig()
+	ccfg.Address, ccfg.DeregisterOnClose = w.consulAPI, false
+	for name, open := range map[string]func() (registries.Registry, error){
+		"zookeeper": func() (registries.Registry, error) { return zookeeper.New(zcfg, w.o.Log) },
+		"consul":    func() (registries.Registry, error) { return consul.New(ccfg, w.o.Log) },
+	} {
+		r, err := open()
+		if err != nil {
+			out[name] = []string{"(" + err.Error() + ")"}
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		got, err := r.Resolve(cctx, w.service)
+		cancel()
+		_ = r.Close()
+		if err != nil {
+			out[name] = []string{"(unreachable)"}
+			continue
+		}
+		for _, in := range got {
+			mark := ""
+			if in.Metadata["regshift-mirrored"] != "" {
+				mark = " (mirror)"
+			}
+			out[name] = append(out[name], in.ID+mark)
+		}
+		slices.Sort(out[name])
+	}
+	return out
+}

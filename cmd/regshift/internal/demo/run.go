@@ -1,0 +1,331 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"encoding/json"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/regshift/regshift/coordinator"
+	"github.com/regshift/regshift/events"
+	"github.com/regshift/regshift/nodeagent"
+	"github.com/regshift/regshift/nodeagent/client"
+	"github.com/regshift/regshift/schema"
+)
+
+// startCoordinator runs a coordinator in this process and returns its API.
+func (w *world) startCoordinator(ctx context.Context, keysDir string) (string, error) {
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	cfg := coordinator.DefaultConfig()
+	cfg.ID, cfg.Brokers, cfg.TopicPrefix = "demo-coordinator", w.o.Kafka, w.prefix
+	cfg.SigningKey = filepath.Join(keysDir, "demo-coordinator.key")
+	cfg.OperatorKeysDir = filepath.Join(w.dir, "operators")
+	cfg.Listen = "127.0.0.1:" + strconv.Itoa(port)
+	cfg.PackagesDir = filepath.Join(w.dir, "packages")
+	cfg.Tick, cfg.RegistryEvery, cfg.CommandPartitions = 250*time.Millisecond, 500*time.Millisecond, 4
+	rt, err := coordinator.NewRuntime(cfg, prometheus.NewRegistry(), w.o.Log)
+	if err != nil {
+		return "", err
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(cctx) }()
+	w.stops = append(w.stops, func() { cancel(); <-done })
+	api := "http://" + cfg.Listen
+	if err := waitHTTP(ctx, api+"/healthz", func(b []byte) bool { return strings.Contains(string(b), `"leader": true`) }); err != nil {
+		return "", fmt.Errorf("coordinator did not take the lead: %w", err)
+	}
+	w.say("coordinator leads (topics %s*, API %s, packages served at %s/packages/)", w.prefix, api, api)
+	w.deleteTopicsOnStop()
+	return api, nil
+}
+
+func (w *world) deleteTopicsOnStop() {
+	t := events.NewTopics(w.prefix)
+	w.stops = append([]func(){func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c := &kafka.Client{Addr: kafka.TCP(w.o.Kafka...)}
+		_, _ = c.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{t.Commands, t.Events, t.Requests, t.State, t.DLQ}})
+	}}, w.stops...)
+}
+
+func waitHTTP(ctx context.Context, url string, ok func([]byte) bool) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			var b [4096]byte
+			n, _ := resp.Body.Read(b[:])
+			resp.Body.Close()
+			if ok(b[:n]) {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: no answer in 60s (%v)", url, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// startFleet starts an agent per host, a demo app on each provider and a
+// caller on each consumer.
+func (w *world) startFleet(ctx context.Context, keysDir string) ([]*caller, map[string]string, error) {
+	nodes := map[string]string{}
+	var callers []*caller
+	start := func(node string, role nodeagent.Role) (*client.Client, error) {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		cfg := nodeagent.DefaultConfig()
+		cfg.Node, cfg.Role, cfg.StateDir = node, role, filepath.Join(w.dir, "agents", node)
+		cfg.Start = nodeagent.StartInterface{Name: "zookeeper", Type: "zookeeper", Address: w.o.ZooKeeper, BasePath: w.basePath}
+		cfg.Kafka.Brokers, cfg.Kafka.TopicPrefix = w.o.Kafka, w.prefix
+		cfg.Trust.KeysDir = keysDir
+		cfg.API.Listen = "127.0.0.1:" + strconv.Itoa(port)
+		cfg.HealthInterval = 500 * time.Millisecond
+		if role == nodeagent.RoleProvider {
+			app, err := startProvider(node)
+			if err != nil {
+				return nil, err
+			}
+			w.stops = append(w.stops, app.stop)
+			cfg.Services = []nodeagent.Service{{Name: w.service, ID: node, Address: "127.0.0.1", Port: app.port,
+				Check: nodeagent.Check{Interval: 10 * time.Second, Timeout: 2 * time.Second}}}
+		} else {
+			cfg.Consumes = []string{w.service}
+		}
+		a, err := nodeagent.NewAgent(cfg, nodeagent.Deps{}, w.o.Log)
+		if err != nil {
+			return nil, err
+		}
+		actx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- a.Run(actx) }()
+		w.stops = append(w.stops, func() { cancel(); <-done })
+		c, err := client.New(cfg.API.Listen)
+		if err != nil {
+			return nil, err
+		}
+		return c, waitHTTP(ctx, "http://"+cfg.API.Listen+"/healthz", func([]byte) bool { return true })
+	}
+	for i := 1; i <= w.o.Providers; i++ {
+		node := fmt.Sprintf("provider-%d", i)
+		if _, err := start(node, nodeagent.RoleProvider); err != nil {
+			return nil, nil, err
+		}
+		nodes[node] = schema.RoleProvider
+	}
+	for i := 1; i <= w.o.Consumers; i++ {
+		node := fmt.Sprintf("consumer-%d", i)
+		c, err := start(node, nodeagent.RoleConsumer)
+		if err != nil {
+			return nil, nil, err
+		}
+		nodes[node] = schema.RoleConsumer
+		// Wait until the app finds every provider, then start calling.
+		if err := waitResolve(ctx, c, w.service, w.o.Providers); err != nil {
+			return nil, nil, err
+		}
+		cl := startCaller(node, c, w.service, w.o.CallEvery)
+		w.stops = append(w.stops, cl.stop)
+		callers = append(callers, cl)
+	}
+	return callers, nodes, nil
+}
+
+func waitResolve(ctx context.Context, c *client.Client, service string, n int) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		res, err := c.Resolve(ctx, service)
+		if err == nil && len(res.Endpoints) >= n {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("consumers did not find %d providers of %s in 60s (%v)", n, service, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// plan is the rollout: providers in a canary then the rest, consumers
+// likewise; automatic finalize.
+func (w *world) plan(url, digest string, nodes map[string]string) schema.Plan {
+	p := schema.Plan{
+		From: schema.Interface{Name: "zookeeper", Kind: "zookeeper", Address: w.o.ZooKeeper + w.basePath,
+			Package: schema.Package{URL: url, Digest: digest}},
+		To:    schema.Interface{Name: "consul", Kind: "consul", Address: w.consulAPI, Package: schema.Package{URL: url, Digest: digest}},
+		Waves: schema.Waves{Canary: 1, Percentages: []int{50, 100}, MaxInFlight: 2},
+		Gates: schema.Gates{AckTimeoutSeconds: 15, SoakSeconds: 2, MinHealthyRatio: 1, MinParity: 0.99, FailureBudget: 0,
+			OnFailure: coordinator.OnFailureSwitchBack},
+		Finalize: coordinator.FinalizeAutomatic,
+	}
+	for id, role := range nodes {
+		p.Nodes = append(p.Nodes, schema.PlanNode{NodeID: id, Roles: []string{role}})
+	}
+	return p
+}
+
+// request publishes a signed request.
+func (w *world) request(ctx context.Context, s *events.Signer, req schema.Request) error {
+	m, err := events.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		return err
+	}
+	prod, err := events.NewProducer(events.DefaultProducerConfig(w.o.Kafka), w.o.Log, m)
+	if err != nil {
+		return err
+	}
+	defer prod.Close()
+	rec, err := (&events.Encoder{Topics: events.NewTopics(w.prefix), Source: "regshift/demo", Signer: s}).Encode(req)
+	if err != nil {
+		return err
+	}
+	return prod.Publish(ctx, rec)
+}
+
+// phase is one phase's span.
+type phase struct {
+	name       coordinator.Phase
+	start, end time.Time
+}
+
+// watch follows the rollout through the API, printing each step, until it
+// ends; with Fail it kills Consul once the consumer wave started.
+func (w *world) watch(ctx context.Context, api, id string) (coordinator.Rollout, []phase, error) {
+	var phases []phase
+	seen := 0
+	killed := false
+	lastWave := -1
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		r, err := getRollout(api, id)
+		if err == nil {
+			now := time.Now()
+			if len(phases) == 0 || phases[len(phases)-1].name != r.Phase {
+				if len(phases) > 0 {
+					phases[len(phases)-1].end = now
+				}
+				phases = append(phases, phase{name: r.Phase, start: now})
+			}
+			for _, d := range r.Decisions[seen:] {
+				line := "decision " + d.Decision
+				if d.Check != "" {
+					line += " [" + d.Check
+					if d.Observed != nil && d.Threshold != nil {
+						line += fmt.Sprintf(" %.2f vs %.2f", *d.Observed, *d.Threshold)
+					}
+					line += "]"
+				}
+				if len(d.Nodes) > 0 {
+					line += " nodes " + strings.Join(d.Nodes, ",")
+				}
+				if d.Detail != "" {
+					line += ": " + d.Detail
+				}
+				w.say("%s", line)
+			}
+			seen = len(r.Decisions)
+			if r.Phase == coordinator.PhaseRolling && r.Wave != lastWave {
+				lastWave = r.Wave
+				wv := r.Waves[r.Wave]
+				w.say("wave %d/%d: %s %s", r.Wave+1, len(r.Waves), wv.Role, strings.Join(wv.Nodes, " "))
+			}
+			if w.o.Fail && !killed && r.Phase == coordinator.PhaseRolling && r.Waves[r.Wave].Role == schema.RoleConsumer {
+				w.killConsul()
+				killed = true
+				w.say("FAILURE DEMO: Consul killed under the consumer wave")
+			}
+			if r.Phase.Ended() {
+				phases[len(phases)-1].end = now
+				return r, phases, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return coordinator.Rollout{}, nil, fmt.Errorf("rollout %s did not end within 5 minutes", id)
+		}
+		select {
+		case <-ctx.Done():
+			return coordinator.Rollout{}, nil, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func getRollout(api, id string) (coordinator.Rollout, error) {
+	var r coordinator.Rollout
+	resp, err := http.Get(api + "/v1/rollouts/" + id)
+	if err != nil {
+		return r, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return r, fmt.Errorf("%s", resp.Status)
+	}
+	return r, json.NewDecoder(resp.Body).Decode(&r)
+}
+
+func (w *world) report(r coordinator.Rollout, phases []phase, total time.Duration, callers []*caller, ok, failed int64,
+	before, after map[string][]string) {
+	fmt.Fprintf(w.out, "\n==== report: rollout %s ended %s in %s ====\n", r.ID, r.Phase, total.Round(100*time.Millisecond))
+	fmt.Fprintln(w.out, "time per phase:")
+	for _, p := range phases {
+		fmt.Fprintf(w.out, "  %-15s %s\n", p.name, p.end.Sub(p.start).Round(100*time.Millisecond))
+	}
+	states := map[string][]string{}
+	for _, n := range r.Nodes {
+		k := string(n.Reached)
+		if k == "" {
+			k = "untouched"
+		}
+		states[k] = append(states[k], n.ID)
+	}
+	fmt.Fprintln(w.out, "nodes per state:")
+	for k, ids := range states {
+		fmt.Fprintf(w.out, "  %-15s %d  %s\n", k, len(ids), strings.Join(ids, " "))
+	}
+	fmt.Fprintf(w.out, "calls: %d made, %d failed", ok+failed, failed)
+	if ok+failed > 0 {
+		fmt.Fprintf(w.out, " (%.3f%%)", 100*float64(failed)/float64(ok+failed))
+	}
+	fmt.Fprintln(w.out)
+	for _, c := range callers {
+		c.viaMu.Lock()
+		last, _ := c.lastErr.Load().(string)
+		fmt.Fprintf(w.out, "  %-12s ok %5d  failed %3d  resolved via %v %s\n", c.node, c.ok.Load(), c.failed.Load(), c.via, last)
+		c.viaMu.Unlock()
+	}
+	fmt.Fprintf(w.out, "registries (%s):\n", w.service)
+	for _, reg := range []string{"zookeeper", "consul"} {
+		fmt.Fprintf(w.out, "  %-9s before: %s\n            after:  %s\n", reg, strings.Join(before[reg], " "), strings.Join(after[reg], " "))
+	}
+	for _, d := range r.Decisions {
+		if d.Decision == "switch-back" {
+			fmt.Fprintf(w.out, "switch-back decided on %s: observed %v, threshold %v, nodes %v — %s\n", d.Check, deref(d.Observed), deref(d.Threshold), d.Nodes, d.Detail)
+		}
+	}
+}
+
+func deref(f *float64) any {
+	if f == nil {
+		return "-"
+	}
+	return *f
+}
