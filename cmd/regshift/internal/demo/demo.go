@@ -21,7 +21,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/regshift/regshift/coordinator"
 	"github.com/regshift/regshift/events"
 	"github.com/regshift/regshift/nodeagent/ifacepkg"
