@@ -190,3 +190,79 @@ func appliedCount(t *testing.T, a *itest.Agent, kind string) int {
 	}
 	return 0
 }
+
+// TestOperatorRequests steers a real rollout with pause, resume and abort
+// requests over Kafka: paused sends nothing new, resume goes on, abort
+// switches every touched node back.
+func TestOperatorRequests(t *testing.T) {
+	env := itest.New(t)
+	ordersSvc := env.Service("orders")
+	url, digest := env.ConsulPackage(t)
+	p1 := env.StartAgent(t, itest.Provider("p1", ordersSvc))
+	p2 := env.StartAgent(t, itest.Provider("p2", ordersSvc))
+	c1 := env.StartAgent(t, itest.Consumer("c1", ordersSvc))
+	co := startCoordinator(t, env, "coord-a")
+	pl := plan(env, url, digest, map[string]string{"p1": "provider", "p2": "provider", "c1": "consumer"})
+	pl.Gates.SoakSeconds = 3
+	env.Request(t, nil, &schema.CreateRollout{RequestHeader: env.RequestHeader("req-1"), Plan: pl})
+	itest.Eventually(t, time.Minute, "p1 active", func() error {
+		r, err := co.rollout(env.RolloutID)
+		if err != nil {
+			return err
+		}
+		if n := r.Node("p1"); n == nil || n.Reached != coordinator.ReachedActive {
+			return fmt.Errorf("p1 not active yet")
+		}
+		return nil
+	})
+	env.Request(t, nil, &schema.Pause{RequestHeader: env.RequestHeader("req-2")})
+	itest.Eventually(t, 30*time.Second, "paused", func() error {
+		r, err := co.rollout(env.RolloutID)
+		if err != nil || !r.Paused {
+			return fmt.Errorf("not paused (%v)", err)
+		}
+		return nil
+	})
+	// Wait, by the coordinator's own clock, past the end of the canary's
+	// soak: a paused rollout must not move on to p2.
+	pausedAt := time.Time{}
+	itest.Eventually(t, 30*time.Second, "the soak passed while paused", func() error {
+		r, err := co.rollout(env.RolloutID)
+		if err != nil {
+			return err
+		}
+		if pausedAt.IsZero() {
+			pausedAt = r.Now
+		}
+		if r.Node("p2").Touched {
+			t.Fatalf("a paused rollout sent p2 a command: %+v", r.Node("p2"))
+		}
+		if r.Now.Sub(pausedAt) < time.Duration(pl.Gates.SoakSeconds+2)*time.Second {
+			return fmt.Errorf("coordinator clock at %s", r.Now.Sub(pausedAt))
+		}
+		return nil
+	})
+	env.Request(t, nil, &schema.Resume{RequestHeader: env.RequestHeader("req-3")})
+	itest.Eventually(t, time.Minute, "p2 touched after resume", func() error {
+		r, err := co.rollout(env.RolloutID)
+		if err != nil || !r.Node("p2").Touched {
+			return fmt.Errorf("p2 untouched (%v)", err)
+		}
+		return nil
+	})
+	env.Request(t, nil, &schema.Abort{RequestHeader: env.RequestHeader("req-4")})
+	r := co.awaitPhase(t, env.RolloutID, coordinator.PhaseSwitchedBack)
+	for _, a := range []*itest.Agent{p1, p2, c1} {
+		st, err := a.Client(t).Status(context.Background())
+		if err != nil || st.Primary != "zookeeper" {
+			t.Fatalf("%s after abort: %+v %v", a.Node, st, err)
+		}
+	}
+	var names []string
+	for _, d := range r.Decisions {
+		names = append(names, d.Decision)
+	}
+	if got := strings.Join(names, " "); !strings.Contains(got, "paused") || !strings.Contains(got, "resumed") || !strings.Contains(got, "aborted") {
+		t.Fatalf("decisions %s", got)
+	}
+}
