@@ -12,7 +12,7 @@ import (
 // demoCmd runs the demo migration (see package demo).
 func (c *CLI) demoCmd(ctx context.Context, args []string) error {
 	fs := c.flags("demo", "demo [-kafka 127.0.0.1:9092] [-zookeeper 127.0.0.1:2181] [-consul-bin .deps/bin/consul] [-fail]")
-	kafkaAddr := fs.String("kafka", "127.0.0.1:9092", "Kafka brokers, comma-separated (`make up` starts one)")
+	kafkaAddr := fs.String("kafka", "", "Kafka brokers, comma-separated (`make up` starts one); empty: an embedded broker")
 	zk := fs.String("zookeeper", "127.0.0.1:2181", "the fleet's ZooKeeper (`make up` starts one)")
 	consulBin := fs.String("consul-bin", ".deps/bin/consul", "the consul binary the demo starts its own Consul with (`make deps` builds it)")
 	providers := fs.Int("providers", 4, "provider hosts")
@@ -30,6 +30,10 @@ func (c *CLI) demoCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return demo.Run(ctx, demo.Options{Kafka: strings.Split(*kafkaAddr, ","), ZooKeeper: *zk, ConsulBin: *consulBin,
+	var brokers []string
+	if *kafkaAddr != "" {
+		brokers = strings.Split(*kafkaAddr, ",")
+	}
+	return demo.Run(ctx, demo.Options{Kafka: brokers, ZooKeeper: *zk, ConsulBin: *consulBin,
 		Providers: *providers, Consumers: *consumers, Fail: *fail, CallEvery: *every, Log: log}, c.Stdout)
 }

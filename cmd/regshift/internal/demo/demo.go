@@ -9,6 +9,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"io"
 	"log/slog"
 	"net"
@@ -32,7 +33,7 @@ import (
 
 // Options configure the demo.
 type Options struct {
-	Kafka     []string // brokers
+	Kafka     []string // brokers; none: an embedded broker (franz-go's kfake) with a data dir
 	ZooKeeper string   // host:port of the fleet's ZooKeeper
 	ConsulBin string   // the consul binary the demo starts its own Consul with
 	Providers int
@@ -79,6 +80,11 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	defer os.RemoveAll(dir)
 	defer w.stop()
 	w.say("regshift demo: %d provider and %d consumer hosts move from ZooKeeper to Consul while their apps call each other", o.Providers, o.Consumers)
+	if len(w.o.Kafka) == 0 {
+		if err := w.embeddedKafka(); err != nil {
+			return err
+		}
+	}
 	if err := w.startConsul(ctx); err != nil {
 		return err
 	}
@@ -180,6 +186,23 @@ func (w *world) startConsul(ctx context.Context) error {
 		time.Sleep(200 * time.Millisecond)
 	}
 	w.say("Consul %s up (the demo's own: the failure demo kills it)", w.consulAPI)
+	return nil
+}
+
+// embeddedKafka starts an in-process Kafka-protocol broker (kfake) that
+// keeps its log in the demo's folder.
+func (w *world) embeddedKafka() error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port), kfake.DataDir(filepath.Join(w.dir, "kafka")), kfake.SyncWrites())
+	if err != nil {
+		return fmt.Errorf("embedded kafka: %w", err)
+	}
+	w.stops = append(w.stops, c.Close)
+	w.o.Kafka = c.ListenAddrs()
+	w.say("embedded Kafka (kfake) on %s", strings.Join(w.o.Kafka, ","))
 	return nil
 }
 

@@ -30,15 +30,21 @@ func consulBin(t *testing.T) string {
 	return bin
 }
 
-// TestDemo runs the demo on the real servers, the migration and the
-// failure demo, and checks what the report says: the outcome, and that no
+// TestDemo runs the demo on the real servers — the migration, the failure
+// demo, and the migration on the embedded Kafka — and checks what the report says: the outcome, and that no
 // app call failed.
 func TestDemo(t *testing.T) {
-	for _, fail := range []bool{false, true} {
-		name := map[bool]string{false: "migration", true: "failure"}[fail]
-		t.Run(name, func(t *testing.T) {
-			o := Options{Kafka: servers.RequireKafka(t), ZooKeeper: servers.RequireZooKeeper(t)[0], ConsulBin: consulBin(t),
+	for _, tc := range []struct {
+		name           string
+		fail, embedded bool
+	}{{"migration", false, false}, {"failure", true, false}, {"migration-embedded-kafka", false, true}} {
+		fail := tc.fail
+		t.Run(tc.name, func(t *testing.T) {
+			o := Options{ZooKeeper: servers.RequireZooKeeper(t)[0], ConsulBin: consulBin(t),
 				Providers: 2, Consumers: 2, Fail: fail, CallEvery: 50 * time.Millisecond}
+			if !tc.embedded {
+				o.Kafka = servers.RequireKafka(t)
+			}
 			var out bytes.Buffer
 			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 			defer cancel()
