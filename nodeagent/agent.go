@@ -61,6 +61,10 @@ type Agent struct {
 	cp      Checkpoint
 	lastObs Observation
 	changed chan struct{}
+	// work serializes what changes the host — a command's effects and the
+	// reconcile at start — so a reconcile of an older state never undoes a
+	// command carried out meanwhile.
+	work sync.Mutex
 }
 
 // NewAgent checks the config's files and prepares an agent; Run starts it.
@@ -209,6 +213,7 @@ func (a *Agent) state() State {
 func (a *Agent) reconcileLoop(ctx context.Context) {
 	wait := 200 * time.Millisecond
 	for {
+		a.work.Lock()
 		s := a.state()
 		var failed error
 		for _, e := range Reconcile(s) {
@@ -217,6 +222,7 @@ func (a *Agent) reconcileLoop(ctx context.Context) {
 				a.log.Warn("restoring interfaces", "err", err)
 			}
 		}
+		a.work.Unlock()
 		if failed == nil {
 			break
 		}
@@ -269,6 +275,8 @@ func (a *Agent) consume(ctx context.Context) error {
 
 // handle carries out one verified command: decide, execute, persist, ack.
 func (a *Agent) handle(ctx context.Context, d events.Delivery) error {
+	a.work.Lock()
+	defer a.work.Unlock()
 	start := a.deps.Now()
 	cmd := d.Message.(schema.Command)
 	h := cmd.Header()
