@@ -8,7 +8,7 @@ GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 # `make test` never skips a test for a missing server: it fails and says so.
 export REGSHIFT_REQUIRE_SERVERS ?= 1
 
-.PHONY: help deps up down status demo demo-fail test unit itest smoke bench lint fmt
+.PHONY: help deps up down status demo demo-fail test unit itest smoke bench lint fmt images
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,8 +37,11 @@ test: deps up ## install, start the servers, run every test (the README's test c
 unit: ## run the tests without starting servers; those that need one skip (outside CI)
 	REGSHIFT_REQUIRE_SERVERS=0 $(GO) test $(GOTEST_FLAGS) ./...
 
-itest: deps up ## run the integration suites under itest/ against the real servers and containers
-	$(GO) test $(GOTEST_FLAGS) ./itest/...
+itest: deps up images ## run the integration suites under itest/, the container suite too (-tags containers)
+	$(GO) test $(GOTEST_FLAGS) -tags containers -timeout 40m ./itest/...
+
+images: ## build the local container images (Kafka, ZooKeeper, Consul, regshift); skips what is up to date
+	@bash scripts/images.sh
 
 bench: deps up ## run the benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./...
