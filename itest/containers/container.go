@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ func (c *Container) ID() string { return c.c.GetContainerID() }
 // it with the test, and waits until ready answers.
 func run(t testing.TB, name string, req testcontainers.ContainerRequest, ready func(context.Context) error) *Container {
 	t.Helper()
-	servers.RequireDocker(t)
+	requireDocker(t)
 	req.HostConfigModifier = func(hc *container.HostConfig) { hc.NetworkMode = "host" }
 	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
 	defer cancel()
@@ -50,6 +51,18 @@ func run(t testing.TB, name string, req testcontainers.ContainerRequest, ready f
 	})
 	c.await(t)
 	return c
+}
+
+// requireDocker checks the Docker engine and sets testcontainers' variables
+// (servers.RequireDocker) unless that was done already: it sets them with
+// t.Setenv, which must not run from helpers started in parallel (StartStack
+// calls it first).
+func requireDocker(t testing.TB) {
+	t.Helper()
+	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "true" && os.Getenv("TESTCONTAINERS_HOST_OVERRIDE") != "" && os.Getenv("DOCKER_HOST") != "" {
+		return
+	}
+	servers.RequireDocker(t)
 }
 
 func (c *Container) await(t testing.TB) {

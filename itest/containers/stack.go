@@ -61,6 +61,7 @@ type Stack struct {
 // prepares the rest.
 func StartStack(t testing.TB) *Stack {
 	t.Helper()
+	servers.RequireDocker(t) // once, before the helpers run in parallel
 	s := &Stack{Dir: t.TempDir(), Prefix: "regshift.", coordinatorPort: servers.FreePort(t)}
 	// Kafka takes the longest: start the others meanwhile. A helper that
 	// fails marks the test failed and ends its goroutine; done is sent anyway.
@@ -299,3 +300,6 @@ func Instances(ctx context.Context, reg registries.Registry, service string) ([]
 
 // ServiceID is the id an agent registers service under by default.
 func ServiceID(service, node string) string { return service + "-" + node }
+
+// ConsulPackagePath is the host path of the Consul package the Stack built.
+func (s *Stack) ConsulPackagePath() string { return s.consulPkg }
