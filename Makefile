@@ -8,7 +8,7 @@ GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 # `make test` never skips a test for a missing server: it fails and says so.
 export REGSHIFT_REQUIRE_SERVERS ?= 1
 
-.PHONY: help deps up down status demo demo-fail test unit itest smoke bench lint fmt images
+.PHONY: help deps up down status demo demo-fail test unit itest smoke bench lint fmt images compose-up compose-down
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,6 +42,13 @@ itest: deps up images ## run the integration suites under itest/, the container 
 
 images: ## build the local container images (Kafka, ZooKeeper, Consul, regshift); skips what is up to date
 	@bash scripts/images.sh
+
+COMPOSE ?= docker-compose
+compose-up: deps images ## start the whole stack and a sample fleet from compose/ (host network, own ports); compose/up.sh --rollout also migrates it
+	@bash compose/up.sh
+
+compose-down: ## stop and remove the compose stack and its volumes
+	$(COMPOSE) -f compose/docker-compose.yml -p regshift down -v
 
 bench: deps up ## run the benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./...
