@@ -2,6 +2,7 @@ package containers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -34,6 +35,36 @@ func (c *Container) ID() string { return c.c.GetContainerID() }
 // it with the test, and waits until ready answers.
 func run(t testing.TB, name string, req testcontainers.ContainerRequest, ready func(context.Context) error) *Container {
 	t.Helper()
+	c, err := tryRun(t, name, req, ready)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// errPortTaken: the part exited at start because a port was taken (a free
+// port picked earlier was grabbed meanwhile, e.g. as another connection's
+// source port). Helpers that picked their ports retry with new ones.
+var errPortTaken = errors.New("a port was taken")
+
+// runRetrying is run for parts whose ports pick picks: when one is taken by
+// the time the part binds it, it tries again with new ports.
+func runRetrying(t testing.TB, name string, pick func() testcontainers.ContainerRequest, ready func(context.Context) error) *Container {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		c, err := tryRun(t, name, pick(), ready)
+		if err == nil {
+			return c
+		}
+		if !errors.Is(err, errPortTaken) || attempt == 3 {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %v; again with other ports", name, err)
+	}
+}
+
+func tryRun(t testing.TB, name string, req testcontainers.ContainerRequest, ready func(context.Context) error) (*Container, error) {
+	t.Helper()
 	requireDocker(t)
 	req.HostConfigModifier = func(hc *container.HostConfig) { hc.NetworkMode = "host" }
 	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
@@ -42,15 +73,14 @@ func run(t testing.TB, name string, req testcontainers.ContainerRequest, ready f
 	testcontainers.CleanupContainer(t, tc)
 	c := &Container{Name: name, c: tc, ready: ready}
 	if err != nil {
-		t.Fatalf("start %s (image %s; build it with `make images`): %v", name, req.Image, err)
+		return c, fmt.Errorf("start %s (image %s; build it with `make images`): %w", name, req.Image, err)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("%s logs (last 60 lines):\n%s", name, c.Logs(60))
 		}
 	})
-	c.await(t)
-	return c
+	return c, c.wait()
 }
 
 // requireDocker checks the Docker engine and sets testcontainers' variables
@@ -67,16 +97,30 @@ func requireDocker(t testing.TB) {
 
 func (c *Container) await(t testing.TB) {
 	t.Helper()
+	if err := c.wait(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wait polls ready until it answers, the container exits, or StartTimeout.
+func (c *Container) wait() error {
 	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
 	defer cancel()
-	var err error
 	for {
-		if err = c.ready(ctx); err == nil {
-			return
+		err := c.ready(ctx)
+		if err == nil {
+			return nil
+		}
+		if st, serr := c.c.State(ctx); serr == nil && !st.Running {
+			logs := c.Logs(40)
+			if strings.Contains(strings.ToLower(logs), "address already in use") {
+				return fmt.Errorf("%s exited at start: %w\n%s", c.Name, errPortTaken, logs)
+			}
+			return fmt.Errorf("%s exited at start (%s, code %d): %v\n%s", c.Name, st.Status, st.ExitCode, err, logs)
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("%s does not answer within %s: %v\n%s", c.Name, StartTimeout, err, c.Logs(40))
+			return fmt.Errorf("%s does not answer within %s: %v\n%s", c.Name, StartTimeout, err, c.Logs(40))
 		case <-time.After(200 * time.Millisecond):
 		}
 	}

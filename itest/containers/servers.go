@@ -32,16 +32,15 @@ func StartKafka(t testing.TB, o KafkaOptions) *Kafka {
 	if o.Image == "" {
 		o.Image = DefaultImages().Kafka
 	}
-	if o.Port == 0 {
-		o.Port = servers.FreePort(t)
-	}
-	if o.ControllerPort == 0 {
-		o.ControllerPort = servers.FreePort(t)
-	}
-	k := &Kafka{Brokers: []string{addr(o.Port)}}
-	k.Container = run(t, "kafka", testcontainers.ContainerRequest{
-		Image: o.Image,
-		Env:   map[string]string{"KAFKA_PORT": strconv.Itoa(o.Port), "KAFKA_CONTROLLER_PORT": strconv.Itoa(o.ControllerPort)},
+	k := &Kafka{}
+	given := o
+	k.Container = runRetrying(t, "kafka", func() testcontainers.ContainerRequest {
+		o.Port, o.ControllerPort = portOr(t, given.Port), portOr(t, given.ControllerPort)
+		k.Brokers = []string{addr(o.Port)}
+		return testcontainers.ContainerRequest{
+			Image: o.Image,
+			Env:   map[string]string{"KAFKA_PORT": strconv.Itoa(o.Port), "KAFKA_CONTROLLER_PORT": strconv.Itoa(o.ControllerPort)},
+		}
 	}, func(ctx context.Context) error { return servers.ProbeKafka(ctx, k.Brokers) })
 	return k
 }
@@ -64,13 +63,12 @@ func StartZooKeeper(t testing.TB, o ZooKeeperOptions) *ZooKeeper {
 	if o.Image == "" {
 		o.Image = DefaultImages().ZooKeeper
 	}
-	if o.Port == 0 {
-		o.Port = servers.FreePort(t)
-	}
-	z := &ZooKeeper{Addr: addr(o.Port)}
-	z.Container = run(t, "zookeeper", testcontainers.ContainerRequest{
-		Image: o.Image,
-		Env:   map[string]string{"ZK_PORT": strconv.Itoa(o.Port)},
+	z := &ZooKeeper{}
+	given := o
+	z.Container = runRetrying(t, "zookeeper", func() testcontainers.ContainerRequest {
+		o.Port = portOr(t, given.Port)
+		z.Addr = addr(o.Port)
+		return testcontainers.ContainerRequest{Image: o.Image, Env: map[string]string{"ZK_PORT": strconv.Itoa(o.Port)}}
 	}, func(ctx context.Context) error { return servers.ProbeZooKeeper(ctx, []string{z.Addr}) })
 	return z
 }
@@ -93,20 +91,29 @@ func StartConsul(t testing.TB, o ConsulOptions) *Consul {
 	if o.Image == "" {
 		o.Image = DefaultImages().Consul
 	}
-	for _, p := range []*int{&o.HTTPPort, &o.ServerPort, &o.SerfLANPort, &o.SerfWANPort} {
-		if *p == 0 {
-			*p = servers.FreePort(t)
+	c := &Consul{}
+	given := o
+	c.Container = runRetrying(t, "consul", func() testcontainers.ContainerRequest {
+		o.HTTPPort, o.ServerPort = portOr(t, given.HTTPPort), portOr(t, given.ServerPort)
+		o.SerfLANPort, o.SerfWANPort = portOr(t, given.SerfLANPort), portOr(t, given.SerfWANPort)
+		c.Addr = addr(o.HTTPPort)
+		return testcontainers.ContainerRequest{
+			Image: o.Image,
+			Env: map[string]string{
+				"CONSUL_HTTP_PORT": strconv.Itoa(o.HTTPPort), "CONSUL_SERVER_PORT": strconv.Itoa(o.ServerPort),
+				"CONSUL_SERF_LAN_PORT": strconv.Itoa(o.SerfLANPort), "CONSUL_SERF_WAN_PORT": strconv.Itoa(o.SerfWANPort),
+			},
 		}
-	}
-	c := &Consul{Addr: addr(o.HTTPPort)}
-	c.Container = run(t, "consul", testcontainers.ContainerRequest{
-		Image: o.Image,
-		Env: map[string]string{
-			"CONSUL_HTTP_PORT": strconv.Itoa(o.HTTPPort), "CONSUL_SERVER_PORT": strconv.Itoa(o.ServerPort),
-			"CONSUL_SERF_LAN_PORT": strconv.Itoa(o.SerfLANPort), "CONSUL_SERF_WAN_PORT": strconv.Itoa(o.SerfWANPort),
-		},
 	}, func(ctx context.Context) error { return servers.ProbeConsul(ctx, c.Addr) })
 	return c
+}
+
+// portOr is port, or a free one when port is 0.
+func portOr(t testing.TB, port int) int {
+	if port == 0 {
+		return servers.FreePort(t)
+	}
+	return port
 }
 
 func addr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
