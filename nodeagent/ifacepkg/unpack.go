@@ -122,9 +122,14 @@ func readEntries(pkg []byte, lim Limits) (map[string][]byte, error) {
 		total += hdr.Size
 		entries[hdr.Name] = b
 	}
-	// The gzip stream's checksum is checked only once it is read to the end.
-	if _, err := io.Copy(io.Discard, zr); err != nil {
+	// The gzip stream's checksum is checked only once it is read to the end;
+	// what follows the tar's end may not be a decompression bomb either.
+	n, err := io.Copy(io.Discard, io.LimitReader(zr, lim.MaxTotal+1))
+	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	if n > lim.MaxTotal {
+		return nil, fmt.Errorf("%w: more than %d bytes after the archive", ErrTooLarge, lim.MaxTotal)
 	}
 	return entries, nil
 }
