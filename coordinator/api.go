@@ -73,26 +73,8 @@ func (rt *Runtime) api() http.Handler {
 		rt.mu.Unlock()
 		writeJSON(w, http.StatusOK, out)
 	})
-	mux.HandleFunc("GET /v1/rollouts/{id}", func(w http.ResponseWriter, r *http.Request) {
-		rt.mu.Lock()
-		defer rt.mu.Unlock()
-		ro, ok := rt.rollouts[r.PathValue("id")]
-		if !ok {
-			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no rollout " + r.PathValue("id")})
-			return
-		}
-		writeJSON(w, http.StatusOK, ro)
-	})
-	mux.HandleFunc("GET /v1/rollouts/{id}/decisions", func(w http.ResponseWriter, r *http.Request) {
-		rt.mu.Lock()
-		defer rt.mu.Unlock()
-		ro, ok := rt.rollouts[r.PathValue("id")]
-		if !ok {
-			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no rollout " + r.PathValue("id")})
-			return
-		}
-		writeJSON(w, http.StatusOK, ro.Decisions)
-	})
+	mux.HandleFunc("GET /v1/rollouts/{id}", rt.rolloutView(func(ro *Rollout) any { return ro }))
+	mux.HandleFunc("GET /v1/rollouts/{id}/decisions", rt.rolloutView(func(ro *Rollout) any { return ro.Decisions }))
 	mux.HandleFunc("GET /v1/nodes", func(w http.ResponseWriter, _ *http.Request) {
 		rt.mu.Lock()
 		defer rt.mu.Unlock()
@@ -115,6 +97,21 @@ func (rt *Runtime) api() http.Handler {
 		mux.Handle("GET /packages/", http.StripPrefix("/packages/", http.FileServer(http.Dir(rt.cfg.PackagesDir))))
 	}
 	return mux
+}
+
+// rolloutView serves what view takes from the rollout named in the path,
+// or 404.
+func (rt *Runtime) rolloutView(view func(*Rollout) any) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		rt.mu.Lock()
+		defer rt.mu.Unlock()
+		ro, ok := rt.rollouts[r.PathValue("id")]
+		if !ok {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no rollout " + r.PathValue("id")})
+			return
+		}
+		writeJSON(w, http.StatusOK, view(ro))
+	}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
