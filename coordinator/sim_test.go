@@ -112,19 +112,19 @@ func (s *sim) deliverAs(node string, fail bool) bool {
 	c := q[0]
 	s.cmdQ[node] = q[1:]
 	st := s.agents[node]
-	ac := nodeagent.Command{ID: c.ID, Kind: nodeagent.CommandKind(c.Kind), Interface: c.Interface, To: c.To}
+	ac := nodeagent.Command{ID: c.ID, Kind: schema.CommandKind(c.Kind), Interface: c.Interface, To: c.To}
 	if c.Kind == KindInstall {
 		ac.PackageURL, ac.Digest = s.r.Plan.To.Package.URL, s.r.Plan.To.Package.Digest
 	}
 	d := nodeagent.Decide(st, ac)
 	if fail && len(d.Effects) > 0 {
-		d = nodeagent.Decision{Next: st, Ack: nodeagent.Ack{CommandID: c.ID, Status: nodeagent.AckFailed, Reason: nodeagent.ReasonEffectFailed}}
+		d = nodeagent.Decision{Next: st, Ack: nodeagent.Ack{CommandID: c.ID, Status: schema.AckFailed, Reason: nodeagent.ReasonEffectFailed}}
 	}
 	if err := d.Next.Validate(); err != nil {
 		s.t.Fatalf("agent %s after %s: %v (no node may lose its working interface)", node, c.ID, err)
 	}
 	s.agents[node] = d.Next
-	outcome := map[nodeagent.AckStatus]string{nodeagent.AckDone: schema.AckDone, nodeagent.AckFailed: schema.AckFailed, nodeagent.AckRejected: schema.AckRejected}[d.Ack.Status]
+	outcome := map[schema.AckOutcome]string{schema.AckDone: schema.AckDone, schema.AckFailed: schema.AckFailed, schema.AckRejected: schema.AckRejected}[d.Ack.Status]
 	s.events = append(s.events, AckIn{Ack: schema.Ack{NodeID: node, CommandID: c.ID, RolloutID: s.r.ID, Epoch: 1, Outcome: outcome, Reason: d.Ack.Reason}})
 	return true
 }
@@ -134,9 +134,9 @@ func (s *sim) health(node string) {
 	st := s.agents[node]
 	status := schema.HealthUnknown
 	switch {
-	case st.Phase(s.r.Plan.To.Name) == nodeagent.PhaseActive && s.newHealthy:
+	case st.Phase(s.r.Plan.To.Name) == schema.StateActive && s.newHealthy:
 		status = schema.HealthPassing
-	case st.Phase(s.r.Plan.To.Name) == nodeagent.PhaseActive:
+	case st.Phase(s.r.Plan.To.Name) == schema.StateActive:
 		status = schema.HealthCritical
 	}
 	s.events = append(s.events, HealthIn{Health: schema.Health{NodeID: node, Interfaces: []schema.InterfaceHealth{{Name: s.r.Plan.To.Name, State: string(st.Phase(s.r.Plan.To.Name)), Status: status}}}})

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/regshift/regshift/nodeagent"
 	"github.com/regshift/regshift/schema"
 )
 
@@ -44,7 +43,7 @@ func TestHappyPathToFinalize(t *testing.T) {
 	s.step(s.stamp(RequestIn{Kind: RequestFinalize, By: "alice"}))
 	s.runUntil(t, func() bool { return s.r.Phase == PhaseFinalized }, 100)
 	for id, st := range s.agents {
-		if st.Primary != "consul" || st.Phase("zookeeper") != nodeagent.PhaseRemoved {
+		if st.Primary != "consul" || st.Phase("zookeeper") != schema.StateRemoved {
 			t.Fatalf("%s after finalize: primary %s, zookeeper %s", id, st.Primary, st.Phase("zookeeper"))
 		}
 	}

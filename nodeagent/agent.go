@@ -287,7 +287,7 @@ func (a *Agent) handle(ctx context.Context, d events.Delivery) error {
 	var next State
 	var ack Ack
 	if err != nil {
-		next, ack = old.State, Ack{CommandID: h.CommandID, Status: AckRejected, Reason: ReasonMissingArgument + ": " + err.Error()}
+		next, ack = old.State, Ack{CommandID: h.CommandID, Status: schema.AckRejected, Reason: ReasonMissingArgument + ": " + err.Error()}
 	} else {
 		next, ack = a.host.Execute(ctx, old.State, Decide(old.State, nc))
 	}
@@ -310,7 +310,7 @@ func (a *Agent) handle(ctx context.Context, d events.Delivery) error {
 
 func (a *Agent) ackOf(h schema.CommandHeader, ack Ack) *schema.Ack {
 	return &schema.Ack{NodeID: a.cfg.Node, CommandID: h.CommandID, RolloutID: h.RolloutID, Epoch: h.Epoch,
-		Outcome: string(ack.Status), Reason: ack.Reason, At: a.deps.Now().UTC()}
+		Outcome: ack.Status, Reason: ack.Reason, At: a.deps.Now().UTC()}
 }
 
 // toCommand maps a wire command to the state machine's.
@@ -321,15 +321,15 @@ func toCommand(cmd schema.Command) (Command, error) {
 		if c.Interface.Package.Digest != h.PackageDigest {
 			return Command{}, fmt.Errorf("the package digest %s differs from the signed header's %s", c.Interface.Package.Digest, h.PackageDigest)
 		}
-		return Command{ID: h.CommandID, Kind: CmdInstall, Interface: c.Interface.Name, PackageURL: c.Interface.Package.URL, Digest: c.Interface.Package.Digest}, nil
+		return Command{ID: h.CommandID, Kind: schema.CommandInstall, Interface: c.Interface.Name, PackageURL: c.Interface.Package.URL, Digest: c.Interface.Package.Digest}, nil
 	case *schema.Activate:
-		return Command{ID: h.CommandID, Kind: CmdActivate, Interface: c.Interface}, nil
+		return Command{ID: h.CommandID, Kind: schema.CommandActivate, Interface: c.Interface}, nil
 	case *schema.SwitchBack:
-		return Command{ID: h.CommandID, Kind: CmdSwitchBack, Interface: c.From, To: c.To}, nil
+		return Command{ID: h.CommandID, Kind: schema.CommandSwitchBack, Interface: c.From, To: c.To}, nil
 	case *schema.Uninstall:
-		return Command{ID: h.CommandID, Kind: CmdUninstall, Interface: c.Interface}, nil
+		return Command{ID: h.CommandID, Kind: schema.CommandUninstall, Interface: c.Interface}, nil
 	case *schema.Resync:
-		return Command{ID: h.CommandID, Kind: CmdResync}, nil
+		return Command{ID: h.CommandID, Kind: schema.CommandResync}, nil
 	}
 	return Command{}, fmt.Errorf("unknown command type %T", cmd)
 }
@@ -363,9 +363,9 @@ func (d commandDecoder) Decode(rec kafka.Message) (events.Delivery, error) {
 	if claimed.CommandID == "" {
 		claimed.CommandID = header(rec, "ce_id")
 	}
-	ack := Ack{CommandID: claimed.CommandID, Status: AckRejected, Reason: string(reason) + ": " + err.Error()}
+	ack := Ack{CommandID: claimed.CommandID, Status: schema.AckRejected, Reason: string(reason) + ": " + err.Error()}
 	if reason == events.ReasonDuplicate {
-		ack = Ack{CommandID: claimed.CommandID, Status: AckDone, Reason: ReasonDuplicate}
+		ack = Ack{CommandID: claimed.CommandID, Status: schema.AckDone, Reason: ReasonDuplicate}
 	}
 	d.a.m.commands.WithLabelValues("unverified", string(ack.Status)).Inc()
 	d.a.log.Warn("command refused", "id", claimed.CommandID, "reason", reason, "err", err)
@@ -466,7 +466,7 @@ func (a *Agent) healthOf(o Observation) *schema.Health {
 				}
 			}
 		}
-		h.Interfaces = append(h.Interfaces, schema.InterfaceHealth{Name: i.Name, State: string(i.Phase), Status: i.Status,
+		h.Interfaces = append(h.Interfaces, schema.InterfaceHealth{Name: i.Name, State: i.Phase, Status: i.Status,
 			Resolved: i.Registered, Failed: int(i.Errors), Detail: detail})
 	}
 	return h
@@ -492,7 +492,7 @@ func (a *Agent) hello() *schema.Hello {
 	}
 	for _, name := range s.Names() {
 		in := s.Interfaces[name]
-		is := schema.InterfaceState{Name: name, PackageDigest: in.Digest, State: string(in.Phase)}
+		is := schema.InterfaceState{Name: name, PackageDigest: in.Digest, State: in.Phase}
 		if spec, err := a.host.Spec(s, name); err == nil {
 			is.Kind, is.Address = spec.Type, spec.Settings.Address
 		}

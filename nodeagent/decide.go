@@ -1,24 +1,16 @@
 package nodeagent
 
-import "fmt"
+import (
+	"fmt"
 
-// CommandKind names what the coordinator asks of a host.
-type CommandKind string
-
-// Command kinds.
-const (
-	CmdInstall    CommandKind = "install"
-	CmdActivate   CommandKind = "activate"
-	CmdSwitchBack CommandKind = "switch-back"
-	CmdUninstall  CommandKind = "uninstall"
-	CmdResync     CommandKind = "resync"
+	"github.com/regshift/regshift/schema"
 )
 
 // Command is a verified command addressed to this host. Signature, node,
 // validity window and epoch were checked before it gets here.
 type Command struct {
 	ID        string
-	Kind      CommandKind
+	Kind      schema.CommandKind
 	Interface string // the interface the command is about
 	// To is the interface a switch-back returns to; empty means the current
 	// fallback.
@@ -28,20 +20,10 @@ type Command struct {
 	Digest     string
 }
 
-// AckStatus is the outcome reported for a command.
-type AckStatus string
-
-// Ack statuses.
-const (
-	AckDone     AckStatus = "done"     // carried out (or already true)
-	AckFailed   AckStatus = "failed"   // tried, an effect failed; a re-send retries
-	AckRejected AckStatus = "rejected" // refused in this state or by verification
-)
-
 // Ack is the answer to one command.
 type Ack struct {
 	CommandID string
-	Status    AckStatus
+	Status    schema.AckOutcome
 	Reason    string // why, for failed and rejected; a note for a no-op done
 }
 
@@ -108,21 +90,21 @@ const (
 // to the old one.
 func Decide(s State, c Command) Decision {
 	if c.ID != "" && s.applied(c.ID) {
-		return Decision{Next: s, Ack: Ack{CommandID: c.ID, Status: AckDone, Reason: ReasonDuplicate}}
+		return Decision{Next: s, Ack: Ack{CommandID: c.ID, Status: schema.AckDone, Reason: ReasonDuplicate}}
 	}
-	if c.Interface == "" && c.Kind != CmdResync {
+	if c.Interface == "" && c.Kind != schema.CommandResync {
 		return reject(s, c, ReasonMissingArgument, "command names no interface")
 	}
 	switch c.Kind {
-	case CmdInstall:
+	case schema.CommandInstall:
 		return decideInstall(s, c)
-	case CmdActivate:
+	case schema.CommandActivate:
 		return decideActivate(s, c)
-	case CmdSwitchBack:
+	case schema.CommandSwitchBack:
 		return decideSwitchBack(s, c)
-	case CmdUninstall:
+	case schema.CommandUninstall:
 		return decideUninstall(s, c)
-	case CmdResync:
+	case schema.CommandResync:
 		return done(s, c, "", Reconcile(s)...)
 	default:
 		return reject(s, c, ReasonUnknownKind, fmt.Sprintf("unknown command kind %q", c.Kind))
@@ -135,19 +117,19 @@ func decideInstall(s State, c Command) Decision {
 	}
 	cur := s.Interfaces[c.Interface]
 	switch cur.Phase {
-	case PhaseActive, PhaseStandby:
+	case schema.StateActive, schema.StateStandby:
 		if cur.Digest == c.Digest {
 			return done(s, c, ReasonAlreadySatisfied)
 		}
 		return reject(s, c, ReasonDigestConflict,
 			fmt.Sprintf("%s is %s with package %s; uninstall it before installing %s", c.Interface, cur.Phase, cur.Digest, c.Digest))
-	case PhaseInstalled:
+	case schema.StateInstalled:
 		if cur.Digest == c.Digest {
 			return done(s, c, ReasonAlreadySatisfied)
 		}
 	}
 	next := s.Clone()
-	next.Interfaces[c.Interface] = Interface{Name: c.Interface, Phase: PhaseInstalled, Digest: c.Digest}
+	next.Interfaces[c.Interface] = Interface{Name: c.Interface, Phase: schema.StateInstalled, Digest: c.Digest}
 	return done(next, c, "", FetchPackage{Interface: c.Interface, URL: c.PackageURL, Digest: c.Digest})
 }
 
@@ -157,7 +139,7 @@ func decideInstall(s State, c Command) Decision {
 func decideActivate(s State, c Command) Decision {
 	x := c.Interface
 	switch s.Phase(x) {
-	case PhaseAbsent, PhaseRemoved:
+	case schema.StateAbsent, schema.StateRemoved:
 		return reject(s, c, ReasonNotInstalled, x+" is not installed")
 	}
 	if s.Primary == x {
@@ -170,9 +152,9 @@ func decideActivate(s State, c Command) Decision {
 	retired := ""
 	if s.Fallback != "" && s.Fallback != x {
 		retired = s.Fallback
-		next.Interfaces[retired] = withPhase(s.Interfaces[retired], PhaseStandby)
+		next.Interfaces[retired] = withPhase(s.Interfaces[retired], schema.StateStandby)
 	}
-	next.Interfaces[x] = withPhase(s.Interfaces[x], PhaseActive)
+	next.Interfaces[x] = withPhase(s.Interfaces[x], schema.StateActive)
 	next.Primary, next.Fallback = x, old
 	effects := []Effect{Open{x}}
 	if s.Role.Registers() {
@@ -198,15 +180,15 @@ func decideSwitchBack(s State, c Command) Decision {
 	if to == "" {
 		to = s.Fallback
 	}
-	if to == "" || to == x || !s.Phase(to).present() {
+	if to == "" || to == x || !present(s.Phase(to)) {
 		return reject(s, c, ReasonNoTarget, fmt.Sprintf("no installed interface to switch back to from %s", x))
 	}
 	next := s.Clone()
-	next.Interfaces[to] = withPhase(s.Interfaces[to], PhaseActive)
-	next.Interfaces[x] = withPhase(s.Interfaces[x], PhaseStandby)
+	next.Interfaces[to] = withPhase(s.Interfaces[to], schema.StateActive)
+	next.Interfaces[x] = withPhase(s.Interfaces[x], schema.StateStandby)
 	retire := []string{x}
 	if s.Fallback != "" && s.Fallback != to {
-		next.Interfaces[s.Fallback] = withPhase(s.Interfaces[s.Fallback], PhaseStandby)
+		next.Interfaces[s.Fallback] = withPhase(s.Interfaces[s.Fallback], schema.StateStandby)
 		retire = append(retire, s.Fallback)
 	}
 	next.Primary, next.Fallback = to, ""
@@ -226,7 +208,7 @@ func decideSwitchBack(s State, c Command) Decision {
 func decideUninstall(s State, c Command) Decision {
 	x := c.Interface
 	switch s.Phase(x) {
-	case PhaseAbsent, PhaseRemoved:
+	case schema.StateAbsent, schema.StateRemoved:
 		return done(s, c, ReasonAlreadySatisfied)
 	}
 	if s.Primary == x {
@@ -239,11 +221,11 @@ func decideUninstall(s State, c Command) Decision {
 		next.Fallback = ""
 		effects = append(effects, SetResolveOrder{Primary: s.Primary})
 	}
-	if s.Role.Registers() && in.Phase == PhaseActive {
+	if s.Role.Registers() && in.Phase == schema.StateActive {
 		effects = append(effects, Deregister{x})
 	}
 	effects = append(effects, Close{x}, RemoveFiles{x})
-	next.Interfaces[x] = Interface{Name: x, Phase: PhaseRemoved}
+	next.Interfaces[x] = Interface{Name: x, Phase: schema.StateRemoved}
 	return done(next, c, "", effects...)
 }
 
@@ -263,7 +245,7 @@ func Reconcile(s State) []Effect {
 	out = append(out, SetResolveOrder{Primary: s.Primary, Fallback: s.Fallback})
 	if s.Role.Registers() {
 		for _, name := range s.Names() {
-			if p := s.Interfaces[name].Phase; p == PhaseStandby || p == PhaseInstalled {
+			if p := s.Interfaces[name].Phase; p == schema.StateStandby || p == schema.StateInstalled {
 				out = append(out, Deregister{name})
 			}
 		}
@@ -271,7 +253,7 @@ func Reconcile(s State) []Effect {
 	return out
 }
 
-func withPhase(in Interface, p Phase) Interface {
+func withPhase(in Interface, p schema.InterfacePhase) Interface {
 	in.Phase = p
 	return in
 }
@@ -281,9 +263,9 @@ func done(next State, c Command, note string, effects ...Effect) Decision {
 		next = next.Clone()
 		next.markApplied(c.ID)
 	}
-	return Decision{Next: next, Effects: effects, Ack: Ack{CommandID: c.ID, Status: AckDone, Reason: note}}
+	return Decision{Next: next, Effects: effects, Ack: Ack{CommandID: c.ID, Status: schema.AckDone, Reason: note}}
 }
 
 func reject(s State, c Command, reason, detail string) Decision {
-	return Decision{Next: s, Ack: Ack{CommandID: c.ID, Status: AckRejected, Reason: reason + ": " + detail}}
+	return Decision{Next: s, Ack: Ack{CommandID: c.ID, Status: schema.AckRejected, Reason: reason + ": " + detail}}
 }

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/regshift/regshift/schema"
 )
 
 func mustState(t *testing.T, role Role) State {
@@ -28,11 +30,11 @@ func effectStrings(es []Effect) string {
 // install -> activate -> switch back -> activate -> uninstall of the old one,
 // checking the effects, the ack and the state after each step.
 func TestLifecycle(t *testing.T) {
-	install := Command{ID: "c1", Kind: CmdInstall, Interface: "consul", PackageURL: "file:///p.tgz", Digest: "sha256:aa"}
-	activate := Command{ID: "c2", Kind: CmdActivate, Interface: "consul"}
-	back := Command{ID: "c3", Kind: CmdSwitchBack, Interface: "consul"}
-	again := Command{ID: "c4", Kind: CmdActivate, Interface: "consul"}
-	uninstallOld := Command{ID: "c5", Kind: CmdUninstall, Interface: "zookeeper"}
+	install := Command{ID: "c1", Kind: schema.CommandInstall, Interface: "consul", PackageURL: "file:///p.tgz", Digest: "sha256:aa"}
+	activate := Command{ID: "c2", Kind: schema.CommandActivate, Interface: "consul"}
+	back := Command{ID: "c3", Kind: schema.CommandSwitchBack, Interface: "consul"}
+	again := Command{ID: "c4", Kind: schema.CommandActivate, Interface: "consul"}
+	uninstallOld := Command{ID: "c5", Kind: schema.CommandUninstall, Interface: "zookeeper"}
 
 	type step struct {
 		cmd               Command
@@ -64,7 +66,7 @@ func TestLifecycle(t *testing.T) {
 			s := mustState(t, tt.role)
 			for _, st := range tt.steps {
 				d := Decide(s, st.cmd)
-				if d.Ack.Status != AckDone {
+				if d.Ack.Status != schema.AckDone {
 					t.Fatalf("%s: ack %+v", st.cmd.ID, d.Ack)
 				}
 				if got := effectStrings(d.Effects); got != st.effects {
@@ -89,28 +91,28 @@ func TestLifecycle(t *testing.T) {
 
 func TestRefusals(t *testing.T) {
 	base := mustState(t, RoleBoth)
-	installed := Decide(base, Command{ID: "i", Kind: CmdInstall, Interface: "consul", PackageURL: "u", Digest: "sha256:aa"}).Next
-	active := Decide(installed, Command{ID: "a", Kind: CmdActivate, Interface: "consul"}).Next
+	installed := Decide(base, Command{ID: "i", Kind: schema.CommandInstall, Interface: "consul", PackageURL: "u", Digest: "sha256:aa"}).Next
+	active := Decide(installed, Command{ID: "a", Kind: schema.CommandActivate, Interface: "consul"}).Next
 	tests := []struct {
 		name   string
 		s      State
 		cmd    Command
 		reason string
 	}{
-		{"activate absent", base, Command{ID: "x", Kind: CmdActivate, Interface: "consul"}, ReasonNotInstalled},
-		{"uninstall primary", base, Command{ID: "x", Kind: CmdUninstall, Interface: "zookeeper"}, ReasonPrimary},
-		{"uninstall new primary", active, Command{ID: "x", Kind: CmdUninstall, Interface: "consul"}, ReasonPrimary},
-		{"switch back with nowhere to go", installed, Command{ID: "x", Kind: CmdSwitchBack, Interface: "zookeeper"}, ReasonNoTarget},
-		{"switch back to absent", active, Command{ID: "x", Kind: CmdSwitchBack, Interface: "consul", To: "etcd"}, ReasonNoTarget},
-		{"install other digest over active", active, Command{ID: "x", Kind: CmdInstall, Interface: "consul", PackageURL: "u", Digest: "sha256:bb"}, ReasonDigestConflict},
-		{"install without digest", base, Command{ID: "x", Kind: CmdInstall, Interface: "consul", PackageURL: "u"}, ReasonMissingArgument},
-		{"no interface", base, Command{ID: "x", Kind: CmdActivate}, ReasonMissingArgument},
+		{"activate absent", base, Command{ID: "x", Kind: schema.CommandActivate, Interface: "consul"}, ReasonNotInstalled},
+		{"uninstall primary", base, Command{ID: "x", Kind: schema.CommandUninstall, Interface: "zookeeper"}, ReasonPrimary},
+		{"uninstall new primary", active, Command{ID: "x", Kind: schema.CommandUninstall, Interface: "consul"}, ReasonPrimary},
+		{"switch back with nowhere to go", installed, Command{ID: "x", Kind: schema.CommandSwitchBack, Interface: "zookeeper"}, ReasonNoTarget},
+		{"switch back to absent", active, Command{ID: "x", Kind: schema.CommandSwitchBack, Interface: "consul", To: "etcd"}, ReasonNoTarget},
+		{"install other digest over active", active, Command{ID: "x", Kind: schema.CommandInstall, Interface: "consul", PackageURL: "u", Digest: "sha256:bb"}, ReasonDigestConflict},
+		{"install without digest", base, Command{ID: "x", Kind: schema.CommandInstall, Interface: "consul", PackageURL: "u"}, ReasonMissingArgument},
+		{"no interface", base, Command{ID: "x", Kind: schema.CommandActivate}, ReasonMissingArgument},
 		{"unknown kind", base, Command{ID: "x", Kind: "reboot", Interface: "consul"}, ReasonUnknownKind},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := Decide(tt.s, tt.cmd)
-			if d.Ack.Status != AckRejected || !strings.HasPrefix(d.Ack.Reason, tt.reason+": ") {
+			if d.Ack.Status != schema.AckRejected || !strings.HasPrefix(d.Ack.Reason, tt.reason+": ") {
 				t.Fatalf("ack %+v, want rejected %s", d.Ack, tt.reason)
 			}
 			if len(d.Effects) != 0 {
@@ -125,13 +127,13 @@ func TestRefusals(t *testing.T) {
 
 func TestDuplicateIsAckedWithoutWork(t *testing.T) {
 	s := mustState(t, RoleProvider)
-	c := Command{ID: "c1", Kind: CmdInstall, Interface: "consul", PackageURL: "u", Digest: "sha256:aa"}
+	c := Command{ID: "c1", Kind: schema.CommandInstall, Interface: "consul", PackageURL: "u", Digest: "sha256:aa"}
 	first := Decide(s, c)
 	if len(first.Effects) != 1 {
 		t.Fatalf("first install planned %s", effectStrings(first.Effects))
 	}
 	dup := Decide(first.Next, c)
-	if dup.Ack.Status != AckDone || dup.Ack.Reason != ReasonDuplicate || len(dup.Effects) != 0 {
+	if dup.Ack.Status != schema.AckDone || dup.Ack.Reason != ReasonDuplicate || len(dup.Effects) != 0 {
 		t.Fatalf("duplicate: %+v effects %s", dup.Ack, effectStrings(dup.Effects))
 	}
 }
@@ -139,7 +141,7 @@ func TestDuplicateIsAckedWithoutWork(t *testing.T) {
 func TestAppliedIsBounded(t *testing.T) {
 	s := mustState(t, RoleConsumer)
 	for i := range MaxApplied + 10 {
-		s = Decide(s, Command{ID: fmt.Sprint("r", i), Kind: CmdResync}).Next
+		s = Decide(s, Command{ID: fmt.Sprint("r", i), Kind: schema.CommandResync}).Next
 	}
 	if len(s.Applied) != MaxApplied || s.Applied[0] != "r10" || s.LastCommand != fmt.Sprint("r", MaxApplied+9) {
 		t.Fatalf("applied has %d ids from %s, last %s", len(s.Applied), s.Applied[0], s.LastCommand)
@@ -152,11 +154,11 @@ func TestValidateRefusesBrokenStates(t *testing.T) {
 		"no node":             func(s *State) { s.Node = "" },
 		"bad role":            func(s *State) { s.Role = "router" },
 		"no primary":          func(s *State) { s.Primary = "" },
-		"primary standby":     func(s *State) { s.Interfaces["zookeeper"] = Interface{Name: "zookeeper", Phase: PhaseStandby} },
+		"primary standby":     func(s *State) { s.Interfaces["zookeeper"] = Interface{Name: "zookeeper", Phase: schema.StateStandby} },
 		"fallback is primary": func(s *State) { s.Fallback = "zookeeper" },
 		"fallback absent":     func(s *State) { s.Fallback = "consul" },
-		"stray active":        func(s *State) { s.Interfaces["consul"] = Interface{Name: "consul", Phase: PhaseActive} },
-		"misnamed":            func(s *State) { s.Interfaces["consul"] = Interface{Name: "etcd", Phase: PhaseInstalled} },
+		"stray active":        func(s *State) { s.Interfaces["consul"] = Interface{Name: "consul", Phase: schema.StateActive} },
+		"misnamed":            func(s *State) { s.Interfaces["consul"] = Interface{Name: "etcd", Phase: schema.StateInstalled} },
 		"unknown phase":       func(s *State) { s.Interfaces["consul"] = Interface{Name: "consul", Phase: "dreaming"} },
 	}
 	for name, breakIt := range tests {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/regshift/regshift/nodeagent/ifacepkg"
 	"github.com/regshift/regshift/registries"
+	"github.com/regshift/regshift/schema"
 )
 
 // InterfaceSpec is what it takes to open one interface's registry client:
@@ -337,7 +338,7 @@ func (h *Host) Execute(ctx context.Context, old State, d Decision) (State, Ack) 
 					h.log.Error("reconcile after failed effect", "effect", r.String(), "err", rerr)
 				}
 			}
-			return old, Ack{CommandID: d.Ack.CommandID, Status: AckFailed, Reason: FailureReason(err) + ": " + err.Error()}
+			return old, Ack{CommandID: d.Ack.CommandID, Status: schema.AckFailed, Reason: FailureReason(err) + ": " + err.Error()}
 		}
 	}
 	return d.Next, d.Ack

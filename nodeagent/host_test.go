@@ -14,6 +14,7 @@ import (
 	"github.com/regshift/regshift/nodeagent/ifacepkg"
 	"github.com/regshift/regshift/registries"
 	"github.com/regshift/regshift/registries/memory"
+	"github.com/regshift/regshift/schema"
 )
 
 // fakeFleet is one in-memory registry per address, as the real fleet has
@@ -154,15 +155,15 @@ func TestHostLifecycle(t *testing.T) {
 		t.Helper()
 		var ack Ack
 		s, ack = h.Execute(ctx, s, Decide(s, c))
-		if ack.Status != AckDone {
+		if ack.Status != schema.AckDone {
 			t.Fatalf("%s %s: %+v", c.Kind, c.Interface, ack)
 		}
 	}
-	step(Command{ID: "1", Kind: CmdInstall, Interface: "consul", PackageURL: url, Digest: digest})
+	step(Command{ID: "1", Kind: schema.CommandInstall, Interface: "consul", PackageURL: url, Digest: digest})
 	if _, err := os.Stat(filepath.Join(cfg.StateDir, "interfaces", "consul", strings.TrimPrefix(digest, "sha256:"), "manifest.yaml")); err != nil {
 		t.Fatalf("package not unpacked: %v", err)
 	}
-	step(Command{ID: "2", Kind: CmdActivate, Interface: "consul"})
+	step(Command{ID: "2", Kind: schema.CommandActivate, Interface: "consul"})
 	if !registered(t, zk, "orders", "orders-node-1") || !registered(t, consul, "orders", "orders-node-1") {
 		t.Fatal("activate: want orders in both registries")
 	}
@@ -181,14 +182,14 @@ func TestHostLifecycle(t *testing.T) {
 	}
 	waitVia(t, hub, "payments", "consul", 1)
 
-	step(Command{ID: "3", Kind: CmdSwitchBack, Interface: "consul"})
+	step(Command{ID: "3", Kind: schema.CommandSwitchBack, Interface: "consul"})
 	if !registered(t, zk, "orders", "orders-node-1") || registered(t, consul, "orders", "orders-node-1") {
 		t.Fatal("switch back: want orders in ZooKeeper only")
 	}
 	waitVia(t, hub, "payments", "zookeeper", 1)
 
-	step(Command{ID: "4", Kind: CmdActivate, Interface: "consul"})
-	step(Command{ID: "5", Kind: CmdUninstall, Interface: "zookeeper"})
+	step(Command{ID: "4", Kind: schema.CommandActivate, Interface: "consul"})
+	step(Command{ID: "5", Kind: schema.CommandUninstall, Interface: "zookeeper"})
 	if registered(t, zk, "orders", "orders-node-1") || !registered(t, consul, "orders", "orders-node-1") {
 		t.Fatal("uninstall old: want orders in Consul only")
 	}
@@ -214,11 +215,11 @@ func TestHostFailedInstallKeepsOldState(t *testing.T) {
 	s, _ := NewState(cfg.Node, cfg.Role, cfg.Start.Name)
 	url, _ := consulPackage(t, "consul:8500")
 	bad := "sha256:" + strings.Repeat("0", 64)
-	next, ack := h.Execute(context.Background(), s, Decide(s, Command{ID: "1", Kind: CmdInstall, Interface: "consul", PackageURL: url, Digest: bad}))
-	if ack.Status != AckFailed || !strings.HasPrefix(ack.Reason, ReasonDigestMismatch+": ") {
+	next, ack := h.Execute(context.Background(), s, Decide(s, Command{ID: "1", Kind: schema.CommandInstall, Interface: "consul", PackageURL: url, Digest: bad}))
+	if ack.Status != schema.AckFailed || !strings.HasPrefix(ack.Reason, ReasonDigestMismatch+": ") {
 		t.Fatalf("ack %+v", ack)
 	}
-	if next.Phase("consul") != PhaseAbsent || len(next.Applied) != 0 {
+	if next.Phase("consul") != schema.StateAbsent || len(next.Applied) != 0 {
 		t.Fatalf("state moved: %+v", next)
 	}
 	if _, err := os.Stat(filepath.Join(cfg.StateDir, "interfaces", "consul")); !os.IsNotExist(err) {
@@ -244,13 +245,13 @@ func TestHostFailedActivateReassertsOld(t *testing.T) {
 		}
 	}
 	url, digest := consulPackage(t, "consul:8500")
-	s, _ = h.Execute(ctx, s, Decide(s, Command{ID: "1", Kind: CmdInstall, Interface: "consul", PackageURL: url, Digest: digest}))
+	s, _ = h.Execute(ctx, s, Decide(s, Command{ID: "1", Kind: schema.CommandInstall, Interface: "consul", PackageURL: url, Digest: digest}))
 	fleet.store("consul:8500").SetDown(true)
-	next, ack := h.Execute(ctx, s, Decide(s, Command{ID: "2", Kind: CmdActivate, Interface: "consul"}))
-	if ack.Status != AckFailed || !strings.HasPrefix(ack.Reason, ReasonRegistryDown) {
+	next, ack := h.Execute(ctx, s, Decide(s, Command{ID: "2", Kind: schema.CommandActivate, Interface: "consul"}))
+	if ack.Status != schema.AckFailed || !strings.HasPrefix(ack.Reason, ReasonRegistryDown) {
 		t.Fatalf("ack %+v", ack)
 	}
-	if next.Primary != "zookeeper" || next.Phase("consul") != PhaseInstalled {
+	if next.Primary != "zookeeper" || next.Phase("consul") != schema.StateInstalled {
 		t.Fatalf("state moved: %+v", next)
 	}
 	if !registered(t, fleet.store("zk:2181"), "orders", "orders-node-1") {
@@ -274,17 +275,17 @@ func TestHostSwitchBackFromDeadRegistry(t *testing.T) {
 	}
 	url, digest := consulPackage(t, "consul:8500")
 	for _, c := range []Command{
-		{ID: "1", Kind: CmdInstall, Interface: "consul", PackageURL: url, Digest: digest},
-		{ID: "2", Kind: CmdActivate, Interface: "consul"},
+		{ID: "1", Kind: schema.CommandInstall, Interface: "consul", PackageURL: url, Digest: digest},
+		{ID: "2", Kind: schema.CommandActivate, Interface: "consul"},
 	} {
 		var ack Ack
-		if s, ack = h.Execute(ctx, s, Decide(s, c)); ack.Status != AckDone {
+		if s, ack = h.Execute(ctx, s, Decide(s, c)); ack.Status != schema.AckDone {
 			t.Fatal(ack)
 		}
 	}
 	fleet.store("consul:8500").SetDown(true)
-	s, ack := h.Execute(ctx, s, Decide(s, Command{ID: "3", Kind: CmdSwitchBack, Interface: "consul"}))
-	if ack.Status != AckDone || s.Primary != "zookeeper" || s.Phase("consul") != PhaseStandby {
+	s, ack := h.Execute(ctx, s, Decide(s, Command{ID: "3", Kind: schema.CommandSwitchBack, Interface: "consul"}))
+	if ack.Status != schema.AckDone || s.Primary != "zookeeper" || s.Phase("consul") != schema.StateStandby {
 		t.Fatalf("switch back from a dead Consul: %+v, primary %s", ack, s.Primary)
 	}
 	if !registered(t, fleet.store("zk:2181"), "orders", "orders-node-1") {

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"testing"
 
+	"github.com/regshift/regshift/schema"
 	"pgregory.net/rapid"
 )
 
@@ -86,7 +87,7 @@ func (w *world) matches(s State) string {
 		return fmt.Sprintf("resolves via %s/%s, state says %s/%s", w.primary, w.fallback, s.Primary, s.Fallback)
 	}
 	for name, in := range s.Interfaces {
-		want := s.Role.Registers() && in.Phase == PhaseActive
+		want := s.Role.Registers() && in.Phase == schema.StateActive
 		if w.registered[name] != want {
 			return fmt.Sprintf("%s registered=%v, state has it %s", name, w.registered[name], in.Phase)
 		}
@@ -102,7 +103,7 @@ func (w *world) clone() *world {
 
 var (
 	ifaces  = []string{"zookeeper", "consul", "etcd"}
-	kinds   = []CommandKind{CmdInstall, CmdActivate, CmdSwitchBack, CmdUninstall, CmdResync}
+	kinds   = []schema.CommandKind{schema.CommandInstall, schema.CommandActivate, schema.CommandSwitchBack, schema.CommandUninstall, schema.CommandResync}
 	digests = []string{"sha256:aa", "sha256:bb"}
 )
 
@@ -112,10 +113,10 @@ func genCommand() *rapid.Generator[Command] {
 			Kind:      rapid.SampledFrom(kinds).Draw(t, "kind"),
 			Interface: rapid.SampledFrom(ifaces).Draw(t, "iface"),
 		}
-		if c.Kind == CmdInstall {
+		if c.Kind == schema.CommandInstall {
 			c.PackageURL, c.Digest = "file:///pkg/"+c.Interface, rapid.SampledFrom(digests).Draw(t, "digest")
 		}
-		if c.Kind == CmdSwitchBack && rapid.Bool().Draw(t, "explicit-to") {
+		if c.Kind == schema.CommandSwitchBack && rapid.Bool().Draw(t, "explicit-to") {
 			c.To = rapid.SampledFrom(ifaces).Draw(t, "to")
 		}
 		// One id per intent, as the coordinator sends them; a small attempt
@@ -145,7 +146,7 @@ func TestNeverStranded(t *testing.T) {
 			if err := d.Next.Validate(); err != nil {
 				t.Fatalf("%+v led to an invalid state: %v", c, err)
 			}
-			if d.Ack.Status == AckRejected && len(d.Effects) > 0 {
+			if d.Ack.Status == schema.AckRejected && len(d.Effects) > 0 {
 				t.Fatalf("rejected %+v but planned effects", c)
 			}
 			failAt := -1
@@ -183,10 +184,10 @@ func TestNeverStranded(t *testing.T) {
 				t.Fatalf("after %+v the world differs from the state: %s", c, diff)
 			}
 			// Idempotence: the same intent under a new id is already satisfied.
-			if d.Ack.Status == AckDone && d.Ack.Reason != ReasonDuplicate && c.Kind != CmdResync {
+			if d.Ack.Status == schema.AckDone && d.Ack.Reason != ReasonDuplicate && c.Kind != schema.CommandResync {
 				again := c
 				again.ID = "fresh-" + c.ID
-				if d2 := Decide(s, again); len(d2.Effects) != 0 || d2.Ack.Status != AckDone {
+				if d2 := Decide(s, again); len(d2.Effects) != 0 || d2.Ack.Status != schema.AckDone {
 					t.Fatalf("%+v repeated against its own result: %+v %v", c, d2.Ack, d2.Effects)
 				}
 			}

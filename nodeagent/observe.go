@@ -6,23 +6,16 @@ import (
 	"time"
 
 	"github.com/regshift/regshift/registries"
-)
-
-// Health statuses of one interface, as the coordinator reads them.
-const (
-	HealthPassing  = "passing"  // connected; this host's registrations read back
-	HealthWarning  = "warning"  // connected, but the two interfaces disagree on a consumed service
-	HealthCritical = "critical" // not connected, or a registration is missing
-	HealthUnknown  = "unknown"  // not observed (not open)
+	"github.com/regshift/regshift/schema"
 )
 
 // InterfaceObservation is what the agent sees of one interface.
 type InterfaceObservation struct {
 	Name      string
-	Phase     Phase
+	Phase     schema.InterfacePhase
 	Primary   bool
 	Connected bool
-	Status    string
+	Status    schema.HealthStatus
 	// Expected and Registered count this host's registrations that should
 	// be and that were read back from the registry.
 	Expected, Registered int
@@ -60,10 +53,10 @@ func (h *Host) Observe(ctx context.Context, s State, now time.Time) Observation 
 	}
 	for _, name := range s.Names() {
 		in := s.Interfaces[name]
-		if in.Phase == PhaseRemoved || in.Phase == PhaseAbsent {
+		if in.Phase == schema.StateRemoved || in.Phase == schema.StateAbsent {
 			continue
 		}
-		o := InterfaceObservation{Name: name, Phase: in.Phase, Primary: name == s.Primary, Status: HealthUnknown}
+		o := InterfaceObservation{Name: name, Phase: in.Phase, Primary: name == s.Primary, Status: schema.HealthUnknown}
 		c, open := h.Client(name)
 		if !open {
 			o.Detail = "not open"
@@ -71,13 +64,13 @@ func (h *Host) Observe(ctx context.Context, s State, now time.Time) Observation 
 			continue
 		}
 		if err := c.Ping(ctx); err != nil {
-			o.Status, o.Detail = HealthCritical, err.Error()
+			o.Status, o.Detail = schema.HealthCritical, err.Error()
 			h.countError(name)
 			add(o)
 			continue
 		}
-		o.Connected, o.Status = true, HealthPassing
-		if h.cfg.Role.Registers() && in.Phase == PhaseActive {
+		o.Connected, o.Status = true, schema.HealthPassing
+		if h.cfg.Role.Registers() && in.Phase == schema.StateActive {
 			for _, want := range h.Instances() {
 				o.Expected++
 				got, err := c.Resolve(ctx, want.Service)
@@ -93,10 +86,10 @@ func (h *Host) Observe(ctx context.Context, s State, now time.Time) Observation 
 				}
 			}
 			if o.Registered < o.Expected {
-				o.Status, o.Detail = HealthCritical, "registrations missing"
+				o.Status, o.Detail = schema.HealthCritical, "registrations missing"
 			}
 		}
-		if h.cfg.Role.Resolves() && in.Phase == PhaseActive {
+		if h.cfg.Role.Resolves() && in.Phase == schema.StateActive {
 			answers[name] = map[string][]registries.Instance{}
 			for _, svc := range h.cfg.Consumes {
 				got, err := c.Resolve(ctx, svc)
@@ -119,8 +112,8 @@ func (h *Host) Observe(ctx context.Context, s State, now time.Time) Observation 
 			obs.Services = append(obs.Services, p)
 		}
 		for i := range obs.Interfaces {
-			if o := &obs.Interfaces[i]; differs && o.Primary && o.Status == HealthPassing {
-				o.Status, o.Detail = HealthWarning, "resolves differ from the fallback"
+			if o := &obs.Interfaces[i]; differs && o.Primary && o.Status == schema.HealthPassing {
+				o.Status, o.Detail = schema.HealthWarning, "resolves differ from the fallback"
 			}
 		}
 	}

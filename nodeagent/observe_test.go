@@ -8,6 +8,7 @@ import (
 
 	"github.com/regshift/regshift/registries"
 	"github.com/regshift/regshift/registries/memory"
+	"github.com/regshift/regshift/schema"
 )
 
 func TestObserve(t *testing.T) {
@@ -29,11 +30,11 @@ func TestObserve(t *testing.T) {
 	}
 	url, digest := consulPackage(t, "consul:8500")
 	for _, c := range []Command{
-		{ID: "1", Kind: CmdInstall, Interface: "consul", PackageURL: url, Digest: digest},
-		{ID: "2", Kind: CmdActivate, Interface: "consul"},
+		{ID: "1", Kind: schema.CommandInstall, Interface: "consul", PackageURL: url, Digest: digest},
+		{ID: "2", Kind: schema.CommandActivate, Interface: "consul"},
 	} {
 		var ack Ack
-		if s, ack = h.Execute(ctx, s, Decide(s, c)); ack.Status != AckDone {
+		if s, ack = h.Execute(ctx, s, Decide(s, c)); ack.Status != schema.AckDone {
 			t.Fatal(ack)
 		}
 	}
@@ -45,7 +46,7 @@ func TestObserve(t *testing.T) {
 		return m
 	}
 	o := h.Observe(ctx, s, time.Now())
-	if st := status(o); st["consul"] != HealthPassing || st["zookeeper"] != HealthPassing {
+	if st := status(o); st["consul"] != schema.HealthPassing || st["zookeeper"] != schema.HealthPassing {
 		t.Fatalf("both registered and agreeing: %v", st)
 	}
 	if o.LastCommand != "2" || len(o.Services) != 1 || !o.Services[0].Same || o.Interfaces[0].Registered != 1 {
@@ -57,7 +58,7 @@ func TestObserve(t *testing.T) {
 		t.Fatal(err)
 	}
 	o = h.Observe(ctx, s, time.Now())
-	if st := status(o); st["consul"] != HealthWarning || !slices.Equal(o.Services[0].Missing, []string{"pay-1"}) {
+	if st := status(o); st["consul"] != schema.HealthWarning || !slices.Equal(o.Services[0].Missing, []string{"pay-1"}) {
 		t.Fatalf("after losing pay-1 in consul: %v %+v", st, o.Services)
 	}
 
@@ -67,7 +68,7 @@ func TestObserve(t *testing.T) {
 	}
 	o = h.Observe(ctx, s, time.Now())
 	for _, i := range o.Interfaces {
-		if i.Name == "zookeeper" && (i.Status != HealthCritical || !slices.Equal(i.Missing, []string{"orders-node-1"})) {
+		if i.Name == "zookeeper" && (i.Status != schema.HealthCritical || !slices.Equal(i.Missing, []string{"orders-node-1"})) {
 			t.Fatalf("zookeeper after losing orders: %+v", i)
 		}
 	}
@@ -76,7 +77,7 @@ func TestObserve(t *testing.T) {
 	consul.SetDown(true)
 	o = h.Observe(ctx, s, time.Now())
 	for _, i := range o.Interfaces {
-		if i.Name == "consul" && (i.Status != HealthCritical || i.Connected || i.Errors == 0) {
+		if i.Name == "consul" && (i.Status != schema.HealthCritical || i.Connected || i.Errors == 0) {
 			t.Fatalf("consul down: %+v", i)
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+
+	"github.com/regshift/regshift/schema"
 )
 
 // Role says what a host does with the registry.
@@ -25,35 +27,21 @@ func (r Role) Resolves() bool { return r == RoleConsumer || r == RoleBoth }
 // Valid reports whether r is a known role.
 func (r Role) Valid() bool { return r.Registers() || r.Resolves() }
 
-// Phase is where one registry interface is in its lifecycle:
-//
-//	absent -> installed -> active <-> standby -> removed
-//
-// An active interface is connected and in use: a provider is registered in
-// it, a consumer resolves through it (first if it is the primary, else as the
-// fallback). A standby interface is installed and may be connected but holds
-// no registration and answers no resolve; re-activating it is instant.
-type Phase string
-
-// Phases.
-const (
-	PhaseAbsent    Phase = "absent"
-	PhaseInstalled Phase = "installed"
-	PhaseActive    Phase = "active"
-	PhaseStandby   Phase = "standby"
-	PhaseRemoved   Phase = "removed"
-)
-
 // present reports whether the interface's package is on disk.
-func (p Phase) present() bool {
-	return p == PhaseInstalled || p == PhaseActive || p == PhaseStandby
+func present(p schema.InterfacePhase) bool {
+	return p == schema.StateInstalled || p == schema.StateActive || p == schema.StateStandby
 }
 
-// Interface is one registry interface on the host.
+// Interface is one registry interface on the host: its phase
+// (schema.InterfacePhase). An active interface is connected and in use: a
+// provider is registered in it, a consumer resolves through it (first if it
+// is the primary, else as the fallback). A standby interface is installed and
+// may be connected but holds no registration and answers no resolve;
+// re-activating it is instant.
 type Interface struct {
-	Name   string `json:"name"`
-	Phase  Phase  `json:"phase"`
-	Digest string `json:"digest,omitempty"` // sha256 of the installed package; empty for the built-in start interface
+	Name   string                `json:"name"`
+	Phase  schema.InterfacePhase `json:"phase"`
+	Digest string                `json:"digest,omitempty"` // sha256 of the installed package; empty for the built-in start interface
 }
 
 // State is everything the agent decides from. It is persisted atomically by
@@ -87,7 +75,7 @@ func NewState(node string, role Role, start string) (State, error) {
 	s := State{
 		Node:       node,
 		Role:       role,
-		Interfaces: map[string]Interface{start: {Name: start, Phase: PhaseActive}},
+		Interfaces: map[string]Interface{start: {Name: start, Phase: schema.StateActive}},
 		Primary:    start,
 	}
 	return s, s.Validate()
@@ -104,14 +92,14 @@ func (s State) Validate() error {
 	case s.Primary == "":
 		return fmt.Errorf("state: no primary interface")
 	}
-	if p := s.Interfaces[s.Primary].Phase; p != PhaseActive {
+	if p := s.Interfaces[s.Primary].Phase; p != schema.StateActive {
 		return fmt.Errorf("state: primary interface %q is %s, want active", s.Primary, p)
 	}
 	if s.Fallback != "" {
 		if s.Fallback == s.Primary {
 			return fmt.Errorf("state: fallback %q is also the primary", s.Fallback)
 		}
-		if p := s.Interfaces[s.Fallback].Phase; p != PhaseActive {
+		if p := s.Interfaces[s.Fallback].Phase; p != schema.StateActive {
 			return fmt.Errorf("state: fallback interface %q is %s, want active", s.Fallback, p)
 		}
 	}
@@ -120,8 +108,8 @@ func (s State) Validate() error {
 			return fmt.Errorf("state: interface keyed %q is named %q", name, in.Name)
 		}
 		switch in.Phase {
-		case PhaseInstalled, PhaseStandby, PhaseRemoved:
-		case PhaseActive:
+		case schema.StateInstalled, schema.StateStandby, schema.StateRemoved:
+		case schema.StateActive:
 			if name != s.Primary && name != s.Fallback {
 				return fmt.Errorf("state: interface %q is active but neither primary nor fallback", name)
 			}
@@ -144,11 +132,11 @@ func (s State) Clone() State {
 }
 
 // Phase returns the phase of the named interface (absent when unknown).
-func (s State) Phase(name string) Phase {
+func (s State) Phase(name string) schema.InterfacePhase {
 	if in, ok := s.Interfaces[name]; ok {
 		return in.Phase
 	}
-	return PhaseAbsent
+	return schema.StateAbsent
 }
 
 // Active returns the active interfaces, primary first.

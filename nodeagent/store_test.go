@@ -5,6 +5,8 @@ import (
 	"os"
 	"reflect"
 	"testing"
+
+	"github.com/regshift/regshift/schema"
 )
 
 func TestStoreRoundTrip(t *testing.T) {
@@ -16,8 +18,8 @@ func TestStoreRoundTrip(t *testing.T) {
 		t.Fatalf("empty store: ok=%v err=%v", ok, err)
 	}
 	s := mustState(t, RoleBoth)
-	s = Decide(s, Command{ID: "c1", Kind: CmdInstall, Interface: "consul", PackageURL: "u", Digest: "sha256:aa"}).Next
-	s = Decide(s, Command{ID: "c2", Kind: CmdActivate, Interface: "consul"}).Next
+	s = Decide(s, Command{ID: "c1", Kind: schema.CommandInstall, Interface: "consul", PackageURL: "u", Digest: "sha256:aa"}).Next
+	s = Decide(s, Command{ID: "c2", Kind: schema.CommandActivate, Interface: "consul"}).Next
 	want := Checkpoint{State: s, CommandsOffset: 42, Epoch: 3}
 	if err := st.Save(want); err != nil {
 		t.Fatal(err)

@@ -22,15 +22,6 @@ const (
 	RoleConsumer = "consumer"
 )
 
-// The states of an interface on a node.
-const (
-	StateAbsent    = "absent"
-	StateInstalled = "installed"
-	StateActive    = "active"
-	StateStandby   = "standby"
-	StateRemoved   = "removed"
-)
-
 // CommandHeader is what every command names. The agent checks all of it
 // against the bytes it verified before it acts.
 type CommandHeader struct {

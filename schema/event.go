@@ -2,31 +2,16 @@ package schema
 
 import "time"
 
-// The outcomes of a command an agent reports.
-const (
-	AckDone     = "done"     // the command took effect
-	AckFailed   = "failed"   // the agent tried and could not
-	AckRejected = "rejected" // the agent refused without trying (verification failed)
-)
-
 // Ack is an agent's answer to one command.
 type Ack struct {
-	NodeID    string    `json:"node_id"`
-	CommandID string    `json:"command_id"`
-	RolloutID string    `json:"rollout_id"`
-	Epoch     uint64    `json:"epoch"`
-	Outcome   string    `json:"outcome"`
-	Reason    string    `json:"reason,omitempty"`
-	At        time.Time `json:"at"`
+	NodeID    string     `json:"node_id"`
+	CommandID string     `json:"command_id"`
+	RolloutID string     `json:"rollout_id"`
+	Epoch     uint64     `json:"epoch"`
+	Outcome   AckOutcome `json:"outcome"`
+	Reason    string     `json:"reason,omitempty"`
+	At        time.Time  `json:"at"`
 }
-
-// The health statuses; unknown means no answer and is never healthy.
-const (
-	HealthPassing  = "passing"
-	HealthWarning  = "warning"
-	HealthCritical = "critical"
-	HealthUnknown  = "unknown"
-)
 
 // Health is what an agent observes of each interface it holds.
 type Health struct {
@@ -37,12 +22,12 @@ type Health struct {
 
 // InterfaceHealth is one interface's health on a node.
 type InterfaceHealth struct {
-	Name     string `json:"name"`
-	State    string `json:"state"`
-	Status   string `json:"status"`
-	Resolved int    `json:"resolved"`
-	Failed   int    `json:"failed"`
-	Detail   string `json:"detail,omitempty"`
+	Name     string         `json:"name"`
+	State    InterfacePhase `json:"state"`
+	Status   HealthStatus   `json:"status"`
+	Resolved int            `json:"resolved"`
+	Failed   int            `json:"failed"`
+	Detail   string         `json:"detail,omitempty"`
 }
 
 // Hello is an agent's inventory and the actual state of its interfaces.
@@ -65,11 +50,11 @@ type Service struct {
 
 // InterfaceState is the actual state of one interface on a node.
 type InterfaceState struct {
-	Name          string `json:"name"`
-	Kind          string `json:"kind"`
-	Address       string `json:"address,omitempty"`
-	PackageDigest string `json:"package_digest,omitempty"`
-	State         string `json:"state"`
+	Name          string         `json:"name"`
+	Kind          string         `json:"kind"`
+	Address       string         `json:"address,omitempty"`
+	PackageDigest string         `json:"package_digest,omitempty"`
+	State         InterfacePhase `json:"state"`
 }
 
 // MessageType implements Message.

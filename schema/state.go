@@ -14,7 +14,7 @@ type RolloutRecord struct {
 	ID               string         `json:"id"`
 	Plan             Plan           `json:"plan"`
 	Epoch            uint64         `json:"epoch"`
-	Phase            string         `json:"phase"`
+	Phase            RolloutPhase   `json:"phase"`
 	Paused           bool           `json:"paused"`
 	Held             bool           `json:"held"`
 	Waves            []WaveRecord   `json:"waves"`
@@ -40,12 +40,12 @@ type NodeRecord struct {
 	ID       string          `json:"id"`
 	Roles    []string        `json:"roles"`
 	Wave     int             `json:"wave"`
-	Reached  string          `json:"reached"` // "", installed, active, switched-back, uninstalled
+	Reached  Progress        `json:"reached"`
 	ActiveAt time.Time       `json:"active_at,omitzero"`
 	Touched  bool            `json:"touched"`
 	Pending  *PendingCommand `json:"pending,omitempty"`
 	Failure  string          `json:"failure,omitempty"`
-	Health   string          `json:"health"`
+	Health   HealthStatus    `json:"health"`
 	HealthAt time.Time       `json:"health_at,omitzero"`
 }
 
@@ -60,11 +60,11 @@ type PendingCommand struct {
 
 // CommandRef names a command by its intent.
 type CommandRef struct {
-	ID        string `json:"id"`
-	Node      string `json:"node"`
-	Kind      string `json:"kind"`
-	Interface string `json:"interface"`
-	To        string `json:"to,omitempty"`
+	ID        string      `json:"id"`
+	Node      string      `json:"node"`
+	Kind      CommandKind `json:"kind"`
+	Interface string      `json:"interface"`
+	To        string      `json:"to,omitempty"`
 }
 
 // RegistryReport is the last measurement of the registry side.
@@ -79,13 +79,13 @@ type RegistryReport struct {
 
 // Decision records one decision of the coordinator with its inputs.
 type Decision struct {
-	At        time.Time `json:"at"`
-	Decision  string    `json:"decision"`
-	Check     string    `json:"check,omitempty"`
-	Observed  *float64  `json:"observed,omitempty"`
-	Threshold *float64  `json:"threshold,omitempty"`
-	Nodes     []string  `json:"nodes,omitempty"`
-	Detail    string    `json:"detail,omitempty"`
+	At        time.Time    `json:"at"`
+	Decision  DecisionKind `json:"decision"`
+	Check     Check        `json:"check,omitempty"`
+	Observed  *float64     `json:"observed,omitempty"`
+	Threshold *float64     `json:"threshold,omitempty"`
+	Nodes     []string     `json:"nodes,omitempty"`
+	Detail    string       `json:"detail,omitempty"`
 }
 
 // EpochRecord is the leader epoch, kept on the state topic under EpochKey.
