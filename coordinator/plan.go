@@ -175,12 +175,6 @@ func ValidatePlan(p schema.Plan) error {
 	return nil
 }
 
-// Wave is one step of a rollout: nodes of one role moved together.
-type Wave struct {
-	Role  string   `json:"role"`
-	Nodes []string `json:"nodes"`
-}
-
 // PlanWaves splits the plan's nodes into waves: provider waves first (a node
 // that also consumes moves with the providers), then consumer waves; in each
 // role a canary wave of Canary nodes, then waves up to each cumulative

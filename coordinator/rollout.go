@@ -11,175 +11,91 @@ import (
 	"github.com/regshift/regshift/schema"
 )
 
-// Phase is where a rollout is.
-type Phase string
-
-// Phases, in their usual order. Failed, SwitchedBack and Finalized end a
-// rollout.
-const (
-	PhasePreparing     Phase = "preparing"      // new registry checked, bridge started, parity measured
-	PhaseRolling       Phase = "rolling"        // waves: install + activate, gates after each
-	PhaseCommitted     Phase = "committed"      // new interface primary everywhere; switch-back still instant
-	PhaseFinalizing    Phase = "finalizing"     // uninstalling the old interface, consumers first
-	PhaseFinalized     Phase = "finalized"      // old interface gone, bridge stopped
-	PhaseSwitchingBack Phase = "switching-back" // returning every touched node, consumers first
-	PhaseSwitchedBack  Phase = "switched-back"  // every touched node on the old interface, bridge stopped
-	PhaseFailed        Phase = "failed"         // could not prepare; no node was touched
+// The core's vocabulary is the state record's: schema owns one type per
+// concept (a rollout record, a node, a pending command, a decision, a
+// phase), so a field added to the record is a field of the rollout, and
+// what a leader persists is exactly what the next one folds into.
+type (
+	// Phase is where a rollout is.
+	Phase = schema.RolloutPhase
+	// Progress is how far a node got, as acked by its agent.
+	Progress = schema.Progress
+	// Command is one command to send (or send again) to a node's agent. Its
+	// ID is derived from the intent (rollout, node, kind), so a re-send
+	// always carries the original id and an agent applies it once.
+	Command = schema.CommandRef
+	// Pending is a command sent and not yet answered.
+	Pending = schema.PendingCommand
+	// Node is the coordinator's view of one node of the plan.
+	Node = schema.NodeRecord
+	// RegistryReport is what the runtime measured of the registry side: the
+	// new registry answers and is healthy, the bridge runs, and the parity
+	// of the new registry's instance sets against the old one's.
+	RegistryReport = schema.RegistryReport
+	// Decision records one decision with the inputs it was made on.
+	Decision = schema.Decision
+	// Wave is one wave: nodes of one role moved together.
+	Wave = schema.WaveRecord
 )
 
-// Ended reports whether the rollout is over.
-func (p Phase) Ended() bool {
-	return p == PhaseFinalized || p == PhaseSwitchedBack || p == PhaseFailed
-}
-
-// Progress is how far a node got, as acked by its agent.
-type Progress string
-
-// Progress of a node.
-const (
-	ReachedNone         Progress = ""
-	ReachedInstalled    Progress = "installed"
-	ReachedActive       Progress = "active"
-	ReachedSwitchedBack Progress = "switched-back"
-	ReachedUninstalled  Progress = "uninstalled"
-)
-
-// Command kinds the coordinator sends.
-const (
-	KindInstall    = "install"
-	KindActivate   = "activate"
-	KindSwitchBack = "switch-back"
-	KindUninstall  = "uninstall"
-)
-
-// Command is one command to send (or send again) to a node's agent. Its ID
-// is derived from the intent (rollout, node, kind), so a re-send always
-// carries the original id and an agent applies it once.
-type Command struct {
-	ID        string `json:"id"`
-	Node      string `json:"node"`
-	Kind      string `json:"kind"`
-	Interface string `json:"interface"`    // what the command is about
-	To        string `json:"to,omitempty"` // switch-back: the interface to return to
-}
-
-// Pending is a command sent and not yet answered.
-type Pending struct {
-	Command   Command   `json:"command"`
-	FirstSent time.Time `json:"first_sent"`
-	LastSent  time.Time `json:"last_sent"`
-	Sends     int       `json:"sends"`
-}
-
-// Node is the coordinator's view of one node of the plan.
-type Node struct {
-	ID      string   `json:"id"`
-	Roles   []string `json:"roles"`
-	Wave    int      `json:"wave"`
-	Reached Progress `json:"reached"`
-	// ActiveAt is when the activate ack arrived: only health observed after
-	// it counts.
-	ActiveAt time.Time `json:"active_at,omitzero"`
-	Touched  bool      `json:"touched"` // was sent any command
-	Pending  *Pending  `json:"pending,omitempty"`
-	// Failure says why the node failed its wave (ack failed, rejected or
-	// timed out); empty while it is fine.
-	Failure string `json:"failure,omitempty"`
-	// Health is the last status the node reported for the new interface;
-	// HealthAt when. No report is "unknown", never healthy.
-	Health   string    `json:"health"`
-	HealthAt time.Time `json:"health_at,omitzero"`
-}
-
-func (n *Node) provider() bool { return slices.Contains(n.Roles, schema.RoleProvider) }
+func provider(n *Node) bool { return slices.Contains(n.Roles, schema.RoleProvider) }
 
 // healthy: active, and working on the new interface since activation:
 // passing, or warning (it answers and holds this node's registrations, but
 // disagrees with the old interface on a consumed service — the node falls
 // back for that service, and the registry-wide parity gate judges the
 // disagreement). Critical and unknown are never healthy.
-func (n *Node) healthy() bool {
+func healthy(n *Node) bool {
 	working := n.Health == schema.HealthPassing || n.Health == schema.HealthWarning
-	return n.Reached == ReachedActive && working && !n.HealthAt.Before(n.ActiveAt)
+	return n.Reached == schema.ReachedActive && working && !n.HealthAt.Before(n.ActiveAt)
 }
 
-// RegistryReport is what the runtime measured of the registry side: the new
-// registry answers and is healthy, the bridge runs, and the parity of the
-// new registry's instance sets against the old one's.
-type RegistryReport struct {
-	At            time.Time `json:"at"`
-	Reachable     bool      `json:"reachable"`
-	Healthy       bool      `json:"healthy"`
-	BridgeRunning bool      `json:"bridge_running"`
-	Parity        float64   `json:"parity"`
-	Detail        string    `json:"detail,omitempty"`
-}
-
-// Decision records one decision with the inputs it was made on.
-type Decision struct {
-	At        time.Time `json:"at"`
-	Decision  string    `json:"decision"`
-	Check     string    `json:"check,omitempty"`
-	Observed  *float64  `json:"observed,omitempty"`
-	Threshold *float64  `json:"threshold,omitempty"`
-	Nodes     []string  `json:"nodes,omitempty"`
-	Detail    string    `json:"detail,omitempty"`
-}
-
-// Rollout is the whole state of one rollout; Step folds inputs into it.
+// Rollout is the whole state of one rollout: its durable record (what the
+// state topic holds, field for field) and lookups built from it. Step folds
+// inputs into it.
 type Rollout struct {
-	ID    string      `json:"id"`
-	Plan  schema.Plan `json:"plan"`
-	Epoch uint64      `json:"epoch"`
-	Phase Phase       `json:"phase"`
-	// Paused by an operator: no new commands (pending ones are re-sent).
-	Paused bool `json:"paused"`
-	// Held at a gate that failed with on_failure=pause: resume re-soaks and
-	// re-evaluates, approve passes the gate.
-	Held  bool    `json:"held"`
-	Waves []Wave  `json:"waves"`
-	Wave  int     `json:"wave"`
-	Nodes []*Node `json:"nodes"` // in plan order
-	// SoakStarted is when the current wave's nodes all answered; zero before.
-	SoakStarted time.Time `json:"soak_started,omitzero"`
-	// Stage is the role being switched back or finalized: consumer, then provider.
-	Stage            string         `json:"stage,omitempty"`
-	FinalizeApproved bool           `json:"finalize_approved"`
-	Registry         RegistryReport `json:"registry"`
-	Created          time.Time      `json:"created"`
-	Now              time.Time      `json:"now"`
-	Decisions        []Decision     `json:"decisions"`
+	schema.RolloutRecord
 
-	index     map[string]*Node // Node's lookup, built on first use
-	waveNodes [][]*Node        // wave's, likewise
+	index     map[string]int // Node's lookup, built on first use
+	waveNodes [][]*Node      // wave's, likewise: pointers into Nodes, whose backing array is never reallocated
 }
 
-// Node returns the named node, or nil.
+// FromRecord is the rollout a state record holds.
+func FromRecord(rec schema.RolloutRecord) Rollout { return Rollout{RolloutRecord: rec} }
+
+// Node returns the named node, or nil. The pointer is into the rollout's
+// node list: valid until the rollout is replaced.
 func (r *Rollout) Node(id string) *Node {
 	if len(r.index) != len(r.Nodes) {
-		r.index = make(map[string]*Node, len(r.Nodes))
-		for _, n := range r.Nodes {
-			r.index[n.ID] = n
+		r.index = make(map[string]int, len(r.Nodes))
+		for i := range r.Nodes {
+			r.index[r.Nodes[i].ID] = i
 		}
 	}
-	return r.index[id]
+	i, ok := r.index[id]
+	if !ok {
+		return nil
+	}
+	return &r.Nodes[i]
 }
 
-// Clone returns a deep copy.
-func (r Rollout) Clone() Rollout {
-	c := r
+// Clone returns a deep copy: nothing a Step on one changes is seen by the
+// other. (Roles, wave node lists and the plan are never changed after
+// creation, so they are shared.)
+func (r *Rollout) Clone() Rollout {
+	c := Rollout{RolloutRecord: r.RolloutRecord}
 	c.Waves = slices.Clone(r.Waves)
-	c.Nodes = make([]*Node, len(r.Nodes))
-	for i, n := range r.Nodes {
-		cp := *n
-		if n.Pending != nil {
-			p := *n.Pending
-			cp.Pending = &p
+	c.Nodes = slices.Clone(r.Nodes)
+	for i := range c.Nodes {
+		if p := c.Nodes[i].Pending; p != nil {
+			cp := *p
+			c.Nodes[i].Pending = &cp
 		}
-		c.Nodes[i] = &cp
 	}
 	c.Decisions = slices.Clone(r.Decisions)
-	c.index, c.waveNodes = nil, nil
+	for i := range c.Decisions {
+		c.Decisions[i].Nodes = slices.Clone(c.Decisions[i].Nodes)
+	}
 	return c
 }
 
@@ -201,12 +117,13 @@ type Output struct {
 }
 
 // NewRollout starts a rollout of a validated plan: it asks the runtime to
-// start the bridge and waits in PhasePreparing for a registry report.
+// start the bridge and waits in schema.PhasePreparing for a registry report.
 func NewRollout(id string, p schema.Plan, epoch uint64, now time.Time) (Rollout, Output, error) {
 	if err := ValidatePlan(p); err != nil {
 		return Rollout{}, Output{}, err
 	}
-	r := Rollout{ID: id, Plan: p, Epoch: epoch, Phase: PhasePreparing, Waves: PlanWaves(p), Created: now, Now: now}
+	r := Rollout{RolloutRecord: schema.RolloutRecord{ID: id, Plan: p, Epoch: epoch, Phase: schema.PhasePreparing, Waves: PlanWaves(p),
+		Created: now, Now: now}}
 	wave := map[string]int{}
 	for i, w := range r.Waves {
 		for _, n := range w.Nodes {
@@ -214,19 +131,19 @@ func NewRollout(id string, p schema.Plan, epoch uint64, now time.Time) (Rollout,
 		}
 	}
 	for _, n := range p.Nodes {
-		r.Nodes = append(r.Nodes, &Node{ID: n.NodeID, Roles: slices.Clone(n.Roles), Wave: wave[n.NodeID], Health: schema.HealthUnknown})
+		r.Nodes = append(r.Nodes, Node{ID: n.NodeID, Roles: slices.Clone(n.Roles), Wave: wave[n.NodeID], Health: schema.HealthUnknown})
 	}
 	var out Output
 	out.Bridge = BridgeStart
-	r.decide(&out, Decision{Decision: "created", Detail: fmt.Sprintf("%d nodes in %d waves", len(r.Nodes), len(r.Waves))})
+	r.decide(&out, Decision{Decision: schema.DecisionCreated, Detail: fmt.Sprintf("%d nodes in %d waves", len(r.Nodes), len(r.Waves))})
 	return r, out, nil
 }
 
 // CommandID is the id of the command of one intent: rollout:node:kind,
 // shortened with a hash of the whole when it passes the 128 characters ids
 // may have.
-func CommandID(rollout, node, kind string) string {
-	id := rollout + ":" + node + ":" + kind
+func CommandID(rollout, node string, kind schema.CommandKind) string {
+	id := rollout + ":" + node + ":" + string(kind)
 	if len(id) <= 128 {
 		return id
 	}
@@ -234,14 +151,14 @@ func CommandID(rollout, node, kind string) string {
 	return id[:100] + "." + hex.EncodeToString(sum[:])[:27]
 }
 
-func (r *Rollout) command(n *Node, kind string) Command {
+func (r *Rollout) command(n *Node, kind schema.CommandKind) Command {
 	c := Command{ID: CommandID(r.ID, n.ID, kind), Node: n.ID, Kind: kind}
 	switch kind {
-	case KindInstall, KindActivate:
+	case schema.CommandInstall, schema.CommandActivate:
 		c.Interface = r.Plan.To.Name
-	case KindSwitchBack:
+	case schema.CommandSwitchBack:
 		c.Interface, c.To = r.Plan.To.Name, r.Plan.From.Name
-	case KindUninstall:
+	case schema.CommandUninstall:
 		c.Interface = r.Plan.From.Name
 	}
 	return c

@@ -68,14 +68,14 @@ func (s *sim) step(in Input) {
 	s.t.Helper()
 	before := s.r.Phase
 	out := Step(&s.r, in)
-	if in, ok := in.(RequestIn); ok && in.Kind == RequestFinalize {
+	if in, ok := in.(RequestIn); ok && in.Kind == schema.RequestFinalize {
 		s.finalizeReq = true
 	}
 	for _, c := range out.Commands {
-		if c.Kind == KindUninstall {
+		if c.Kind == schema.CommandUninstall {
 			committed := false
 			for _, d := range s.r.Decisions {
-				committed = committed || d.Decision == "committed"
+				committed = committed || d.Decision == schema.DecisionCommitted
 			}
 			if !committed || (s.r.Plan.Finalize == FinalizeManual && !s.finalizeReq) {
 				s.t.Fatalf("uninstall of %s sent to %s before commit and finalize approval (phase %s→%s)", c.Interface, c.Node, before, s.r.Phase)
@@ -88,13 +88,13 @@ func (s *sim) step(in Input) {
 func (s *sim) take(out Output) {
 	s.t.Helper()
 	for _, c := range out.Commands {
-		intent := c.Node + "|" + c.Kind + "|" + c.Interface + "|" + c.To
+		intent := c.Node + "|" + string(c.Kind) + "|" + c.Interface + "|" + c.To
 		if id, ok := s.ids[intent]; ok && id != c.ID {
 			s.t.Fatalf("intent %s sent with ids %s and %s", intent, id, c.ID)
 		}
 		s.ids[intent] = c.ID
 		s.cmdQ[c.Node] = append(s.cmdQ[c.Node], c)
-		s.log = append(s.log, c.Kind+":"+c.Node)
+		s.log = append(s.log, string(c.Kind)+":"+c.Node)
 	}
 }
 
@@ -112,8 +112,8 @@ func (s *sim) deliverAs(node string, fail bool) bool {
 	c := q[0]
 	s.cmdQ[node] = q[1:]
 	st := s.agents[node]
-	ac := nodeagent.Command{ID: c.ID, Kind: schema.CommandKind(c.Kind), Interface: c.Interface, To: c.To}
-	if c.Kind == KindInstall {
+	ac := nodeagent.Command{ID: c.ID, Kind: c.Kind, Interface: c.Interface, To: c.To}
+	if c.Kind == schema.CommandInstall {
 		ac.PackageURL, ac.Digest = s.r.Plan.To.Package.URL, s.r.Plan.To.Package.Digest
 	}
 	d := nodeagent.Decide(st, ac)
@@ -124,8 +124,7 @@ func (s *sim) deliverAs(node string, fail bool) bool {
 		s.t.Fatalf("agent %s after %s: %v (no node may lose its working interface)", node, c.ID, err)
 	}
 	s.agents[node] = d.Next
-	outcome := map[schema.AckOutcome]string{schema.AckDone: schema.AckDone, schema.AckFailed: schema.AckFailed, schema.AckRejected: schema.AckRejected}[d.Ack.Status]
-	s.events = append(s.events, AckIn{Ack: schema.Ack{NodeID: node, CommandID: c.ID, RolloutID: s.r.ID, Epoch: 1, Outcome: outcome, Reason: d.Ack.Reason}})
+	s.events = append(s.events, AckIn{Ack: schema.Ack{NodeID: node, CommandID: c.ID, RolloutID: s.r.ID, Epoch: 1, Outcome: d.Ack.Status, Reason: d.Ack.Reason}})
 	return true
 }
 
@@ -139,7 +138,7 @@ func (s *sim) health(node string) {
 	case st.Phase(s.r.Plan.To.Name) == schema.StateActive:
 		status = schema.HealthCritical
 	}
-	s.events = append(s.events, HealthIn{Health: schema.Health{NodeID: node, Interfaces: []schema.InterfaceHealth{{Name: s.r.Plan.To.Name, State: string(st.Phase(s.r.Plan.To.Name)), Status: status}}}})
+	s.events = append(s.events, HealthIn{Health: schema.Health{NodeID: node, Interfaces: []schema.InterfaceHealth{{Name: s.r.Plan.To.Name, State: st.Phase(s.r.Plan.To.Name), Status: status}}}})
 }
 
 func (s *sim) registry() RegistryIn {

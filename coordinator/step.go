@@ -37,7 +37,7 @@ type (
 	// RequestIn is an operator's or another system's request.
 	RequestIn struct {
 		Now  time.Time
-		Kind string // pause | resume | approve | abort | finalize
+		Kind schema.RequestKind
 		By   string
 		Wave *int // approve: the wave (1-based) whose gate is passed
 	}
@@ -49,15 +49,6 @@ func (i HealthIn) at() time.Time   { return i.Now }
 func (i HelloIn) at() time.Time    { return i.Now }
 func (i RegistryIn) at() time.Time { return i.Now }
 func (i RequestIn) at() time.Time  { return i.Now }
-
-// Request kinds.
-const (
-	RequestPause    = "pause"
-	RequestResume   = "resume"
-	RequestApprove  = "approve"
-	RequestAbort    = "abort"
-	RequestFinalize = "finalize"
-)
 
 // ResendEvery is how often an unanswered command is sent again, with its
 // original id, until the plan's ack timeout.
@@ -78,7 +69,7 @@ func Step(r *Rollout, in Input) Output {
 		r.onAck(&out, in.Ack)
 	case HealthIn:
 		r.onHealth(in.Health)
-		if r.Phase != PhaseRolling || (r.SoakStarted.IsZero() && !r.criticalIn(in.Health.NodeID)) {
+		if r.Phase != schema.PhaseRolling || (r.SoakStarted.IsZero() && !r.criticalIn(in.Health.NodeID)) {
 			// Health matters to a gate, or as a failure (critical) in the
 			// current wave; otherwise nothing to do (the most frequent
 			// input, so it stays O(1)).
@@ -104,10 +95,10 @@ func (r *Rollout) onAck(out *Output, a schema.Ack) {
 	if a.Outcome != schema.AckDone {
 		failure := fmt.Sprintf("%s %s: %s", cmd.Kind, a.Outcome, a.Reason)
 		if failure != n.Failure {
-			r.decide(out, Decision{Decision: "node-failed", Check: "ack", Nodes: []string{n.ID}, Detail: failure})
+			r.decide(out, Decision{Decision: schema.DecisionNodeFailed, Check: schema.CheckAck, Nodes: []string{n.ID}, Detail: failure})
 		}
 		n.Failure = failure
-		if cmd.Kind == KindInstall || cmd.Kind == KindActivate {
+		if cmd.Kind == schema.CommandInstall || cmd.Kind == schema.CommandActivate {
 			n.Pending = nil // counts against the wave's failure budget
 		}
 		// A failed switch-back or uninstall stays pending and is re-sent with
@@ -117,14 +108,14 @@ func (r *Rollout) onAck(out *Output, a schema.Ack) {
 	}
 	n.Pending, n.Failure = nil, ""
 	switch cmd.Kind {
-	case KindInstall:
-		n.Reached = ReachedInstalled
-	case KindActivate:
-		n.Reached, n.ActiveAt = ReachedActive, r.Now
-	case KindSwitchBack:
-		n.Reached = ReachedSwitchedBack
-	case KindUninstall:
-		n.Reached = ReachedUninstalled
+	case schema.CommandInstall:
+		n.Reached = schema.ReachedInstalled
+	case schema.CommandActivate:
+		n.Reached, n.ActiveAt = schema.ReachedActive, r.Now
+	case schema.CommandSwitchBack:
+		n.Reached = schema.ReachedSwitchedBack
+	case schema.CommandUninstall:
+		n.Reached = schema.ReachedUninstalled
 	}
 }
 
@@ -156,33 +147,33 @@ func (r *Rollout) onHello(h schema.Hello) {
 			state = is.State
 		}
 	}
-	if (state == schema.StateAbsent || state == schema.StateRemoved) && n.Reached == ReachedInstalled && r.Phase == PhaseRolling {
-		n.Reached = ReachedNone
+	if (state == schema.StateAbsent || state == schema.StateRemoved) && n.Reached == schema.ReachedInstalled && r.Phase == schema.PhaseRolling {
+		n.Reached = schema.ReachedNone
 	}
 	if n.Pending == nil {
 		return
 	}
 	switch k := n.Pending.Command.Kind; {
-	case k == KindInstall && (state == schema.StateInstalled || state == schema.StateStandby):
-		n.Pending, n.Reached = nil, ReachedInstalled
-	case k == KindActivate && state == schema.StateActive:
-		n.Pending, n.Reached, n.ActiveAt = nil, ReachedActive, r.Now
+	case k == schema.CommandInstall && (state == schema.StateInstalled || state == schema.StateStandby):
+		n.Pending, n.Reached = nil, schema.ReachedInstalled
+	case k == schema.CommandActivate && state == schema.StateActive:
+		n.Pending, n.Reached, n.ActiveAt = nil, schema.ReachedActive, r.Now
 	}
 }
 
 func (r *Rollout) onRequest(out *Output, q RequestIn) {
 	refuse := func(why string) {
-		r.decide(out, Decision{Decision: "request-refused", Check: q.Kind, Detail: why})
+		r.decide(out, Decision{Decision: schema.DecisionRequestRefused, Check: schema.Check(q.Kind), Detail: why})
 	}
 	switch q.Kind {
-	case RequestPause:
-		if r.Phase != PhasePreparing && r.Phase != PhaseRolling {
+	case schema.RequestPause:
+		if r.Phase != schema.PhasePreparing && r.Phase != schema.PhaseRolling {
 			refuse("only a preparing or rolling rollout pauses")
 			return
 		}
 		r.Paused = true
-		r.decide(out, Decision{Decision: "paused", Detail: "by " + q.By})
-	case RequestResume:
+		r.decide(out, Decision{Decision: schema.DecisionPaused, Detail: "by " + q.By})
+	case schema.RequestResume:
 		if !r.Paused && !r.Held {
 			refuse("not paused")
 			return
@@ -192,7 +183,7 @@ func (r *Rollout) onRequest(out *Output, q RequestIn) {
 			// failed did not record the command), soak again, re-evaluate.
 			for i := 0; i <= r.Wave; i++ {
 				for _, n := range r.wave(i) {
-					if n.Reached != ReachedActive {
+					if n.Reached != schema.ReachedActive {
 						n.Failure = ""
 					}
 				}
@@ -200,8 +191,8 @@ func (r *Rollout) onRequest(out *Output, q RequestIn) {
 			r.SoakStarted = time.Time{}
 		}
 		r.Paused, r.Held = false, false
-		r.decide(out, Decision{Decision: "resumed", Detail: "by " + q.By})
-	case RequestApprove:
+		r.decide(out, Decision{Decision: schema.DecisionResumed, Detail: "by " + q.By})
+	case schema.RequestApprove:
 		if !r.Held {
 			refuse("no gate is waiting for approval")
 			return
@@ -211,27 +202,27 @@ func (r *Rollout) onRequest(out *Output, q RequestIn) {
 			return
 		}
 		r.Held = false
-		r.decide(out, Decision{Decision: "gate-approved", Detail: fmt.Sprintf("wave %d passed by %s", r.Wave+1, q.By)})
+		r.decide(out, Decision{Decision: schema.DecisionGateApproved, Detail: fmt.Sprintf("wave %d passed by %s", r.Wave+1, q.By)})
 		r.nextWave(out)
-	case RequestAbort:
+	case schema.RequestAbort:
 		switch r.Phase {
-		case PhasePreparing:
-			r.Phase = PhaseSwitchedBack
+		case schema.PhasePreparing:
+			r.Phase = schema.PhaseSwitchedBack
 			out.Bridge = BridgeStop
-			r.decide(out, Decision{Decision: "aborted", Detail: "by " + q.By + "; no node was touched"})
-		case PhaseRolling, PhaseCommitted:
-			r.decide(out, Decision{Decision: "aborted", Detail: "by " + q.By})
+			r.decide(out, Decision{Decision: schema.DecisionAborted, Detail: "by " + q.By + "; no node was touched"})
+		case schema.PhaseRolling, schema.PhaseCommitted:
+			r.decide(out, Decision{Decision: schema.DecisionAborted, Detail: "by " + q.By})
 			r.startSwitchBack(out)
 		default:
 			refuse(fmt.Sprintf("a %s rollout cannot be aborted", r.Phase))
 		}
-	case RequestFinalize:
-		if r.Phase != PhaseCommitted {
+	case schema.RequestFinalize:
+		if r.Phase != schema.PhaseCommitted {
 			refuse(fmt.Sprintf("only a committed rollout finalizes; this one is %s", r.Phase))
 			return
 		}
 		r.FinalizeApproved = true
-		r.decide(out, Decision{Decision: "finalize-approved", Detail: "by " + q.By})
+		r.decide(out, Decision{Decision: schema.DecisionFinalizeApproved, Detail: "by " + q.By})
 	default:
 		refuse(fmt.Sprintf("unknown request %q", q.Kind))
 	}
@@ -241,20 +232,20 @@ func (r *Rollout) onRequest(out *Output, q RequestIn) {
 // triggered: called after every input, it sends whatever is missing.
 func (r *Rollout) advance(out *Output) {
 	switch r.Phase {
-	case PhasePreparing:
+	case schema.PhasePreparing:
 		r.prepare(out)
-	case PhaseRolling:
+	case schema.PhaseRolling:
 		r.roll(out)
-	case PhaseCommitted:
+	case schema.PhaseCommitted:
 		if r.Plan.Finalize == FinalizeAutomatic || r.FinalizeApproved {
-			r.Phase, r.Stage = PhaseFinalizing, schema.RoleConsumer
-			r.decide(out, Decision{Decision: "finalizing", Detail: "uninstall " + r.Plan.From.Name + ": consumers first, then providers"})
-			r.staged(out, KindUninstall, ReachedUninstalled)
+			r.Phase, r.Stage = schema.PhaseFinalizing, schema.RoleConsumer
+			r.decide(out, Decision{Decision: schema.DecisionFinalizing, Detail: "uninstall " + r.Plan.From.Name + ": consumers first, then providers"})
+			r.staged(out, schema.CommandUninstall, schema.ReachedUninstalled)
 		}
-	case PhaseFinalizing:
-		r.staged(out, KindUninstall, ReachedUninstalled)
-	case PhaseSwitchingBack:
-		r.staged(out, KindSwitchBack, ReachedSwitchedBack)
+	case schema.PhaseFinalizing:
+		r.staged(out, schema.CommandUninstall, schema.ReachedUninstalled)
+	case schema.PhaseSwitchingBack:
+		r.staged(out, schema.CommandSwitchBack, schema.ReachedSwitchedBack)
 	}
 }
 
@@ -265,27 +256,27 @@ func (r *Rollout) prepare(out *Output) {
 	rep, g := r.Registry, r.Plan.Gates
 	ok := !rep.At.IsZero() && rep.Reachable && rep.Healthy && rep.BridgeRunning && rep.Parity >= g.MinParity
 	if ok {
-		r.decide(out, Decision{Decision: "prepared", Check: "parity", Observed: ptr(rep.Parity), Threshold: ptr(g.MinParity),
+		r.decide(out, Decision{Decision: schema.DecisionPrepared, Check: schema.CheckParity, Observed: ptr(rep.Parity), Threshold: ptr(g.MinParity),
 			Detail: r.Plan.To.Name + " reachable and healthy, bridge running"})
-		r.Phase, r.Wave = PhaseRolling, 0
+		r.Phase, r.Wave = schema.PhaseRolling, 0
 		r.roll(out)
 		return
 	}
 	if r.Now.Sub(r.Created) < time.Duration(g.AckTimeoutSeconds)*time.Second {
 		return // give the registry side until the ack timeout
 	}
-	d := Decision{Decision: "prepare-failed", Detail: rep.Detail}
+	d := Decision{Decision: schema.DecisionPrepareFailed, Detail: rep.Detail}
 	switch {
 	case rep.At.IsZero():
-		d.Check, d.Detail = "registry", "no registry report within the ack timeout"
+		d.Check, d.Detail = schema.CheckRegistry, "no registry report within the ack timeout"
 	case !rep.Reachable || !rep.Healthy:
-		d.Check = "registry-health"
+		d.Check = schema.CheckRegistryHealth
 	case !rep.BridgeRunning:
-		d.Check = "bridge"
+		d.Check = schema.CheckBridge
 	default:
-		d.Check, d.Observed, d.Threshold = "parity", ptr(rep.Parity), ptr(g.MinParity)
+		d.Check, d.Observed, d.Threshold = schema.CheckParity, ptr(rep.Parity), ptr(g.MinParity)
 	}
-	r.Phase = PhaseFailed
+	r.Phase = schema.PhaseFailed
 	out.Bridge = BridgeStop
 	r.decide(out, d)
 }
@@ -299,13 +290,13 @@ func (r *Rollout) roll(out *Output) {
 		if p := n.Pending; p != nil && r.Now.Sub(p.FirstSent) >= ackTimeout {
 			n.Pending = nil
 			n.Failure = fmt.Sprintf("%s: no answer within %s", p.Command.Kind, ackTimeout)
-			r.decide(out, Decision{Decision: "node-unknown", Check: "ack-timeout", Nodes: []string{n.ID}, Detail: n.Failure})
+			r.decide(out, Decision{Decision: schema.DecisionNodeUnknown, Check: schema.CheckAckTimeout, Nodes: []string{n.ID}, Detail: n.Failure})
 		}
 	}
 	r.resend(out, wave)
 	failed := r.failedIn(wave)
 	if len(failed) > r.Plan.Gates.FailureBudget && !r.Held {
-		r.gateFailed(out, Decision{Check: "failure-budget", Observed: ptr(float64(len(failed))),
+		r.gateFailed(out, Decision{Check: schema.CheckFailureBudget, Observed: ptr(float64(len(failed))),
 			Threshold: ptr(float64(r.Plan.Gates.FailureBudget)), Nodes: failed})
 		return
 	}
@@ -322,18 +313,18 @@ func (r *Rollout) roll(out *Output) {
 		if max := r.Plan.Waves.MaxInFlight; max > 0 && inflight >= max {
 			break
 		}
-		if n.Pending != nil || n.Failure != "" || n.Reached == ReachedActive {
+		if n.Pending != nil || n.Failure != "" || n.Reached == schema.ReachedActive {
 			continue
 		}
-		kind := KindInstall
-		if n.Reached == ReachedInstalled {
-			kind = KindActivate
+		kind := schema.CommandInstall
+		if n.Reached == schema.ReachedInstalled {
+			kind = schema.CommandActivate
 		}
 		r.send(out, n, kind)
 		inflight++
 	}
 	for _, n := range wave {
-		if n.Pending != nil || (n.Failure == "" && n.Reached != ReachedActive) {
+		if n.Pending != nil || (n.Failure == "" && n.Reached != schema.ReachedActive) {
 			return // the wave is still moving
 		}
 	}
@@ -351,7 +342,7 @@ func (r *Rollout) roll(out *Output) {
 	}
 	for i := 0; i <= r.Wave; i++ {
 		for _, n := range r.wave(i) {
-			if n.Reached == ReachedActive && n.HealthAt.Before(n.ActiveAt) && r.Now.Sub(n.ActiveAt) < ackTimeout {
+			if n.Reached == schema.ReachedActive && n.HealthAt.Before(n.ActiveAt) && r.Now.Sub(n.ActiveAt) < ackTimeout {
 				return
 			}
 		}
@@ -367,29 +358,29 @@ func (r *Rollout) evaluateGate(out *Output) {
 		moved = append(moved, r.wave(i)...)
 	}
 	unhealthy := map[string]bool{}
-	healthy := 0
+	nhealthy := 0
 	for _, n := range moved {
-		if n.healthy() {
-			healthy++
+		if healthy(n) {
+			nhealthy++
 		} else {
 			unhealthy[n.ID] = true
 		}
 	}
-	ratio := float64(healthy) / float64(len(moved))
+	ratio := float64(nhealthy) / float64(len(moved))
 	if ratio < g.MinHealthyRatio {
-		r.gateFailed(out, Decision{Check: "healthy-ratio", Observed: ptr(ratio), Threshold: ptr(g.MinHealthyRatio), Nodes: sortedKeys(unhealthy)})
+		r.gateFailed(out, Decision{Check: schema.CheckHealthyRatio, Observed: ptr(ratio), Threshold: ptr(g.MinHealthyRatio), Nodes: sortedKeys(unhealthy)})
 		return
 	}
 	rep := r.Registry
 	if rep.At.Before(r.SoakStarted) || !rep.Reachable || !rep.Healthy || rep.Parity < g.MinParity {
-		d := Decision{Check: "parity", Observed: ptr(rep.Parity), Threshold: ptr(g.MinParity), Detail: rep.Detail}
+		d := Decision{Check: schema.CheckParity, Observed: ptr(rep.Parity), Threshold: ptr(g.MinParity), Detail: rep.Detail}
 		if rep.At.Before(r.SoakStarted) {
 			d.Observed, d.Detail = nil, "no registry report during the soak (unknown)"
 		}
 		r.gateFailed(out, d)
 		return
 	}
-	r.decide(out, Decision{Decision: "wave-passed", Check: "healthy-ratio", Observed: ptr(ratio), Threshold: ptr(g.MinHealthyRatio),
+	r.decide(out, Decision{Decision: schema.DecisionWavePassed, Check: schema.CheckHealthyRatio, Observed: ptr(ratio), Threshold: ptr(g.MinHealthyRatio),
 		Detail: fmt.Sprintf("wave %d of %d (%s), parity %.3f", r.Wave+1, len(r.Waves), r.Waves[r.Wave].Role, rep.Parity)})
 	r.nextWave(out)
 }
@@ -404,19 +395,20 @@ func (r *Rollout) nextWave(out *Output) {
 	// Commit only when every node of the plan is healthy on the new
 	// interface, whatever the per-wave ratio allowed.
 	unhealthy := map[string]bool{}
-	for _, n := range r.Nodes {
-		if !n.healthy() {
+	for i := range r.Nodes {
+		n := &r.Nodes[i]
+		if !healthy(n) {
 			unhealthy[n.ID] = true
 		}
 	}
 	if len(unhealthy) > 0 {
 		r.Wave = len(r.Waves) - 1
 		ratio := 1 - float64(len(unhealthy))/float64(len(r.Nodes))
-		r.gateFailed(out, Decision{Check: "commit-all-healthy", Observed: ptr(ratio), Threshold: ptr(1.0), Nodes: sortedKeys(unhealthy)})
+		r.gateFailed(out, Decision{Check: schema.CheckCommitAllHealthy, Observed: ptr(ratio), Threshold: ptr(1.0), Nodes: sortedKeys(unhealthy)})
 		return
 	}
-	r.Phase = PhaseCommitted
-	r.decide(out, Decision{Decision: "committed", Check: "commit-all-healthy", Observed: ptr(1.0), Threshold: ptr(1.0),
+	r.Phase = schema.PhaseCommitted
+	r.decide(out, Decision{Decision: schema.DecisionCommitted, Check: schema.CheckCommitAllHealthy, Observed: ptr(1.0), Threshold: ptr(1.0),
 		Detail: r.Plan.To.Name + " is primary on every node; " + r.Plan.From.Name + " dormant"})
 	r.advance(out)
 }
@@ -424,27 +416,28 @@ func (r *Rollout) nextWave(out *Output) {
 // gateFailed switches back or holds, as the plan says.
 func (r *Rollout) gateFailed(out *Output, d Decision) {
 	if r.Plan.Gates.OnFailure == OnFailurePause {
-		d.Decision = "held"
+		d.Decision = schema.DecisionHeld
 		d.Detail = fmt.Sprintf("wave %d: %s failed; resume re-evaluates after a soak, approve passes, abort switches back. %s", r.Wave+1, d.Check, d.Detail)
 		r.Held = true
 		r.decide(out, d)
 		return
 	}
-	d.Decision = "switch-back"
+	d.Decision = schema.DecisionSwitchBack
 	d.Detail = fmt.Sprintf("wave %d: %s failed. %s", r.Wave+1, d.Check, d.Detail)
 	r.decide(out, d)
 	r.startSwitchBack(out)
 }
 
 func (r *Rollout) startSwitchBack(out *Output) {
-	r.Phase, r.Stage, r.Held, r.Paused = PhaseSwitchingBack, schema.RoleConsumer, false, false
-	for _, n := range r.Nodes {
+	r.Phase, r.Stage, r.Held, r.Paused = schema.PhaseSwitchingBack, schema.RoleConsumer, false, false
+	for i := range r.Nodes {
+		n := &r.Nodes[i]
 		// Stop re-sending install and activate. One already sent reaches the
 		// agent before the switch-back (a node's commands share a partition),
 		// so the node still ends on the old interface.
 		n.Pending = nil
 	}
-	r.staged(out, KindSwitchBack, ReachedSwitchedBack)
+	r.staged(out, schema.CommandSwitchBack, schema.ReachedSwitchedBack)
 }
 
 // staged sends kind to every node of the current stage (consumers, then
@@ -452,11 +445,12 @@ func (r *Rollout) startSwitchBack(out *Output) {
 // the next stage when the stage is done. Switch-back covers only touched
 // nodes; finalize covers all. Neither gives up on a node: it is re-sent until
 // it answers, because both must complete.
-func (r *Rollout) staged(out *Output, kind string, step Progress) {
+func (r *Rollout) staged(out *Output, kind schema.CommandKind, step Progress) {
 	for {
 		var stage []*Node
-		for _, n := range r.Nodes {
-			if n.provider() != (r.Stage == schema.RoleProvider) || (kind == KindSwitchBack && !n.Touched) {
+		for i := range r.Nodes {
+			n := &r.Nodes[i]
+			if provider(n) != (r.Stage == schema.RoleProvider) || (kind == schema.CommandSwitchBack && !n.Touched) {
 				continue
 			}
 			stage = append(stage, n)
@@ -480,12 +474,12 @@ func (r *Rollout) staged(out *Output, kind string, step Progress) {
 			continue
 		}
 		out.Bridge = BridgeStop
-		if kind == KindSwitchBack {
-			r.Phase = PhaseSwitchedBack
-			r.decide(out, Decision{Decision: "switched-back", Detail: "every touched node is back on " + r.Plan.From.Name + "; bridge stopped"})
+		if kind == schema.CommandSwitchBack {
+			r.Phase = schema.PhaseSwitchedBack
+			r.decide(out, Decision{Decision: schema.DecisionSwitchedBack, Detail: "every touched node is back on " + r.Plan.From.Name + "; bridge stopped"})
 		} else {
-			r.Phase = PhaseFinalized
-			r.decide(out, Decision{Decision: "finalized", Detail: r.Plan.From.Name + " uninstalled everywhere; bridge stopped"})
+			r.Phase = schema.PhaseFinalized
+			r.decide(out, Decision{Decision: schema.DecisionFinalized, Detail: r.Plan.From.Name + " uninstalled everywhere; bridge stopped"})
 		}
 		r.Stage = ""
 		return
@@ -505,7 +499,7 @@ func (r *Rollout) resend(out *Output, nodes []*Node) {
 	}
 }
 
-func (r *Rollout) send(out *Output, n *Node, kind string) {
+func (r *Rollout) send(out *Output, n *Node, kind schema.CommandKind) {
 	c := r.command(n, kind)
 	n.Pending = &Pending{Command: c, FirstSent: r.Now, LastSent: r.Now, Sends: 1}
 	n.Touched = true
@@ -537,7 +531,7 @@ func (r *Rollout) criticalIn(node string) bool {
 func (r *Rollout) failedIn(wave []*Node) []string {
 	var ids []string
 	for _, n := range wave {
-		critical := n.Reached == ReachedActive && n.Health == schema.HealthCritical && !n.HealthAt.Before(n.ActiveAt)
+		critical := n.Reached == schema.ReachedActive && n.Health == schema.HealthCritical && !n.HealthAt.Before(n.ActiveAt)
 		if n.Failure != "" || critical {
 			ids = append(ids, n.ID)
 		}

@@ -88,7 +88,7 @@ func BenchmarkDecisionLatency(b *testing.B) {
 	}
 	Step(&base, RegistryIn{Now: now, Report: RegistryReport{At: now, Reachable: true, Healthy: true, BridgeRunning: true, Parity: 1}})
 	for _, n := range base.wave(0) { // every provider installed and active
-		n.Reached, n.ActiveAt, n.Touched, n.Pending = ReachedActive, now, true, nil
+		n.Reached, n.ActiveAt, n.Touched, n.Pending = schema.ReachedActive, now, true, nil
 	}
 	victim := base.wave(0)[0].ID
 	critical := HealthIn{Now: now.Add(time.Second), Health: schema.Health{NodeID: victim,
@@ -101,7 +101,7 @@ func BenchmarkDecisionLatency(b *testing.B) {
 		start := time.Now()
 		out := Step(&r, critical)
 		lat = append(lat, time.Since(start))
-		if r.Phase != PhaseSwitchingBack || len(out.Commands) == 0 || out.Commands[0].Kind != KindSwitchBack {
+		if r.Phase != schema.PhaseSwitchingBack || len(out.Commands) == 0 || out.Commands[0].Kind != schema.CommandSwitchBack {
 			b.Fatalf("no switch-back: phase %s, %d commands", r.Phase, len(out.Commands))
 		}
 	}

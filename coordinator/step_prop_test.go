@@ -83,11 +83,11 @@ func TestRolloutInvariants(t *testing.T) {
 				st := s.agents[id]
 				var ifs []schema.InterfaceState
 				for _, name := range st.Names() {
-					ifs = append(ifs, schema.InterfaceState{Name: name, State: string(st.Phase(name))})
+					ifs = append(ifs, schema.InterfaceState{Name: name, State: st.Phase(name)})
 				}
 				s.events = append(s.events, HelloIn{Hello: schema.Hello{NodeID: id, Interfaces: ifs}})
 			case 11:
-				kind := rapid.SampledFrom([]string{RequestPause, RequestResume, RequestApprove, RequestAbort, RequestFinalize}).Draw(rt, "request")
+				kind := rapid.SampledFrom([]schema.RequestKind{schema.RequestPause, schema.RequestResume, schema.RequestApprove, schema.RequestAbort, schema.RequestFinalize}).Draw(rt, "request")
 				s.step(s.stamp(RequestIn{Kind: kind, By: "prop"}))
 			case 12, 13: // everything delivered in order: progress
 				s.round(time.Second)
@@ -95,7 +95,7 @@ func TestRolloutInvariants(t *testing.T) {
 				s.deliverAs(rapid.SampledFrom(nodes).Draw(rt, "failNode"), true)
 			}
 		}
-		if s.r.Phase == PhaseSwitchedBack {
+		if s.r.Phase == schema.PhaseSwitchedBack {
 			for _, n := range nodes {
 				for s.deliver(n) {
 				}
@@ -117,12 +117,12 @@ func TestRolloutCompletesWithoutFaults(t *testing.T) {
 		p := genPlan(rt, base)
 		s := newSim(rt, p)
 		for i := 0; i < 1000 && !s.r.Phase.Ended(); i++ {
-			if s.r.Phase == PhaseCommitted && !s.finalizeReq {
-				s.step(s.stamp(RequestIn{Kind: RequestFinalize, By: "prop"}))
+			if s.r.Phase == schema.PhaseCommitted && !s.finalizeReq {
+				s.step(s.stamp(RequestIn{Kind: schema.RequestFinalize, By: "prop"}))
 			}
 			s.round(time.Second)
 		}
-		if s.r.Phase != PhaseFinalized {
+		if s.r.Phase != schema.PhaseFinalized {
 			rt.Fatalf("ended %s\n%s", s.r.Phase, s.decisions())
 		}
 	})

@@ -194,7 +194,7 @@ func TestAgentRefusals(t *testing.T) {
 	for id, w := range want {
 		ack := env.AwaitAck(t, a.Node, id)
 		outcome, reason, _ := strings.Cut(w, ":")
-		if ack.Outcome != outcome || !strings.HasPrefix(ack.Reason, reason) {
+		if string(ack.Outcome) != outcome || !strings.HasPrefix(ack.Reason, reason) {
 			t.Errorf("%s: acked %s %q, want %s %s", id, ack.Outcome, ack.Reason, outcome, reason)
 		}
 	}

@@ -15,12 +15,7 @@ import (
 )
 
 func nodeOf(r coordinator.Rollout, id string) *coordinator.Node {
-	for _, n := range r.Nodes {
-		if n.ID == id {
-			return n
-		}
-	}
-	return nil
+	return r.Node(id)
 }
 
 // TestAgentKilledDuringInstall kills an agent container while it fetches
@@ -55,7 +50,7 @@ func TestAgentKilledDuringInstall(t *testing.T) {
 	time.Sleep(time.Second) // down for a while, as a crashed host is
 	p3.Start(t)
 
-	f.co.AwaitPhase(t, "ro-agent-kill", coordinator.PhaseFinalized, 3*time.Minute)
+	f.co.AwaitPhase(t, "ro-agent-kill", schema.PhaseFinalized, 3*time.Minute)
 	f.awaitInstances(t, "consul", f.providers)
 	f.awaitInstances(t, "zookeeper", nil)
 	f.awaitResolvedVia(t, "consul")

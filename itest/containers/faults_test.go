@@ -14,7 +14,7 @@ import (
 // inWave accepts the rollout once it is rolling in wave w (0-based) or later.
 func inWave(w int) func(coordinator.Rollout) error {
 	return func(r coordinator.Rollout) error {
-		if r.Phase != coordinator.PhaseRolling || r.Wave < w {
+		if r.Phase != schema.PhaseRolling || r.Wave < w {
 			return fmt.Errorf("phase %s wave %d", r.Phase, r.Wave+1)
 		}
 		return nil
@@ -31,7 +31,7 @@ func TestCoordinatorKilledMidWave(t *testing.T) {
 	f.co.Kill(t)
 	f.co.Start(t)
 
-	r := f.co.AwaitPhase(t, "ro-coord-kill", coordinator.PhaseFinalized, 3*time.Minute)
+	r := f.co.AwaitPhase(t, "ro-coord-kill", schema.PhaseFinalized, 3*time.Minute)
 	if r.Epoch < 2 {
 		t.Fatalf("the restarted coordinator finished with epoch %d, want a new claim", r.Epoch)
 	}
@@ -57,10 +57,10 @@ func TestSwitchBackOnConsulFailure(t *testing.T) {
 	})
 	f.s.Consul.Kill(t)
 
-	r := f.co.AwaitPhase(t, "ro-consul-dies", coordinator.PhaseSwitchedBack, 3*time.Minute)
+	r := f.co.AwaitPhase(t, "ro-consul-dies", schema.PhaseSwitchedBack, 3*time.Minute)
 	switched := false
 	for _, d := range r.Decisions {
-		switched = switched || d.Decision == "switch-back"
+		switched = switched || d.Decision == schema.DecisionSwitchBack
 	}
 	if !switched {
 		t.Fatalf("switched back without a switch-back decision: %+v", r.Decisions)
@@ -77,7 +77,7 @@ func TestKafkaRestartedMidRollout(t *testing.T) {
 	f.co.AwaitRollout(t, "ro-kafka-restart", 2*time.Minute, "wave 2", inWave(1))
 	f.s.Kafka.Restart(t)
 
-	f.co.AwaitPhase(t, "ro-kafka-restart", coordinator.PhaseFinalized, 4*time.Minute)
+	f.co.AwaitPhase(t, "ro-kafka-restart", schema.PhaseFinalized, 4*time.Minute)
 	f.awaitInstances(t, "consul", f.providers)
 	f.awaitInstances(t, "zookeeper", nil)
 	f.awaitResolvedVia(t, "consul")

@@ -277,7 +277,7 @@ func (c *Coordinator) AwaitPhase(t testing.TB, id string, phase coordinator.Phas
 			last := ""
 			if n := len(r.Decisions); n > 0 {
 				d := r.Decisions[n-1]
-				last = d.Decision + " " + d.Check + " " + d.Detail
+				last = string(d.Decision) + " " + string(d.Check) + " " + d.Detail
 			}
 			return fmt.Errorf("phase %s wave %d (last decision: %s)", r.Phase, r.Wave+1, last)
 		}

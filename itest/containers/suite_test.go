@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/regshift/regshift/coordinator"
 	"github.com/regshift/regshift/itest"
 	"github.com/regshift/regshift/itest/containers"
 	"github.com/regshift/regshift/schema"
@@ -105,7 +104,7 @@ func TestHappyPath(t *testing.T) {
 	t.Logf("stack and fleet up in %s", time.Since(start).Round(time.Millisecond))
 
 	f.create(t, "ro-happy", nil)
-	r := f.co.AwaitPhase(t, "ro-happy", coordinator.PhaseFinalized, 3*time.Minute)
+	r := f.co.AwaitPhase(t, "ro-happy", schema.PhaseFinalized, 3*time.Minute)
 	t.Logf("finalized %s after the request", time.Since(r.Created).Round(time.Millisecond))
 
 	f.awaitInstances(t, "consul", f.providers)

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/regshift/regshift/coordinator/server"
 
-	"github.com/regshift/regshift/coordinator"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // coordinator runs a coordinator replica until interrupted (SIGINT/SIGTERM
@@ -18,11 +18,11 @@ func (c *CLI) coordinator(ctx context.Context, args []string) error {
 	if err != nil || log == nil {
 		return err
 	}
-	cfg, err := coordinator.LoadConfig(file)
+	cfg, err := server.LoadConfig(file)
 	if err != nil {
 		return err
 	}
-	rt, err := coordinator.NewRuntime(cfg, prometheus.NewRegistry(), log)
+	rt, err := server.New(cfg, server.Deps{Registry: prometheus.NewRegistry()}, log)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/regshift/regshift/coordinator/server"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/regshift/regshift/coordinator"
@@ -221,7 +223,7 @@ func (c *CLI) rolloutStatus(ctx context.Context, args []string) error {
 	}
 	cl := newAPIClient(*api)
 	draw := func(ctx context.Context, w io.Writer) (bool, error) {
-		var list []coordinator.Summary
+		var list []server.Summary
 		if err := cl.get(ctx, "/v1/rollouts", &list); err != nil {
 			return false, err
 		}
@@ -252,7 +254,7 @@ func (c *CLI) nodes(ctx context.Context, args []string) error {
 	if err := c.parse(fs, args); err != nil || helpAsked(fs, args) {
 		return err
 	}
-	var nodes []coordinator.NodeView
+	var nodes []server.NodeView
 	if err := newAPIClient(*api).get(ctx, "/v1/nodes", &nodes); err != nil {
 		return err
 	}
@@ -379,7 +381,7 @@ func renderRollout(w io.Writer, r *coordinator.Rollout) {
 		fmt.Fprintf(w, "\nwave %d/%d %s %s %d/%d %s%s\n", i+1, len(r.Waves), wv.Role, bar(reached, len(nodes)), reached, len(nodes), label, waveMark(r, i))
 		var rows [][]string
 		for _, n := range nodes {
-			rows = append(rows, []string{"  " + n.ID, progress(n.Reached), n.Health, pending(n.Pending), suffix("failure: ", n.Failure)})
+			rows = append(rows, []string{"  " + n.ID, progress(n.Reached), string(n.Health), pending(n.Pending), suffix("failure: ", n.Failure)})
 		}
 		table(w, rows)
 	}
@@ -388,7 +390,7 @@ func renderRollout(w io.Writer, r *coordinator.Rollout) {
 	fmt.Fprintf(w, "\ndecisions (last %d of %d):\n", min(len(ds), lastDecisions), len(ds))
 	var rows [][]string
 	for _, d := range ds[max(0, len(ds)-lastDecisions):] {
-		rows = append(rows, []string{"  " + clock(d.At), d.Decision, decisionInputs(d)})
+		rows = append(rows, []string{"  " + clock(d.At), string(d.Decision), decisionInputs(d)})
 	}
 	table(w, rows)
 }
@@ -396,17 +398,17 @@ func renderRollout(w io.Writer, r *coordinator.Rollout) {
 // waveTarget is the progress a wave's nodes are heading for in a phase.
 func waveTarget(p coordinator.Phase) (coordinator.Progress, string) {
 	switch p {
-	case coordinator.PhaseSwitchingBack, coordinator.PhaseSwitchedBack:
-		return coordinator.ReachedSwitchedBack, "switched back"
-	case coordinator.PhaseFinalizing, coordinator.PhaseFinalized:
-		return coordinator.ReachedUninstalled, "uninstalled"
+	case schema.PhaseSwitchingBack, schema.PhaseSwitchedBack:
+		return schema.ReachedSwitchedBack, "switched back"
+	case schema.PhaseFinalizing, schema.PhaseFinalized:
+		return schema.ReachedUninstalled, "uninstalled"
 	}
-	return coordinator.ReachedActive, "active"
+	return schema.ReachedActive, "active"
 }
 
 // waveMark says where a rolling rollout stands with wave i.
 func waveMark(r *coordinator.Rollout, i int) string {
-	if r.Phase != coordinator.PhaseRolling {
+	if r.Phase != schema.PhaseRolling {
 		return ""
 	}
 	switch {
@@ -437,7 +439,7 @@ func bar(done, n int) string {
 func decisionInputs(d coordinator.Decision) string {
 	var parts []string
 	if d.Check != "" {
-		parts = append(parts, "check "+d.Check)
+		parts = append(parts, "check "+string(d.Check))
 	}
 	switch {
 	case d.Observed != nil && d.Threshold != nil:
@@ -455,7 +457,7 @@ func decisionInputs(d coordinator.Decision) string {
 }
 
 // renderSummaries writes the list of rollouts.
-func renderSummaries(w io.Writer, list []coordinator.Summary) {
+func renderSummaries(w io.Writer, list []server.Summary) {
 	if len(list) == 0 {
 		fmt.Fprintln(w, "no rollouts")
 		return
@@ -475,7 +477,7 @@ func renderSummaries(w io.Writer, list []coordinator.Summary) {
 		}
 		last := "-"
 		if d := s.Decision; d != nil {
-			last = clock(d.At) + " " + d.Decision + suffix(" ", d.Check)
+			last = clock(d.At) + " " + string(d.Decision) + suffix(" ", string(d.Check))
 		}
 		rows = append(rows, []string{s.ID, string(s.Phase), fmt.Sprintf("%d/%d", s.Wave, s.Waves), orDash(strings.Join(stopped, ",")),
 			orDash(strings.Join(counts, " ")), last})
@@ -485,7 +487,7 @@ func renderSummaries(w io.Writer, list []coordinator.Summary) {
 
 // renderNodes writes every node: its rollout, wave, progress, health, the
 // command it has not answered and why it failed.
-func renderNodes(w io.Writer, nodes []coordinator.NodeView) {
+func renderNodes(w io.Writer, nodes []server.NodeView) {
 	if len(nodes) == 0 {
 		fmt.Fprintln(w, "no nodes: no rollout holds any")
 		return
@@ -493,7 +495,7 @@ func renderNodes(w io.Writer, nodes []coordinator.NodeView) {
 	rows := [][]string{{"NODE", "ROLLOUT", "WAVE", "ROLES", "PROGRESS", "HEALTH", "FAILURE", "PENDING"}}
 	for _, n := range nodes {
 		rows = append(rows, []string{n.ID, n.Rollout, strconv.Itoa(n.Wave + 1), strings.Join(n.Roles, ","),
-			progress(n.Reached), n.Health, orDash(n.Failure), pending(n.Pending)})
+			progress(n.Reached), string(n.Health), orDash(n.Failure), pending(n.Pending)})
 	}
 	table(w, rows)
 }
@@ -513,7 +515,7 @@ func table(w io.Writer, rows [][]string) {
 }
 
 func progress(p coordinator.Progress) string {
-	if p == coordinator.ReachedNone {
+	if p == schema.ReachedNone {
 		return "none"
 	}
 	return string(p)

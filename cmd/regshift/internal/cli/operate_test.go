@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regshift/regshift/coordinator/server"
+
 	"github.com/segmentio/kafka-go"
 
 	"github.com/regshift/regshift/coordinator"
@@ -52,16 +54,16 @@ func cannedRollouts(t *testing.T) []*coordinator.Rollout {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.Phase, r.Wave, r.Now, r.SoakStarted = coordinator.PhaseRolling, 1, at(95), at(90)
+	r.Phase, r.Wave, r.Now, r.SoakStarted = schema.PhaseRolling, 1, at(95), at(90)
 	r.Registry = coordinator.RegistryReport{At: at(94), Reachable: true, Healthy: true, BridgeRunning: true, Parity: 1}
 	for _, n := range r.Nodes {
 		switch n.ID {
 		case "p1", "p2":
-			n.Reached, n.Touched, n.ActiveAt, n.Health, n.HealthAt = coordinator.ReachedActive, true, at(40), schema.HealthPassing, at(93)
+			n.Reached, n.Touched, n.ActiveAt, n.Health, n.HealthAt = schema.ReachedActive, true, at(40), schema.HealthPassing, at(93)
 		case "p3":
-			n.Reached, n.Touched = coordinator.ReachedInstalled, true
-			cmd := coordinator.Command{ID: coordinator.CommandID(r.ID, n.ID, coordinator.KindActivate), Node: n.ID,
-				Kind: coordinator.KindActivate, Interface: "consul"}
+			n.Reached, n.Touched = schema.ReachedInstalled, true
+			cmd := coordinator.Command{ID: coordinator.CommandID(r.ID, n.ID, schema.CommandActivate), Node: n.ID,
+				Kind: schema.CommandActivate, Interface: "consul"}
 			n.Pending = &coordinator.Pending{Command: cmd, FirstSent: at(60), LastSent: at(90), Sends: 2}
 		}
 	}
@@ -74,8 +76,8 @@ func cannedRollouts(t *testing.T) []*coordinator.Rollout {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old.Phase, old.Now = coordinator.PhaseSwitchedBack, old.Created.Add(10*time.Minute)
-	old.Nodes[0].Reached, old.Nodes[0].Touched, old.Nodes[0].Failure = coordinator.ReachedSwitchedBack, true, "ack failed: registry-unavailable"
+	old.Phase, old.Now = schema.PhaseSwitchedBack, old.Created.Add(10*time.Minute)
+	old.Nodes[0].Reached, old.Nodes[0].Touched, old.Nodes[0].Failure = schema.ReachedSwitchedBack, true, "ack failed: registry-unavailable"
 	old.Decisions = append(old.Decisions,
 		coordinator.Decision{At: old.Now.Add(-time.Minute), Decision: "node-failed", Check: "ack", Nodes: []string{"p1"},
 			Detail: "ack failed: registry-unavailable"},
@@ -94,9 +96,9 @@ func fakeAPI(t *testing.T, rollouts func() []*coordinator.Rollout) *httptest.Ser
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/rollouts", func(w http.ResponseWriter, _ *http.Request) {
-		out := []coordinator.Summary{}
+		out := []server.Summary{}
 		for _, r := range rollouts() {
-			s := coordinator.Summary{ID: r.ID, Phase: r.Phase, Paused: r.Paused, Held: r.Held, Wave: r.Wave + 1, Waves: len(r.Waves),
+			s := server.Summary{ID: r.ID, Phase: r.Phase, Paused: r.Paused, Held: r.Held, Wave: r.Wave + 1, Waves: len(r.Waves),
 				Nodes: map[string]int{}, Decision: &r.Decisions[len(r.Decisions)-1]}
 			for _, n := range r.Nodes {
 				s.Nodes[progress(n.Reached)]++
@@ -116,10 +118,10 @@ func fakeAPI(t *testing.T, rollouts func() []*coordinator.Rollout) *httptest.Ser
 		write(w, map[string]string{"error": "no rollout " + req.PathValue("id")})
 	})
 	mux.HandleFunc("GET /v1/nodes", func(w http.ResponseWriter, _ *http.Request) {
-		out := []coordinator.NodeView{}
+		out := []server.NodeView{}
 		for _, r := range rollouts() {
-			for _, n := range r.Nodes {
-				out = append(out, coordinator.NodeView{Rollout: r.ID, Node: n})
+			for i := range r.Nodes {
+				out = append(out, server.NodeView{Rollout: r.ID, Node: &r.Nodes[i]})
 			}
 		}
 		write(w, out)
@@ -204,9 +206,9 @@ func TestWatchRedrawsUntilTheRolloutEnds(t *testing.T) {
 		// The third look finds the rollout finalized.
 		if gets.Add(1) >= 3 {
 			done := live.Clone()
-			done.Phase = coordinator.PhaseFinalized
+			done.Phase = schema.PhaseFinalized
 			for _, n := range done.Nodes {
-				n.Reached, n.Pending = coordinator.ReachedUninstalled, nil
+				n.Reached, n.Pending = schema.ReachedUninstalled, nil
 			}
 			return []*coordinator.Rollout{&done}
 		}
@@ -473,7 +475,7 @@ func TestOperateARealCoordinator(t *testing.T) {
 		}
 	}()
 	itest.Eventually(t, time.Minute, "the coordinator leads", func() error {
-		var h coordinator.Health
+		var h server.Health
 		if err := newAPIClient("http://"+api).get(ctx, "/healthz", &h); err != nil {
 			return err
 		}

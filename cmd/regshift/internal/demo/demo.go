@@ -9,7 +9,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"io"
 	"log/slog"
 	"net"
@@ -22,7 +21,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/regshift/regshift/coordinator"
+	"github.com/twmb/franz-go/pkg/kfake"
+
 	"github.com/regshift/regshift/events"
 	"github.com/regshift/regshift/nodeagent/ifacepkg"
 	"github.com/regshift/regshift/registries"
@@ -130,10 +130,10 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	}
 	after := w.registrySnapshot(ctx)
 	w.report(final, phases, total, callers, ok, failed, before, after)
-	if o.Fail && final.Phase != coordinator.PhaseSwitchedBack {
+	if o.Fail && final.Phase != schema.PhaseSwitchedBack {
 		return fmt.Errorf("the failure demo ended %s, not switched back", final.Phase)
 	}
-	if !o.Fail && final.Phase != coordinator.PhaseFinalized {
+	if !o.Fail && final.Phase != schema.PhaseFinalized {
 		return fmt.Errorf("the rollout ended %s, not finalized", final.Phase)
 	}
 	return nil

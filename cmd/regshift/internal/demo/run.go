@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/regshift/regshift/coordinator/server"
+
 	"encoding/json"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,14 +29,14 @@ func (w *world) startCoordinator(ctx context.Context, keysDir string) (string, e
 	if err != nil {
 		return "", err
 	}
-	cfg := coordinator.DefaultConfig()
+	cfg := server.DefaultConfig()
 	cfg.ID, cfg.Brokers, cfg.TopicPrefix = "demo-coordinator", w.o.Kafka, w.prefix
 	cfg.SigningKey = filepath.Join(keysDir, "demo-coordinator.key")
 	cfg.OperatorKeysDir = filepath.Join(w.dir, "operators")
 	cfg.Listen = "127.0.0.1:" + strconv.Itoa(port)
 	cfg.PackagesDir = filepath.Join(w.dir, "packages")
 	cfg.Tick, cfg.RegistryEvery, cfg.CommandPartitions = 250*time.Millisecond, 500*time.Millisecond, 4
-	rt, err := coordinator.NewRuntime(cfg, prometheus.NewRegistry(), w.o.Log)
+	rt, err := server.New(cfg, server.Deps{Registry: prometheus.NewRegistry()}, w.o.Log)
 	if err != nil {
 		return "", err
 	}
@@ -226,9 +228,9 @@ func (w *world) watch(ctx context.Context, api, id string) (coordinator.Rollout,
 				phases = append(phases, phase{name: r.Phase, start: now})
 			}
 			for _, d := range r.Decisions[seen:] {
-				line := "decision " + d.Decision
+				line := "decision " + string(d.Decision)
 				if d.Check != "" {
-					line += " [" + d.Check
+					line += " [" + string(d.Check)
 					if d.Observed != nil && d.Threshold != nil {
 						line += fmt.Sprintf(" %.2f vs %.2f", *d.Observed, *d.Threshold)
 					}
@@ -243,12 +245,12 @@ func (w *world) watch(ctx context.Context, api, id string) (coordinator.Rollout,
 				w.say("%s", line)
 			}
 			seen = len(r.Decisions)
-			if r.Phase == coordinator.PhaseRolling && r.Wave != lastWave {
+			if r.Phase == schema.PhaseRolling && r.Wave != lastWave {
 				lastWave = r.Wave
 				wv := r.Waves[r.Wave]
 				w.say("wave %d/%d: %s %s", r.Wave+1, len(r.Waves), wv.Role, strings.Join(wv.Nodes, " "))
 			}
-			if w.o.Fail && !killed && r.Phase == coordinator.PhaseRolling && r.Waves[r.Wave].Role == schema.RoleConsumer {
+			if w.o.Fail && !killed && r.Phase == schema.PhaseRolling && r.Waves[r.Wave].Role == schema.RoleConsumer {
 				w.killConsul()
 				killed = true
 				w.say("FAILURE DEMO: Consul killed under the consumer wave")
@@ -317,7 +319,7 @@ func (w *world) report(r coordinator.Rollout, phases []phase, total time.Duratio
 		fmt.Fprintf(w.out, "  %-9s before: %s\n            after:  %s\n", reg, strings.Join(before[reg], " "), strings.Join(after[reg], " "))
 	}
 	for _, d := range r.Decisions {
-		if d.Decision == "switch-back" {
+		if d.Decision == schema.DecisionSwitchBack {
 			fmt.Fprintf(w.out, "switch-back decided on %s: observed %v, threshold %v, nodes %v — %s\n", d.Check, deref(d.Observed), deref(d.Threshold), d.Nodes, d.Detail)
 		}
 	}

@@ -1,4 +1,4 @@
-package coordinator_test
+package server_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/regshift/regshift/coordinator"
+	"github.com/regshift/regshift/coordinator/server"
 	"github.com/regshift/regshift/itest"
 	"github.com/regshift/regshift/itest/servers"
 	"github.com/regshift/regshift/schema"
@@ -28,13 +29,13 @@ type coord struct {
 
 func startCoordinator(t *testing.T, env *itest.Env, id string) *coord {
 	t.Helper()
-	cfg := coordinator.DefaultConfig()
+	cfg := server.DefaultConfig()
 	cfg.ID, cfg.Brokers, cfg.TopicPrefix = id, env.Brokers, env.Prefix
 	cfg.SigningKey = filepath.Join(env.KeysDir, "coordinator-itest.key")
 	cfg.AcceptUnsigned = true
 	cfg.Listen = "127.0.0.1:" + strconv.Itoa(servers.FreePort(t))
 	cfg.Tick, cfg.RegistryEvery, cfg.CommandPartitions = 200*time.Millisecond, 500*time.Millisecond, 4
-	rt, err := coordinator.NewRuntime(cfg, prometheus.NewRegistry(), env.Log.With("replica", id))
+	rt, err := server.New(cfg, server.Deps{Registry: prometheus.NewRegistry()}, env.Log.With("replica", id))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func (c *coord) awaitPhase(t *testing.T, id string, phase coordinator.Phase) coo
 		if r.Phase != phase {
 			last := ""
 			if n := len(r.Decisions); n > 0 {
-				last = r.Decisions[n-1].Decision + " " + r.Decisions[n-1].Check + " " + r.Decisions[n-1].Detail
+				last = string(r.Decisions[n-1].Decision) + " " + string(r.Decisions[n-1].Check) + " " + r.Decisions[n-1].Detail
 			}
 			return fmt.Errorf("phase %s wave %d (last decision: %s)", r.Phase, r.Wave+1, last)
 		}
@@ -128,7 +129,7 @@ func TestRolloutToFinalize(t *testing.T) {
 	env.Request(t, nil, &schema.CreateRollout{RequestHeader: env.RequestHeader("req-1"),
 		Plan: plan(env, url, digest, map[string]string{"p1": "provider", "p2": "provider", "c1": "consumer", "c2": "consumer"})})
 
-	r := co.awaitPhase(t, env.RolloutID, coordinator.PhaseFinalized)
+	r := co.awaitPhase(t, env.RolloutID, schema.PhaseFinalized)
 	for _, a := range []*itest.Agent{p1, p2} {
 		env.AwaitRegistered(t, "consul", ordersSvc, a.ServiceID(ordersSvc), true)
 		env.AwaitRegistered(t, "zookeeper", ordersSvc, a.ServiceID(ordersSvc), false)
@@ -141,7 +142,7 @@ func TestRolloutToFinalize(t *testing.T) {
 	}
 	var names []string
 	for _, d := range r.Decisions {
-		names = append(names, d.Decision)
+		names = append(names, string(d.Decision))
 	}
 	t.Logf("decisions: %v", names)
 }

@@ -1,12 +1,14 @@
-package coordinator
+package server
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/regshift/regshift/coordinator"
 	"github.com/regshift/regshift/coordinator/bridge"
 	"github.com/regshift/regshift/registries"
 	"github.com/regshift/regshift/registries/consul"
@@ -14,16 +16,8 @@ import (
 	"github.com/regshift/regshift/schema"
 )
 
-// runningBridge is one rollout's bridge and the registry clients it uses.
-type runningBridge struct {
-	b        *bridge.Bridge
-	src, dst registries.Registry
-	cancel   context.CancelFunc
-	done     chan struct{}
-}
-
 // bridgeWanted: the fleet may be mixed from preparing until it ended.
-func bridgeWanted(p Phase) bool { return !p.Ended() && p != PhaseFinalized }
+func bridgeWanted(p coordinator.Phase) bool { return !p.Ended() && p != schema.PhaseFinalized }
 
 // openRegistry opens a client for an interface of a plan. A ZooKeeper
 // address may end in the Curator base path: "zk1:2181,zk2:2181/services".
@@ -45,19 +39,46 @@ func openRegistry(kind, addr string, log *slog.Logger) (registries.Registry, err
 	return nil, fmt.Errorf("unknown interface kind %q", kind)
 }
 
-// startBridge mirrors the rollout's old registry into the new one. Call
-// with rt.mu held.
-func (rt *Runtime) startBridge(r *Rollout) {
-	if _, ok := rt.bridges[r.ID]; ok {
+// bridges supervises the running bridges, one per rollout that has one. Its
+// lock guards the map only: opening clients and stopping a bridge happen
+// outside it.
+type bridges struct {
+	open Opener
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	running map[string]*runningBridge
+}
+
+// runningBridge is one rollout's bridge and the registry clients it uses.
+type runningBridge struct {
+	id       string
+	b        *bridge.Bridge
+	src, dst registries.Registry
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+func newBridges(open Opener, log *slog.Logger) *bridges {
+	return &bridges{open: open, log: log, running: map[string]*runningBridge{}}
+}
+
+// start mirrors the rollout's old registry into the new one, unless its
+// bridge runs already.
+func (bs *bridges) start(r *coordinator.Rollout) {
+	bs.mu.Lock()
+	_, ok := bs.running[r.ID]
+	bs.mu.Unlock()
+	if ok {
 		return
 	}
-	log := rt.log.With("rollout", r.ID)
-	src, err := rt.newOpen(r.Plan.From.Kind, r.Plan.From.Address, log)
+	log := bs.log.With("rollout", r.ID)
+	src, err := bs.open(r.Plan.From.Kind, r.Plan.From.Address, log)
 	if err != nil {
 		log.Error("bridge source", "err", err)
 		return
 	}
-	dst, err := rt.newOpen(r.Plan.To.Kind, r.Plan.To.Address, log)
+	dst, err := bs.open(r.Plan.To.Kind, r.Plan.To.Address, log)
 	if err != nil {
 		_ = src.Close()
 		log.Error("bridge target", "err", err)
@@ -73,44 +94,56 @@ func (rt *Runtime) startBridge(r *Rollout) {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	rb := &runningBridge{b: b, src: src, dst: dst, cancel: cancel, done: make(chan struct{})}
+	rb := &runningBridge{id: r.ID, b: b, src: src, dst: dst, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(rb.done)
 		_ = b.Run(ctx)
 	}()
-	rt.bridges[r.ID] = rb
+	bs.mu.Lock()
+	bs.running[r.ID] = rb
+	bs.mu.Unlock()
 	log.Info("bridge started", "from", r.Plan.From.Address, "to", r.Plan.To.Address)
 }
 
-// stopBridge stops one rollout's bridge. Its mirrors stay in the target
-// until their providers are gone from the source for good (finalize) or the
-// fleet is back on the source (switch back) — then they are removed.
-func (rt *Runtime) stopBridge(id string) {
-	rb, ok := rt.bridges[id]
+// stop stops one rollout's bridge. Its mirrors stay in the target until
+// their providers are gone from the source for good (finalize) or the fleet
+// is back on the source (switch back) — then they are removed.
+func (bs *bridges) stop(id string) {
+	bs.mu.Lock()
+	rb, ok := bs.running[id]
+	delete(bs.running, id)
+	bs.mu.Unlock()
 	if !ok {
 		return
 	}
-	delete(rt.bridges, id)
 	rb.cancel()
 	<-rb.done
 	_ = rb.src.Close()
 	_ = rb.dst.Close()
-	rt.log.Info("bridge stopped", "rollout", id)
+	bs.log.Info("bridge stopped", "rollout", id)
 }
 
-func (rt *Runtime) stopBridges() {
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	for id := range rt.bridges {
-		rt.stopBridge(id)
+func (bs *bridges) stopAll() {
+	for _, rb := range bs.list() {
+		bs.stop(rb.id)
 	}
+}
+
+func (bs *bridges) list() []*runningBridge {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	out := make([]*runningBridge, 0, len(bs.running))
+	for _, rb := range bs.running {
+		out = append(out, rb)
+	}
+	return out
 }
 
 // registryLoop measures, for every rollout that has a bridge, whether the
 // new registry answers and the parity of its instance sets with the old
-// one, and folds the report in.
-func (rt *Runtime) registryLoop(ctx context.Context) {
-	t := time.NewTicker(rt.cfg.RegistryEvery)
+// one, and hands the report to the owner.
+func (s *Server) registryLoop(ctx context.Context, o *owner) {
+	t := time.NewTicker(s.cfg.RegistryEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -118,31 +151,21 @@ func (rt *Runtime) registryLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		rt.mu.Lock()
-		running := map[string]*runningBridge{}
-		for id, rb := range rt.bridges {
-			running[id] = rb
-		}
-		rt.mu.Unlock()
-		for id, rb := range running {
-			rep := measure(ctx, rb)
-			rt.mu.Lock()
-			if r, ok := rt.rollouts[id]; ok && !r.Phase.Ended() {
-				if err := rt.fold(ctx, r, RegistryIn{Now: rep.At, Report: rep}); err != nil && ctx.Err() == nil {
-					rt.log.Warn("registry report", "rollout", id, "err", err)
-				}
+		for _, rb := range s.bridges.list() {
+			rep := measure(ctx, rb, s.now())
+			if err := o.report(ctx, rb.id, rep); err != nil && ctx.Err() == nil {
+				s.log.Warn("registry report", "rollout", rb.id, "err", err)
 			}
-			rt.mu.Unlock()
 		}
 	}
 }
 
 // measure pings the new registry and computes the parity: the share of the
 // old registry's instances the new one also offers.
-func measure(ctx context.Context, rb *runningBridge) RegistryReport {
+func measure(ctx context.Context, rb *runningBridge, now time.Time) coordinator.RegistryReport {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	rep := RegistryReport{At: time.Now().UTC(), BridgeRunning: true}
+	rep := coordinator.RegistryReport{At: now, BridgeRunning: true}
 	select {
 	case <-rb.done:
 		rep.BridgeRunning = false
@@ -176,5 +199,3 @@ func measure(ctx context.Context, rb *runningBridge) RegistryReport {
 	}
 	return rep
 }
-
-var _ = schema.TypeRolloutRecord

@@ -1,4 +1,4 @@
-package coordinator_test
+package server_test
 
 import (
 	"crypto/ed25519"
@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/regshift/regshift/coordinator"
+	"github.com/regshift/regshift/coordinator/server"
 	"github.com/regshift/regshift/events"
 )
 
@@ -54,7 +54,7 @@ func configDir(t *testing.T, edit func(string) string) string {
 
 func TestLoadConfigReadsEveryField(t *testing.T) {
 	file := configDir(t, func(s string) string { return s })
-	c, err := coordinator.LoadConfig(file)
+	c, err := server.LoadConfig(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,11 +75,11 @@ func TestLoadConfigReadsEveryField(t *testing.T) {
 
 func TestLoadConfigDefaults(t *testing.T) {
 	file := configDir(t, func(string) string { return "signingKey: keys/coordinator.key\nacceptUnsigned: true\n" })
-	c, err := coordinator.LoadConfig(file)
+	c, err := server.LoadConfig(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := coordinator.DefaultConfig()
+	d := server.DefaultConfig()
 	d.SigningKey, d.AcceptUnsigned = filepath.Join(filepath.Dir(file), "keys", "coordinator.key"), true
 	if c.ID != d.ID || strings.Join(c.Brokers, ",") != strings.Join(d.Brokers, ",") || c.TopicPrefix != d.TopicPrefix ||
 		c.Listen != d.Listen || c.Tick != d.Tick || c.CommandTTL != d.CommandTTL || c.RegistryEvery != d.RegistryEvery ||
@@ -129,8 +129,8 @@ func TestLoadConfigNamesTheBadField(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := configDir(t, tc.edit)
-			_, err := coordinator.LoadConfig(file)
-			if !errors.Is(err, coordinator.ErrConfig) {
+			_, err := server.LoadConfig(file)
+			if !errors.Is(err, server.ErrConfig) {
 				t.Fatalf("error %v, want an ErrConfig", err)
 			}
 			if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), file+": ") {
@@ -141,8 +141,8 @@ func TestLoadConfigNamesTheBadField(t *testing.T) {
 }
 
 func TestLoadConfigMissingFile(t *testing.T) {
-	_, err := coordinator.LoadConfig(filepath.Join(t.TempDir(), "none.yaml"))
-	if !errors.Is(err, coordinator.ErrConfig) || !errors.Is(err, os.ErrNotExist) {
+	_, err := server.LoadConfig(filepath.Join(t.TempDir(), "none.yaml"))
+	if !errors.Is(err, server.ErrConfig) || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("error %v, want ErrConfig wrapping ErrNotExist", err)
 	}
 }

@@ -1,4 +1,4 @@
-package coordinator_test
+package server_test
 
 import (
 	"context"
@@ -41,17 +41,17 @@ func TestFailingGateSwitchesBack(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if r.Phase != coordinator.PhaseRolling || r.Waves[r.Wave].Role != schema.RoleConsumer {
+		if r.Phase != schema.PhaseRolling || r.Waves[r.Wave].Role != schema.RoleConsumer {
 			return fmt.Errorf("phase %s wave %d", r.Phase, r.Wave+1)
 		}
 		return nil
 	})
 	consul.Kill(t) // the new registry dies under the consumer canary
 
-	r := co.awaitPhase(t, env.RolloutID, coordinator.PhaseSwitchedBack)
+	r := co.awaitPhase(t, env.RolloutID, schema.PhaseSwitchedBack)
 	var sb *coordinator.Decision
 	for i, d := range r.Decisions {
-		if d.Decision == "switch-back" {
+		if d.Decision == schema.DecisionSwitchBack {
 			sb = &r.Decisions[i]
 		}
 	}
@@ -73,7 +73,7 @@ func TestFailingGateSwitchesBack(t *testing.T) {
 	// Every touched node was switched back; c2, after the canary, was never
 	// touched.
 	for _, n := range r.Nodes {
-		if want := n.ID != "c2"; (n.Reached == coordinator.ReachedSwitchedBack) != want || n.Touched != want {
+		if want := n.ID != "c2"; (n.Reached == schema.ReachedSwitchedBack) != want || n.Touched != want {
 			t.Fatalf("%s: reached %q touched %v", n.ID, n.Reached, n.Touched)
 		}
 	}
@@ -130,7 +130,7 @@ func TestLeaderFailover(t *testing.T) {
 	}
 	lead.stop(t) // the leader goes away mid-rollout
 
-	r := standby.awaitPhase(t, env.RolloutID, coordinator.PhaseFinalized)
+	r := standby.awaitPhase(t, env.RolloutID, schema.PhaseFinalized)
 	if r.Epoch < 2 {
 		t.Fatalf("coord-b finished with epoch %d", r.Epoch)
 	}
@@ -152,7 +152,7 @@ func TestLeaderFailover(t *testing.T) {
 
 // breaks reports whether a decision's observation breaks its threshold.
 func breaks(d *coordinator.Decision) bool {
-	if d.Check == "failure-budget" {
+	if d.Check == schema.CheckFailureBudget {
 		return *d.Observed > *d.Threshold
 	}
 	return *d.Observed < *d.Threshold
@@ -210,7 +210,7 @@ func TestOperatorRequests(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if n := r.Node("p1"); n == nil || n.Reached != coordinator.ReachedActive {
+		if n := r.Node("p1"); n == nil || n.Reached != schema.ReachedActive {
 			return fmt.Errorf("p1 not active yet")
 		}
 		return nil
@@ -251,7 +251,7 @@ func TestOperatorRequests(t *testing.T) {
 		return nil
 	})
 	env.Request(t, nil, &schema.Abort{RequestHeader: env.RequestHeader("req-4")})
-	r := co.awaitPhase(t, env.RolloutID, coordinator.PhaseSwitchedBack)
+	r := co.awaitPhase(t, env.RolloutID, schema.PhaseSwitchedBack)
 	for _, a := range []*itest.Agent{p1, p2, c1} {
 		st, err := a.Client(t).Status(context.Background())
 		if err != nil || st.Primary != "zookeeper" {
@@ -260,7 +260,7 @@ func TestOperatorRequests(t *testing.T) {
 	}
 	var names []string
 	for _, d := range r.Decisions {
-		names = append(names, d.Decision)
+		names = append(names, string(d.Decision))
 	}
 	if got := strings.Join(names, " "); !strings.Contains(got, "paused") || !strings.Contains(got, "resumed") || !strings.Contains(got, "aborted") {
 		t.Fatalf("decisions %s", got)

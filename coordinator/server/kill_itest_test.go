@@ -1,4 +1,4 @@
-package coordinator_test
+package server_test
 
 import (
 	"bytes"
@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/regshift/regshift/coordinator"
 	"github.com/regshift/regshift/itest"
 	"github.com/regshift/regshift/itest/servers"
 	"github.com/regshift/regshift/schema"
@@ -89,7 +88,7 @@ func TestCoordinatorKilledMidWave(t *testing.T) {
 	p.signal(syscall.SIGKILL) // mid-wave, no goodbye
 	p.start(t)
 
-	r := co.awaitPhase(t, env.RolloutID, coordinator.PhaseFinalized)
+	r := co.awaitPhase(t, env.RolloutID, schema.PhaseFinalized)
 	if r.Epoch < 2 {
 		t.Fatalf("the restarted coordinator finished with epoch %d, want a new claim", r.Epoch)
 	}

@@ -1,0 +1,120 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/regshift/regshift/coordinator"
+	"github.com/regshift/regshift/schema"
+)
+
+// Summary is one rollout in the list.
+type Summary struct {
+	ID       string                `json:"id"`
+	Phase    coordinator.Phase     `json:"phase"`
+	Paused   bool                  `json:"paused"`
+	Held     bool                  `json:"held"`
+	Wave     int                   `json:"wave"` // 1-based
+	Waves    int                   `json:"waves"`
+	Nodes    map[string]int        `json:"nodes"` // by progress
+	Decision *coordinator.Decision `json:"last_decision,omitempty"`
+}
+
+// NodeView is one node as the API shows it.
+type NodeView struct {
+	Rollout string `json:"rollout"`
+	*coordinator.Node
+}
+
+// Health is /healthz: whether this replica leads, and its epoch.
+type Health struct {
+	Replica string `json:"replica"`
+	Leader  bool   `json:"leader"`
+	Epoch   uint64 `json:"epoch"`
+}
+
+func summarize(r *coordinator.Rollout) Summary {
+	s := Summary{ID: r.ID, Phase: r.Phase, Paused: r.Paused, Held: r.Held, Wave: r.Wave + 1, Waves: len(r.Waves), Nodes: map[string]int{}}
+	for i := range r.Nodes {
+		n := &r.Nodes[i]
+		k := string(n.Reached)
+		if n.Reached == schema.ReachedNone {
+			k = "none"
+		}
+		if n.Failure != "" {
+			k = "failed"
+		}
+		s.Nodes[k]++
+	}
+	if len(r.Decisions) > 0 {
+		d := r.Decisions[len(r.Decisions)-1]
+		s.Decision = &d
+	}
+	return s
+}
+
+// api serves, from the owner's last published snapshot (never waiting on
+// the owner or on Kafka):
+//
+//	GET /v1/rollouts                    summaries
+//	GET /v1/rollouts/{id}               the whole rollout: plan, waves, nodes, decisions
+//	GET /v1/rollouts/{id}/decisions     the decision log with each decision's inputs
+//	GET /v1/nodes                       every node of every rollout
+//	GET /healthz                        leader or standby, epoch
+//	GET /metrics                        Prometheus
+//	GET /packages/...                   PackagesDir, for agents to install from
+func (s *Server) api() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/rollouts", func(w http.ResponseWriter, _ *http.Request) {
+		v := s.view.Load()
+		out := make([]Summary, 0, len(v.ids))
+		for _, id := range v.ids {
+			out = append(out, v.rollouts[id].summary)
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+	mux.HandleFunc("GET /v1/rollouts/{id}", s.rolloutView(func(ro *coordinator.Rollout) any { return ro }))
+	mux.HandleFunc("GET /v1/rollouts/{id}/decisions", s.rolloutView(func(ro *coordinator.Rollout) any { return ro.Decisions }))
+	mux.HandleFunc("GET /v1/nodes", func(w http.ResponseWriter, _ *http.Request) {
+		v := s.view.Load()
+		out := []NodeView{}
+		for _, id := range v.ids {
+			ro := &v.rollouts[id].rollout
+			for i := range ro.Nodes {
+				out = append(out, NodeView{Rollout: id, Node: &ro.Nodes[i]})
+			}
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, s.status.Load())
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	if s.cfg.PackagesDir != "" {
+		mux.Handle("GET /packages/", http.StripPrefix("/packages/", http.FileServer(http.Dir(s.cfg.PackagesDir))))
+	}
+	return mux
+}
+
+// rolloutView serves what view takes from the rollout named in the path,
+// or 404.
+func (s *Server) rolloutView(view func(*coordinator.Rollout) any) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		rv, ok := s.view.Load().rollouts[r.PathValue("id")]
+		if !ok {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no rollout " + r.PathValue("id")})
+			return
+		}
+		writeJSON(w, http.StatusOK, view(&rv.rollout))
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

@@ -1,0 +1,54 @@
+package server
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	leader          prometheus.Gauge
+	rollouts        *prometheus.GaugeVec
+	nodes           *prometheus.GaugeVec
+	commands        *prometheus.CounterVec
+	acks            *prometheus.CounterVec
+	timedOut        prometheus.Counter
+	decisionSeconds prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	const ns, sub = "regshift", "coordinator"
+	m := &metrics{
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "leader",
+			Help: "1 while this replica leads."}),
+		rollouts: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "rollouts",
+			Help: "Rollouts by phase."}, []string{"phase"}),
+		nodes: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "nodes",
+			Help: "Nodes of active rollouts by progress (none, installed, active, switched-back, uninstalled, failed)."}, []string{"state"}),
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "commands_sent_total",
+			Help: "Commands sent (re-sends included), by kind."}, []string{"kind"}),
+		acks: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "acks_total",
+			Help: "Acks received, by outcome (done, failed, rejected)."}, []string{"outcome"}),
+		timedOut: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "commands_timed_out_total",
+			Help: "Commands not answered within the ack timeout (the node counts as unknown)."}),
+		decisionSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "decision_duration_seconds",
+			Help: "Time to fold an input that led to a decision.", Buckets: prometheus.ExponentialBuckets(0.00001, 2, 20)}),
+	}
+	for _, c := range []prometheus.Collector{m.leader, m.rollouts, m.nodes, m.commands, m.acks, m.timedOut, m.decisionSeconds} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// observe sets the gauges from a published view.
+func (m *metrics) observe(v *view) {
+	m.rollouts.Reset()
+	m.nodes.Reset()
+	for _, rv := range v.rollouts {
+		m.rollouts.WithLabelValues(string(rv.summary.Phase)).Inc()
+		if rv.summary.Phase.Ended() {
+			continue
+		}
+		for k, n := range rv.summary.Nodes {
+			m.nodes.WithLabelValues(k).Add(float64(n))
+		}
+	}
+}

@@ -1,0 +1,205 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/regshift/regshift/coordinator"
+	"github.com/regshift/regshift/events"
+	"github.com/regshift/regshift/schema"
+)
+
+// owner is the one goroutine that holds the rollouts while this replica
+// leads (controller-runtime's manager, raft's node loop): inputs come in on
+// a channel, it steps the rollouts and carries out their effects (persist,
+// send, start or stop a bridge) in order, and it publishes immutable
+// snapshots for the API. Nothing else reads or writes its fields, so there
+// is no lock to hold across I/O: a publish that retries for minutes delays
+// the rollouts, never the API or /healthz.
+type owner struct {
+	s     *Server
+	prod  *events.Producer
+	enc   *events.Encoder
+	epoch uint64
+
+	inputs   chan job
+	rollouts map[string]*coordinator.Rollout
+	dirty    map[string]bool // stepped without output: persisted on the next tick
+	changed  map[string]bool // stepped since the last snapshot
+	lastView time.Time
+}
+
+// job is one input: run on the owner goroutine; its error goes back to
+// whoever submitted it (a consumer retries or dead-letters on it).
+type job struct {
+	run  func(ctx context.Context) error
+	done chan error
+}
+
+// viewEvery bounds how stale a snapshot gets while inputs keep coming: the
+// owner publishes one whenever its queue runs empty, and at least this often.
+const viewEvery = 200 * time.Millisecond
+
+func newOwner(s *Server, prod *events.Producer, epoch uint64) *owner {
+	return &owner{s: s, prod: prod, epoch: epoch, inputs: make(chan job),
+		enc:      &events.Encoder{Topics: s.topics, Source: "regshift/coordinator/" + s.cfg.ID, Signer: s.signer},
+		rollouts: map[string]*coordinator.Rollout{}, dirty: map[string]bool{}, changed: map[string]bool{}}
+}
+
+// run owns the rollouts until ctx ends.
+func (o *owner) run(ctx context.Context) error {
+	t := time.NewTicker(o.s.cfg.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case j := <-o.inputs:
+			j.done <- j.run(ctx)
+		case <-t.C:
+			o.tick(ctx)
+		}
+		if len(o.changed) > 0 && (len(o.inputs) == 0 || o.s.now().Sub(o.lastView) >= viewEvery) {
+			o.publishView()
+		}
+	}
+}
+
+// submit hands run to the owner and waits for its result.
+func (o *owner) submit(ctx context.Context, run func(ctx context.Context) error) error {
+	j := job{run: run, done: make(chan error, 1)}
+	select {
+	case o.inputs <- j:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-j.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (o *owner) tick(ctx context.Context) {
+	now := o.s.now()
+	for _, r := range o.active() {
+		if err := o.fold(ctx, r, coordinator.Tick{Now: now}); err != nil && ctx.Err() == nil {
+			o.s.log.Warn("tick", "rollout", r.ID, "err", err)
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(o.dirty)) {
+		if r, ok := o.rollouts[id]; ok {
+			if err := o.persist(ctx, r); err == nil {
+				delete(o.dirty, id)
+			}
+		}
+	}
+}
+
+// active lists the rollouts not yet ended, in id order.
+func (o *owner) active() []*coordinator.Rollout {
+	var out []*coordinator.Rollout
+	for _, id := range slices.Sorted(maps.Keys(o.rollouts)) {
+		if r := o.rollouts[id]; !r.Phase.Ended() {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// handleEvent folds an ack, a health report or a hello into the rollouts
+// that involve its node.
+func (o *owner) handleEvent(ctx context.Context, d events.Delivery) error {
+	now := o.s.now()
+	var node string
+	var in coordinator.Input
+	switch m := d.Message.(type) {
+	case *schema.Ack:
+		node, in = m.NodeID, coordinator.AckIn{Now: now, Ack: *m}
+		o.s.m.acks.WithLabelValues(string(m.Outcome)).Inc()
+	case *schema.Health:
+		node, in = m.NodeID, coordinator.HealthIn{Now: now, Health: *m}
+	case *schema.Hello:
+		node, in = m.NodeID, coordinator.HelloIn{Now: now, Hello: *m}
+	default:
+		return nil
+	}
+	return o.submit(ctx, func(ctx context.Context) error {
+		for _, r := range o.active() {
+			if r.Node(node) != nil {
+				if err := o.fold(ctx, r, in); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// handleRequest creates a rollout or steers one.
+func (o *owner) handleRequest(ctx context.Context, d events.Delivery) error {
+	now := o.s.now()
+	req := d.Message.(schema.Request)
+	h := req.Requested()
+	if c, ok := req.(*schema.CreateRollout); ok {
+		return o.submit(ctx, func(ctx context.Context) error { return o.create(ctx, h, c.Plan, now) })
+	}
+	in := coordinator.RequestIn{Now: now, By: h.RequestedBy}
+	switch m := req.(type) {
+	case *schema.Pause:
+		in.Kind = schema.RequestPause
+	case *schema.Resume:
+		in.Kind = schema.RequestResume
+	case *schema.Approve:
+		in.Kind, in.Wave = schema.RequestApprove, m.Wave
+	case *schema.Abort:
+		in.Kind = schema.RequestAbort
+	case *schema.Finalize:
+		in.Kind = schema.RequestFinalize
+	default:
+		return fmt.Errorf("request %s: unknown type %T", h.RequestID, req)
+	}
+	return o.submit(ctx, func(ctx context.Context) error {
+		r, ok := o.rollouts[h.RolloutID]
+		if !ok {
+			return fmt.Errorf("request %s: no rollout %s", h.RequestID, h.RolloutID)
+		}
+		return o.fold(ctx, r, in)
+	})
+}
+
+func (o *owner) create(ctx context.Context, h schema.RequestHeader, p schema.Plan, now time.Time) error {
+	if _, exists := o.rollouts[h.RolloutID]; exists {
+		o.s.log.Info("create of an existing rollout ignored", "rollout", h.RolloutID, "request", h.RequestID)
+		return nil
+	}
+	for _, other := range o.active() {
+		for _, n := range p.Nodes {
+			if other.Node(n.NodeID) != nil {
+				return fmt.Errorf("rollout %s: node %s is already in active rollout %s", h.RolloutID, n.NodeID, other.ID)
+			}
+		}
+	}
+	r, out, err := coordinator.NewRollout(h.RolloutID, p, o.epoch, now)
+	if err != nil {
+		return fmt.Errorf("rollout %s: %w", h.RolloutID, err) // dead-lettered with the reason
+	}
+	o.rollouts[r.ID] = &r
+	o.changed[r.ID] = true
+	o.s.log.Info("rollout created", "rollout", r.ID, "by", h.RequestedBy, "nodes", len(r.Nodes))
+	return o.after(ctx, &r, out)
+}
+
+// report folds a registry measurement into the rollout it was made for.
+func (o *owner) report(ctx context.Context, id string, rep coordinator.RegistryReport) error {
+	return o.submit(ctx, func(ctx context.Context) error {
+		if r, ok := o.rollouts[id]; ok && !r.Phase.Ended() {
+			return o.fold(ctx, r, coordinator.RegistryIn{Now: rep.At, Report: rep})
+		}
+		return nil
+	})
+}
