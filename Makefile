@@ -53,7 +53,8 @@ compose-down: ## stop and remove the compose stack and its volumes
 bench: deps up ## run the benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-lint: ## gofmt check, go vet, staticcheck
+lint: ## go.mod tidy check, gofmt check, go vet, staticcheck
+	@out="$$($(GO) mod tidy -diff)"; rc=$$?; if [[ $$rc -ne 0 || -n "$$out" ]]; then echo "$$out"; echo "go.mod/go.sum are not tidy: run \`go mod tidy\` and commit the result"; exit 1; fi
 	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	@test -x $(DEPS_DIR)/bin/staticcheck || bash scripts/deps.sh

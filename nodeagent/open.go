@@ -10,53 +10,51 @@ import (
 
 	"github.com/regshift/regshift/registries"
 	"github.com/regshift/regshift/registries/consul"
-	"github.com/regshift/regshift/registries/zookeeper"
+	"github.com/regshift/regshift/registries/open"
 )
 
-// RealOpener opens the real adapters: ZooKeeper (Curator layout) and
-// Consul (agent API with TTL checks). Settings.Options may set
-// "sessionTimeout" (ZooKeeper) and "checkTTL" (Consul) as Go durations.
+// RealOpener opens the real adapters through registries/open: ZooKeeper
+// (Curator layout) and Consul (agent API with TTL checks). Settings.Options
+// may set "sessionTimeout" (ZooKeeper) and "checkTTL" (Consul) as Go
+// durations.
 func RealOpener(log *slog.Logger) Opener {
 	return func(_ context.Context, spec InterfaceSpec) (registries.Registry, error) {
-		l := log.With("interface", spec.Name)
-		set := spec.Settings
-		switch spec.Type {
-		case "zookeeper":
-			var servers []string
-			for _, s := range strings.Split(set.Address, ",") {
-				servers = append(servers, strings.TrimSpace(s))
-			}
-			cfg := zookeeper.DefaultConfig(servers...)
-			if set.BasePath != "" {
-				cfg.BasePath = set.BasePath
-			}
-			if err := duration(set.Options, "sessionTimeout", &cfg.SessionTimeout); err != nil {
-				return nil, err
-			}
-			return zookeeper.New(cfg, l)
-		case "consul":
-			cfg := consul.DefaultConfig()
-			cfg.Address, cfg.Datacenter = set.Address, set.Datacenter
-			if set.TokenFile != "" {
-				b, err := os.ReadFile(spec.File(set.TokenFile))
-				if err != nil {
-					return nil, fmt.Errorf("consul token: %w", err)
-				}
-				cfg.Token = strings.TrimSpace(string(b))
-			}
-			if t := set.TLS; t != nil {
-				cfg.Scheme = "https"
-				cfg.TLS = consul.TLSConfig{ServerName: t.ServerName, CAFile: spec.File(t.CAFile),
-					CertFile: spec.File(t.CertFile), KeyFile: spec.File(t.KeyFile), InsecureSkipVerify: t.InsecureSkipVerify}
-			}
-			if err := duration(set.Options, "checkTTL", &cfg.CheckTTL); err != nil {
-				return nil, err
-			}
-			return consul.New(cfg, l)
-		default:
-			return nil, fmt.Errorf("interface %s: unknown type %q", spec.Name, spec.Type)
+		s, err := openSettings(spec)
+		if err != nil {
+			return nil, fmt.Errorf("interface %s: %w", spec.Name, err)
 		}
+		r, err := open.Open(registries.Kind(spec.Type), s, log.With("interface", spec.Name))
+		if err != nil {
+			return nil, fmt.Errorf("interface %s: %w", spec.Name, err)
+		}
+		return r, nil
 	}
+}
+
+// openSettings reads what spec's settings name — the token file, the TLS
+// files' paths inside the package, the option durations — into the
+// opener's settings.
+func openSettings(spec InterfaceSpec) (open.Settings, error) {
+	set := spec.Settings
+	s := open.Settings{Address: set.Address, BasePath: set.BasePath, Datacenter: set.Datacenter}
+	if set.TokenFile != "" {
+		b, err := os.ReadFile(spec.File(set.TokenFile))
+		if err != nil {
+			return open.Settings{}, fmt.Errorf("consul token: %w", err)
+		}
+		s.Token = strings.TrimSpace(string(b))
+	}
+	if t := set.TLS; t != nil {
+		s.TLS = &consul.TLSConfig{ServerName: t.ServerName, CAFile: spec.File(t.CAFile),
+			CertFile: spec.File(t.CertFile), KeyFile: spec.File(t.KeyFile), InsecureSkipVerify: t.InsecureSkipVerify}
+	}
+	if err := duration(set.Options, "sessionTimeout", &s.SessionTimeout); err != nil {
+		return open.Settings{}, err
+	}
+	if err := duration(set.Options, "checkTTL", &s.CheckTTL); err != nil {
+		return open.Settings{}, err
+	}
+	return s, nil
 }
 
 func duration(opts map[string]string, key string, into *time.Duration) error {

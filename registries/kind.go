@@ -1,0 +1,23 @@
+package registries
+
+import "slices"
+
+// Kind names a kind of service registry that regshift opens from an address
+// and migrates a fleet between. Its values are the words plans, agent
+// configs and interface packages use ("zookeeper", "consul").
+type Kind string
+
+// The kinds regshift supports.
+const (
+	// KindZooKeeper is ZooKeeper in Apache Curator's x-discovery layout
+	// (package registries/zookeeper).
+	KindZooKeeper Kind = "zookeeper"
+	// KindConsul is Consul through its agent API (package registries/consul).
+	KindConsul Kind = "consul"
+)
+
+// Kinds returns every supported kind, in a fixed order.
+func Kinds() []Kind { return []Kind{KindZooKeeper, KindConsul} }
+
+// Valid reports whether k is one of Kinds.
+func (k Kind) Valid() bool { return slices.Contains(Kinds(), k) }

@@ -1,0 +1,121 @@
+package open
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/regshift/regshift/registries"
+	"github.com/regshift/regshift/registries/consul"
+	"github.com/regshift/regshift/registries/zookeeper"
+)
+
+// ErrUnknownKind is wrapped by the error Open returns for a kind it cannot
+// open; the message names the kind and the known ones.
+var ErrUnknownKind = errors.New("unknown registry kind")
+
+// Settings say where a registry is and how to talk to it. A field names the
+// kinds that read it; the others ignore it. A zero field takes the adapter's
+// default (see zookeeper.DefaultConfig and consul.DefaultConfig).
+type Settings struct {
+	// Address is where the registry answers. Required.
+	//   - ZooKeeper: "host:port[,host:port...][/base/path]", the ensemble and
+	//     optionally the Curator base path (see zookeeper.ParseAddress).
+	//   - Consul: the agent's HTTP(S) API, "host:port".
+	Address string
+	// BasePath (ZooKeeper) is the Curator discovery base path. It may be
+	// given here or at the end of Address; when both give one they must be
+	// the same, else Open fails. "/services" when neither does.
+	BasePath string
+	// Datacenter (Consul) to query; the agent's own when empty.
+	Datacenter string
+	// Token (Consul) is the ACL token sent with every request; none when
+	// empty.
+	Token string
+	// TLS (Consul), when set, makes the client talk HTTPS to the agent with
+	// these CA and client certificate files (or PEM bytes).
+	TLS *consul.TLSConfig
+	// SessionTimeout (ZooKeeper) asked of the server; 10s when zero.
+	SessionTimeout time.Duration
+	// CheckTTL (Consul) of each instance's health check; 15s when zero.
+	CheckTTL time.Duration
+	// KeepOnClose (Consul) leaves this client's registrations in the
+	// registry when it closes, as the coordinator's bridge needs so that its
+	// mirrors survive a restart; they then live until their TTL check has
+	// been critical for a minute, unless a new client takes them over. By
+	// default Close removes them. ZooKeeper registrations are ephemeral:
+	// they end with the client's session whatever KeepOnClose says.
+	KeepOnClose bool
+}
+
+// Open validates s for kind and returns a client of that registry. Like the
+// adapters' New, it does not wait for the registry to answer: a client of a
+// registry that is down is made at once and its operations return
+// registries.ErrUnavailable. Errors in s wrap zookeeper.ErrConfig or
+// consul.ErrConfig; an unknown kind wraps ErrUnknownKind. A nil logger
+// discards logs.
+func Open(kind registries.Kind, s Settings, log *slog.Logger) (registries.Registry, error) {
+	switch kind {
+	case registries.KindZooKeeper:
+		cfg, err := zookeeperConfig(s)
+		if err != nil {
+			return nil, err
+		}
+		c, err := zookeeper.New(cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	case registries.KindConsul:
+		c, err := consul.New(consulConfig(s), log)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+	known := make([]string, 0, len(registries.Kinds()))
+	for _, k := range registries.Kinds() {
+		known = append(known, string(k))
+	}
+	return nil, fmt.Errorf("%w %q; known kinds: %s", ErrUnknownKind, kind, strings.Join(known, ", "))
+}
+
+// zookeeperConfig turns s into the ZooKeeper adapter's settings.
+func zookeeperConfig(s Settings) (zookeeper.Config, error) {
+	servers, base, err := zookeeper.ParseAddress(s.Address)
+	if err != nil {
+		return zookeeper.Config{}, err
+	}
+	if base != "" && s.BasePath != "" && base != s.BasePath {
+		return zookeeper.Config{}, fmt.Errorf("%w: the address %q names base path %q but BasePath is %q; give it in one place",
+			zookeeper.ErrConfig, s.Address, base, s.BasePath)
+	}
+	cfg := zookeeper.DefaultConfig(servers...)
+	switch {
+	case s.BasePath != "":
+		cfg.BasePath = s.BasePath
+	case base != "":
+		cfg.BasePath = base
+	}
+	if s.SessionTimeout != 0 {
+		cfg.SessionTimeout = s.SessionTimeout
+	}
+	return cfg, nil
+}
+
+// consulConfig turns s into the Consul adapter's settings; consul.New
+// validates them.
+func consulConfig(s Settings) consul.Config {
+	cfg := consul.DefaultConfig()
+	cfg.Address, cfg.Datacenter, cfg.Token = s.Address, s.Datacenter, s.Token
+	if s.TLS != nil {
+		cfg.Scheme, cfg.TLS = "https", *s.TLS
+	}
+	if s.CheckTTL != 0 {
+		cfg.CheckTTL = s.CheckTTL
+	}
+	cfg.DeregisterOnClose = !s.KeepOnClose
+	return cfg
+}
