@@ -30,10 +30,10 @@ type Config struct {
 	// Services this host offers (providers).
 	Services []Service `yaml:"services"`
 	// Consumes lists the services this host's apps resolve (consumers).
-	Consumes []string `yaml:"consumes"`
-	Kafka    Kafka    `yaml:"kafka"`
-	Trust    Trust    `yaml:"trust"`
-	API      API      `yaml:"api"`
+	Consumes []string           `yaml:"consumes"`
+	Kafka    events.KafkaConfig `yaml:"kafka"`
+	Trust    Trust              `yaml:"trust"`
+	API      API                `yaml:"api"`
 	// HealthInterval is how often Health is published (and on every change).
 	HealthInterval time.Duration `yaml:"healthInterval"`
 	// ParityThreshold is the fraction (0..1] of the fallback's instances the
@@ -73,44 +73,6 @@ type Check struct {
 	Timeout  time.Duration `yaml:"timeout"`
 }
 
-// Kafka says how to reach the brokers.
-type Kafka struct {
-	Brokers     []string `yaml:"brokers"`
-	TopicPrefix string   `yaml:"topicPrefix"`
-	TLS         *TLS     `yaml:"tls"`
-	SASL        *SASL    `yaml:"sasl"`
-}
-
-// Security loads the TLS files and SASL password the config names.
-func (k Kafka) Security() (events.Security, error) {
-	var t *events.TLSFiles
-	if k.TLS != nil {
-		t = &events.TLSFiles{CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile, KeyFile: k.TLS.KeyFile,
-			ServerName: k.TLS.ServerName, InsecureSkipVerify: k.TLS.InsecureSkipVerify}
-	}
-	var s *events.SASLSettings
-	if k.SASL != nil {
-		s = &events.SASLSettings{Mechanism: k.SASL.Mechanism, Username: k.SASL.Username, PasswordFile: k.SASL.PasswordFile}
-	}
-	return events.LoadSecurity(t, s)
-}
-
-// TLS names PEM files.
-type TLS struct {
-	CAFile             string `yaml:"caFile"`
-	CertFile           string `yaml:"certFile"`
-	KeyFile            string `yaml:"keyFile"`
-	ServerName         string `yaml:"serverName"`
-	InsecureSkipVerify bool   `yaml:"insecureSkipVerify"`
-}
-
-// SASL authenticates to the brokers.
-type SASL struct {
-	Mechanism    string `yaml:"mechanism"` // plain | scram-sha-256 | scram-sha-512
-	Username     string `yaml:"username"`
-	PasswordFile string `yaml:"passwordFile"`
-}
-
 // Trust says whose commands the agent accepts.
 type Trust struct {
 	// KeysDir holds the coordinator public keys as <key id>.pub (what
@@ -133,7 +95,7 @@ func DefaultConfig() Config {
 		Role:                 RoleProvider,
 		StateDir:             "/var/lib/regshift-agent",
 		Start:                StartInterface{Name: "zookeeper", Type: "zookeeper", Address: "127.0.0.1:2181", BasePath: "/services"},
-		Kafka:                Kafka{Brokers: []string{"127.0.0.1:9092"}, TopicPrefix: "regshift."},
+		Kafka:                events.KafkaConfig{Brokers: []string{"127.0.0.1:9092"}, TopicPrefix: "regshift."},
 		Trust:                Trust{MaxClockSkew: 30 * time.Second},
 		API:                  API{Listen: "127.0.0.1:7070"},
 		HealthInterval:       5 * time.Second,
@@ -220,29 +182,12 @@ func (c *Config) validate() error {
 		return bad("trust.maxClockSkew", "%s, want 0..10m", c.Trust.MaxClockSkew)
 	case c.Trust.KeysDir == "" || !path.IsAbs(c.Trust.KeysDir):
 		return bad("trust.keysDir", "%q must be the absolute path of the coordinator keys' folder", c.Trust.KeysDir)
-	case len(c.Kafka.Brokers) == 0:
-		return bad("kafka.brokers", "empty")
 	}
 	if err := checkAddrs(c.Start.Address); err != nil {
 		return bad("startInterface.address", "%v", err)
 	}
-	for i, b := range c.Kafka.Brokers {
-		if err := checkAddrs(b); err != nil {
-			return bad(fmt.Sprintf("kafka.brokers[%d]", i), "%v", err)
-		}
-	}
-	if s := c.Kafka.SASL; s != nil {
-		switch s.Mechanism {
-		case "plain", "scram-sha-256", "scram-sha-512":
-		default:
-			return bad("kafka.sasl.mechanism", "%q, want plain, scram-sha-256 or scram-sha-512", s.Mechanism)
-		}
-		if s.Username == "" || s.PasswordFile == "" {
-			return bad("kafka.sasl", "username and passwordFile are required")
-		}
-	}
-	if t := c.Kafka.TLS; t != nil && (t.CertFile == "") != (t.KeyFile == "") {
-		return bad("kafka.tls", "certFile and keyFile go together")
+	if err := c.Kafka.Check("kafka", true); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if err := checkListen(c.API.Listen); err != nil {
 		return bad("api.listen", "%v", err)

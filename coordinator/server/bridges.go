@@ -11,32 +11,18 @@ import (
 	"github.com/regshift/regshift/coordinator"
 	"github.com/regshift/regshift/coordinator/bridge"
 	"github.com/regshift/regshift/registries"
-	"github.com/regshift/regshift/registries/consul"
-	"github.com/regshift/regshift/registries/zookeeper"
+	"github.com/regshift/regshift/registries/open"
 	"github.com/regshift/regshift/schema"
 )
 
 // bridgeWanted: the fleet may be mixed from preparing until it ended.
 func bridgeWanted(p coordinator.Phase) bool { return !p.Ended() && p != schema.PhaseFinalized }
 
-// openRegistry opens a client for an interface of a plan. A ZooKeeper
-// address may end in the Curator base path: "zk1:2181,zk2:2181/services".
+// openRegistry opens a client for an interface of a plan through the one
+// registries opener. Consul keeps the bridge's mirrors on Close: they
+// survive a coordinator restart.
 func openRegistry(kind, addr string, log *slog.Logger) (registries.Registry, error) {
-	switch kind {
-	case "zookeeper":
-		servers, base, _ := strings.Cut(addr, "/")
-		cfg := zookeeper.DefaultConfig(strings.Split(servers, ",")...)
-		if base != "" {
-			cfg.BasePath = "/" + base
-		}
-		return zookeeper.New(cfg, log)
-	case "consul":
-		cfg := consul.DefaultConfig()
-		cfg.Address = addr
-		cfg.DeregisterOnClose = false // mirrors survive a coordinator restart
-		return consul.New(cfg, log)
-	}
-	return nil, fmt.Errorf("unknown interface kind %q", kind)
+	return open.Open(registries.Kind(kind), open.Settings{Address: addr, KeepOnClose: true}, log)
 }
 
 // bridges supervises the running bridges, one per rollout that has one. Its

@@ -13,7 +13,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/regshift/regshift/events"
-	"github.com/regshift/regshift/nodeagent"
 )
 
 // ErrConfig wraps every error of a coordinator config file; the message
@@ -35,9 +34,9 @@ type fileConfig struct {
 	CommandTTL        time.Duration `yaml:"commandTTL"`
 	RegistryEvery     time.Duration `yaml:"registryEvery"`
 	CommandPartitions int           `yaml:"commandPartitions"`
-	// Kafka is the agent's kafka section without brokers and prefix: the
-	// same tls and sasl shape, loaded the same way.
-	Kafka nodeagent.Kafka `yaml:"kafka"`
+	// Kafka is the kafka section every config shares (events.KafkaConfig),
+	// without brokers and prefix, which are top-level fields here.
+	Kafka events.KafkaConfig `yaml:"kafka"`
 }
 
 var replicaRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
@@ -71,12 +70,7 @@ func parseConfig(b []byte, dir string) (Config, error) {
 	for _, p := range []*string{&f.SigningKey, &f.OperatorKeysDir, &f.PackagesDir} {
 		*p = relativeTo(dir, *p)
 	}
-	if t := f.Kafka.TLS; t != nil {
-		t.CAFile, t.CertFile, t.KeyFile = relativeTo(dir, t.CAFile), relativeTo(dir, t.CertFile), relativeTo(dir, t.KeyFile)
-	}
-	if s := f.Kafka.SASL; s != nil {
-		s.PasswordFile = relativeTo(dir, s.PasswordFile)
-	}
+	f.Kafka.RelativeTo(dir)
 	if err := f.validate(); err != nil {
 		return Config{}, err
 	}
@@ -144,11 +138,8 @@ func (f *fileConfig) validate() error {
 			return bad("packagesDir", "%q is not a folder", f.PackagesDir)
 		}
 	}
-	if s := f.Kafka.SASL; s != nil && (s.Username == "" || s.PasswordFile == "") {
-		return bad("kafka.sasl", "username and passwordFile are required")
-	}
-	if t := f.Kafka.TLS; t != nil && (t.CertFile == "") != (t.KeyFile == "") {
-		return bad("kafka.tls", "certFile and keyFile go together")
+	if err := f.Kafka.Check("kafka", false); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	return nil
 }

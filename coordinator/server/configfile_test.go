@@ -120,7 +120,7 @@ func TestLoadConfigNamesTheBadField(t *testing.T) {
 		{"command ttl", replace("commandTTL: 10m", "commandTTL: -1m"), "commandTTL: -1m0s, want a positive duration"},
 		{"registry every", replace("registryEvery: 2s", "registryEvery: 0s"), "registryEvery: 0s, want a positive duration"},
 		{"command partitions", replace("commandPartitions: 12", "commandPartitions: 0"), "commandPartitions: 0, want at least 1"},
-		{"sasl mechanism", replace("scram-sha-512", "md5"), "kafka sasl mechanism: want plain, scram-sha-256 or scram-sha-512"},
+		{"sasl mechanism", replace("scram-sha-512", "md5"), "kafka.sasl.mechanism: \"md5\", want plain, scram-sha-256 or scram-sha-512"},
 		{"sasl username", replace("username: regshift-coordinator", "username: ''"), "kafka.sasl: username and passwordFile are required"},
 		{"sasl password file", replace("passwordFile: kafka.password", "passwordFile: nope"), "kafka sasl passwordFile"},
 		{"brokers under kafka", replace("kafka:\n", "kafka:\n  brokers: [127.0.0.1:9093]\n"), "kafka: brokers and topicPrefix are top-level"},
