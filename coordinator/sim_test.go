@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -34,6 +35,9 @@ type sim struct {
 	ids         map[string]string // intent -> id: one id per intent
 	finalizeReq bool
 	log         []string
+	// failover, when set, checks every step against a replica that starts
+	// from the persisted record (see checkFailover).
+	failover bool
 }
 
 func newSim(t tb, p schema.Plan) *sim {
@@ -67,7 +71,14 @@ func newSim(t tb, p schema.Plan) *sim {
 func (s *sim) step(in Input) {
 	s.t.Helper()
 	before := s.r.Phase
+	var replica func(Output)
+	if s.failover {
+		replica = s.checkFailover(in)
+	}
 	out := Step(&s.r, in)
+	if replica != nil {
+		replica(out)
+	}
 	if in, ok := in.(RequestIn); ok && in.Kind == schema.RequestFinalize {
 		s.finalizeReq = true
 	}
@@ -213,4 +224,47 @@ func (s *sim) primaries() map[string]string {
 		m[id] = st.Primary
 	}
 	return m
+}
+
+// checkFailover is called before a step; the function it returns, after.
+// It checks Step's contract and the state record's: Step changes the rollout
+// it is given in place and nothing else (a Clone taken before is untouched),
+// and a replica that starts from the rollout's record — encoded and decoded
+// through the state topic's JSON Schema, as a new leader replays it — takes
+// the same step to the same record with the same output. A field of the
+// rollout that the record did not carry would make the two differ.
+func (s *sim) checkFailover(in Input) func(Output) {
+	s.t.Helper()
+	prev := s.r.Clone()
+	prevJSON := mustJSON(s.t, &prev)
+	body, err := schema.Encode(&s.r.RolloutRecord)
+	if err != nil {
+		s.t.Fatalf("encode the state record: %v", err)
+	}
+	m, err := schema.Decode(schema.TypeRolloutRecord, body)
+	if err != nil {
+		s.t.Fatalf("the state record fails its schema: %v\n%s", err, body)
+	}
+	replica := FromRecord(*m.(*schema.RolloutRecord))
+	return func(out Output) {
+		s.t.Helper()
+		if got := mustJSON(s.t, &prev); got != prevJSON {
+			s.t.Fatalf("Step changed a Clone taken before it:\nbefore %s\nafter  %s", prevJSON, got)
+		}
+		rout := Step(&replica, in)
+		if a, b := mustJSON(s.t, &replica.RolloutRecord), mustJSON(s.t, &s.r.RolloutRecord); a != b {
+			s.t.Fatalf("a replica from the record stepped to another record:\nreplica %s\nleader  %s", a, b)
+		}
+		if a, b := mustJSON(s.t, rout), mustJSON(s.t, out); a != b {
+			s.t.Fatalf("a replica from the record decided otherwise:\nreplica %s\nleader  %s", a, b)
+		}
+	}
+}
+
+func mustJSON(t tb, v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
