@@ -38,8 +38,8 @@ func TestObserve(t *testing.T) {
 			t.Fatal(ack)
 		}
 	}
-	status := func(o Observation) map[string]string {
-		m := map[string]string{}
+	status := func(o Observation) map[string]schema.HealthStatus {
+		m := map[string]schema.HealthStatus{}
 		for _, i := range o.Interfaces {
 			m[i.Name] = i.Status
 		}
