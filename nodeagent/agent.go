@@ -157,15 +157,19 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return a.consume(gctx) })
 	a.log.Info("agent started", "role", a.cfg.Role, "primary", a.state().Primary, "api", lis.Addr().String())
 	err = g.Wait()
+	a.shutdown()
+	return err
+}
 
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+// shutdown deregisters when the config says so and closes every session.
+func (a *Agent) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	deregister := a.cfg.DeregisterOnShutdown == nil || *a.cfg.DeregisterOnShutdown
-	if serr := a.host.Shutdown(sctx, a.state(), deregister); serr != nil {
-		a.log.Warn("shutdown", "err", serr)
+	if err := a.host.Shutdown(ctx, a.state(), deregister); err != nil {
+		a.log.Warn("shutdown", "err", err)
 	}
 	a.log.Info("agent stopped", "deregistered", deregister)
-	return err
 }
 
 // restore loads the checkpoint (or starts on the configured interface) and
@@ -207,40 +211,28 @@ func (a *Agent) state() State {
 }
 
 // reconcileLoop makes the world match the state at start (re-register,
-// re-route) and retries until every effect succeeded; then publishes Hello.
+// re-route), retrying until every effect succeeded; then says hello.
 func (a *Agent) reconcileLoop(ctx context.Context) {
-	wait := 200 * time.Millisecond
-	for {
-		a.work.Lock()
-		s := a.state()
-		var failed error
-		for _, e := range Reconcile(s) {
-			if err := a.host.Apply(ctx, s, e); err != nil {
-				failed = err
-				a.log.Warn("restoring interfaces", "err", err)
-			}
-		}
-		a.work.Unlock()
-		if failed == nil {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-			wait = min(2*wait, 5*time.Second)
-		}
+	if err := retryUntil(ctx, func() error { return a.reconcile(ctx) }, a.log, "the interfaces to be restored"); err != nil {
+		return // ctx ended
 	}
 	a.notifyChange()
-	for ctx.Err() == nil {
-		if err := a.publish(ctx, a.hello()); err == nil {
-			return
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
+	a.sayHello(ctx)
+}
+
+// reconcile carries out the effects that re-assert the current state; its
+// error joins those of every effect that failed.
+func (a *Agent) reconcile(ctx context.Context) error {
+	a.work.Lock()
+	defer a.work.Unlock()
+	s := a.state()
+	var errs []error
+	for _, e := range Reconcile(s) {
+		if err := a.host.Apply(ctx, s, e); err != nil {
+			errs = append(errs, err)
 		}
 	}
+	return errors.Join(errs...)
 }
 
 func (a *Agent) publish(ctx context.Context, m schema.Message) error {
@@ -251,6 +243,9 @@ func (a *Agent) publish(ctx context.Context, m schema.Message) error {
 	return a.prod.Publish(ctx, rec)
 }
 
+// retryUntil calls f until it succeeds, waiting 200ms after the first
+// failure and twice as long after each next one (at most 5s); it returns
+// ctx's error when ctx ends first.
 func retryUntil(ctx context.Context, f func() error, log *slog.Logger, what string) error {
 	wait := 200 * time.Millisecond
 	for {

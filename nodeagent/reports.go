@@ -59,6 +59,20 @@ func (a *Agent) healthOf(o Observation) *schema.Health {
 	return h
 }
 
+// sayHello publishes Hello, trying again every second until it is out or
+// ctx ends.
+func (a *Agent) sayHello(ctx context.Context) {
+	for ctx.Err() == nil {
+		if err := a.publish(ctx, a.hello()); err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
 func (a *Agent) hello() *schema.Hello {
 	s := a.state()
 	a.mu.Lock()
