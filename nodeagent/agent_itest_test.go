@@ -14,6 +14,7 @@ import (
 	"github.com/regshift/regshift/events"
 	"github.com/regshift/regshift/itest"
 	"github.com/regshift/regshift/nodeagent"
+	"github.com/regshift/regshift/nodeagent/agentapi"
 	"github.com/regshift/regshift/registries"
 	"github.com/regshift/regshift/schema"
 )
@@ -26,9 +27,9 @@ func mustDone(t *testing.T, ack schema.Ack) {
 }
 
 // resolvesVia waits until the agent's local API answers service through iface.
-func resolvesVia(t *testing.T, a *itest.Agent, service, iface string, n int) nodeagent.Resolution {
+func resolvesVia(t *testing.T, a *itest.Agent, service, iface string, n int) agentapi.Resolution {
 	t.Helper()
-	var got nodeagent.Resolution
+	var got agentapi.Resolution
 	itest.Eventually(t, 30*time.Second, service+" via "+iface, func() error {
 		r, err := a.Client(t).Resolve(context.Background(), service)
 		if err != nil {

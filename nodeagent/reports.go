@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/regshift/regshift/nodeagent/agentapi"
 	"github.com/regshift/regshift/schema"
 )
 
@@ -103,11 +104,11 @@ func (a *Agent) hello() *schema.Hello {
 }
 
 // Status is the local API's /v1/status.
-func (a *Agent) Status() Status {
+func (a *Agent) Status() agentapi.Status {
 	a.mu.Lock()
 	cp, obs := a.cp, a.lastObs
 	a.mu.Unlock()
-	st := Status{Node: cp.State.Node, Role: cp.State.Role, Primary: cp.State.Primary, Fallback: cp.State.Fallback,
+	st := agentapi.Status{Node: cp.State.Node, Role: string(cp.State.Role), Primary: cp.State.Primary, Fallback: cp.State.Fallback,
 		LastCommand: cp.State.LastCommand, CommandsOffset: cp.CommandsOffset, Epoch: cp.Epoch}
 	for _, name := range cp.State.Names() {
 		st.Interfaces = append(st.Interfaces, cp.State.Interfaces[name])
@@ -121,7 +122,7 @@ func (a *Agent) Status() Status {
 			if o.Expected == 0 {
 				continue
 			}
-			st.Registrations = append(st.Registrations, Registration{Interface: o.Name, Service: in.Service, ID: in.ID,
+			st.Registrations = append(st.Registrations, agentapi.Registration{Interface: o.Name, Service: in.Service, ID: in.ID,
 				Address: in.Address, Port: in.Port, Registered: !missing, Error: o.Detail})
 		}
 	}
