@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -34,6 +35,11 @@ type Deps struct {
 	Now func() time.Time
 	// HTTP fetches packages; http.DefaultClient when nil.
 	HTTP *http.Client
+	// Listener, when set, is where the local API is served, and
+	// cfg.API.Listen is not bound (a test opens one on port 0 and reads its
+	// address); otherwise Run opens cfg.API.Listen with ListenAPI. Run
+	// closes it when it returns.
+	Listener net.Listener
 }
 
 // Agent is the node agent: it restores the host's interfaces, consumes the
@@ -114,9 +120,15 @@ func NewAgent(cfg Config, deps Deps, log *slog.Logger) (*Agent, error) {
 	return a, nil
 }
 
-// Run runs the agent until ctx ends, then shuts it down: deregisters when
-// the config says so and closes every session.
+// Run runs the agent, its local API on Deps.Listener or cfg.API.Listen,
+// until ctx ends, then shuts it down: deregisters when the config says so
+// and closes every session.
 func (a *Agent) Run(ctx context.Context) error {
+	lis, err := a.listen()
+	if err != nil {
+		return err
+	}
+	defer lis.Close() // the API server's shutdown closed it unless Run failed before serving
 	a.started = a.deps.Now()
 	if err := a.restore(); err != nil {
 		return err
@@ -130,10 +142,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.prod = prod
 	defer prod.Close()
 
-	lis, err := ListenAPI(a.cfg.API.Listen)
-	if err != nil {
-		return fmt.Errorf("api.listen: %w", err)
-	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(a.deps.Registry, promhttp.HandlerOpts{}))
 	mux.Handle("/", NewAPIHandler(a.hub, a.Status, a.log))
@@ -159,6 +167,19 @@ func (a *Agent) Run(ctx context.Context) error {
 	err = g.Wait()
 	a.shutdown()
 	return err
+}
+
+// listen returns the local API's listener: Deps.Listener, or else one
+// bound to cfg.API.Listen.
+func (a *Agent) listen() (net.Listener, error) {
+	if a.deps.Listener != nil {
+		return a.deps.Listener, nil
+	}
+	lis, err := ListenAPI(a.cfg.API.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("api.listen: %w", err)
+	}
+	return lis, nil
 }
 
 // shutdown deregisters when the config says so and closes every session.
