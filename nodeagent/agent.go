@@ -31,7 +31,9 @@ type Deps struct {
 	// Registry receives the agent's and the transport's metrics; a new
 	// registry (served at /metrics on the local API) when nil.
 	Registry *prometheus.Registry
-	// Now is the clock; time.Now when nil.
+	// Now is the clock the agent decides and stamps by (a command's validity
+	// window, the times in acks, health and hello); time.Now when nil. Waits
+	// (retry backoff, the health interval) use real timers.
 	Now func() time.Time
 	// HTTP fetches packages; http.DefaultClient when nil.
 	HTTP *http.Client
