@@ -2,8 +2,8 @@ package itest
 
 import (
 	"context"
+	"net"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -38,7 +38,8 @@ func Both(node string, offers, consumes []string) AgentSpec {
 
 // AgentConfig is the config of an agent for spec in this Env: its state in
 // the Env's folder, ZooKeeper as its start interface, the Env's topics and
-// coordinator key, its local API on a free loopback port.
+// coordinator key. Its api.listen is the default: StartAgentWith serves the
+// local API on a listener of its own instead.
 func (e *Env) AgentConfig(t testing.TB, spec AgentSpec) nodeagent.Config {
 	t.Helper()
 	c := nodeagent.DefaultConfig()
@@ -52,7 +53,6 @@ func (e *Env) AgentConfig(t testing.TB, spec AgentSpec) nodeagent.Config {
 	c.Consumes = spec.Consumes
 	c.Kafka.Brokers, c.Kafka.TopicPrefix = e.Brokers, e.Prefix
 	c.Trust.KeysDir = e.KeysDir
-	c.API.Listen = "127.0.0.1:" + strconv.Itoa(servers.FreePort(t))
 	c.HealthInterval = 250 * time.Millisecond
 	return c
 }
@@ -72,7 +72,8 @@ func (e *Env) StartAgent(t testing.TB, spec AgentSpec) *Agent {
 	return e.StartAgentWith(t, e.AgentConfig(t, spec))
 }
 
-// StartAgentWith runs an agent with a given config.
+// StartAgentWith runs an agent with a given config; its local API listens
+// on a loopback port the system picks, and Config.API.Listen says which.
 func (e *Env) StartAgentWith(t testing.TB, cfg nodeagent.Config) *Agent {
 	t.Helper()
 	a := &Agent{Node: cfg.Node, Config: cfg, env: e}
@@ -83,8 +84,14 @@ func (e *Env) StartAgentWith(t testing.TB, cfg nodeagent.Config) *Agent {
 
 func (a *Agent) start(t testing.TB) {
 	t.Helper()
-	ag, err := nodeagent.NewAgent(a.Config, nodeagent.Deps{}, a.env.Log)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		t.Fatalf("agent %s: %v", a.Node, err)
+	}
+	a.Config.API.Listen = lis.Addr().String()
+	ag, err := nodeagent.NewAgent(a.Config, nodeagent.Deps{Listener: lis}, a.env.Log)
+	if err != nil {
+		lis.Close()
 		t.Fatalf("agent %s: %v", a.Node, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

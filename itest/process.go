@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/regshift/regshift/itest/servers"
 	"github.com/regshift/regshift/nodeagent"
 )
 
@@ -77,6 +79,9 @@ type Process struct {
 func (e *Env) StartAgentProcess(t testing.TB, spec AgentSpec) *Process {
 	t.Helper()
 	cfg := e.AgentConfig(t, spec)
+	// Another process cannot be handed a listener: it binds a port that was
+	// free a moment ago.
+	cfg.API.Listen = "127.0.0.1:" + strconv.Itoa(servers.FreePort(t))
 	b, err := yaml.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)

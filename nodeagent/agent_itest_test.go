@@ -14,6 +14,7 @@ import (
 	"github.com/regshift/regshift/events"
 	"github.com/regshift/regshift/itest"
 	"github.com/regshift/regshift/nodeagent"
+	"github.com/regshift/regshift/nodeagent/agentapi"
 	"github.com/regshift/regshift/registries"
 	"github.com/regshift/regshift/schema"
 )
@@ -26,9 +27,9 @@ func mustDone(t *testing.T, ack schema.Ack) {
 }
 
 // resolvesVia waits until the agent's local API answers service through iface.
-func resolvesVia(t *testing.T, a *itest.Agent, service, iface string, n int) nodeagent.Resolution {
+func resolvesVia(t *testing.T, a *itest.Agent, service, iface string, n int) agentapi.Resolution {
 	t.Helper()
-	var got nodeagent.Resolution
+	var got agentapi.Resolution
 	itest.Eventually(t, 30*time.Second, service+" via "+iface, func() error {
 		r, err := a.Client(t).Resolve(context.Background(), service)
 		if err != nil {
@@ -183,19 +184,22 @@ func TestAgentRefusals(t *testing.T) {
 	evil.Epoch = 2
 	env.Send(t, evil)
 
-	want := map[string]string{
-		"forged":    "rejected:bad-signature",
-		"expired":   "rejected:expired",
-		"other":     "rejected:wrong-node",
-		"stale":     "rejected:stale-epoch",
-		"baddigest": "failed:" + nodeagent.ReasonDigestMismatch,
-		"evil":      "failed:" + nodeagent.ReasonPackageRefused,
+	type answer struct {
+		outcome schema.AckOutcome
+		reason  string
+	}
+	want := map[string]answer{
+		"forged":    {schema.AckRejected, string(events.ReasonBadSignature)},
+		"expired":   {schema.AckRejected, string(events.ReasonExpired)},
+		"other":     {schema.AckRejected, string(events.ReasonWrongNode)},
+		"stale":     {schema.AckRejected, string(events.ReasonStaleEpoch)},
+		"baddigest": {schema.AckFailed, nodeagent.ReasonDigestMismatch},
+		"evil":      {schema.AckFailed, nodeagent.ReasonPackageRefused},
 	}
 	for id, w := range want {
 		ack := env.AwaitAck(t, a.Node, id)
-		outcome, reason, _ := strings.Cut(w, ":")
-		if string(ack.Outcome) != outcome || !strings.HasPrefix(ack.Reason, reason) {
-			t.Errorf("%s: acked %s %q, want %s %s", id, ack.Outcome, ack.Reason, outcome, reason)
+		if ack.Outcome != w.outcome || !strings.HasPrefix(ack.Reason, w.reason) {
+			t.Errorf("%s: acked %s %q, want %s %s", id, ack.Outcome, ack.Reason, w.outcome, w.reason)
 		}
 	}
 	if _, err := os.Stat(escape); !os.IsNotExist(err) {

@@ -11,35 +11,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/regshift/regshift/nodeagent/agentapi"
 )
 
-// Registration is one of this host's registrations as read back from an
-// interface's registry.
-type Registration struct {
-	Interface  string `json:"interface"`
-	Service    string `json:"service"`
-	ID         string `json:"id"`
-	Address    string `json:"address"`
-	Port       int    `json:"port"`
-	Registered bool   `json:"registered"`
-	Error      string `json:"error,omitempty"`
-}
-
-// Status is the agent's view of itself, served at /v1/status.
-type Status struct {
-	Node           string         `json:"node"`
-	Role           Role           `json:"role"`
-	Primary        string         `json:"primary"`
-	Fallback       string         `json:"fallback,omitempty"`
-	Interfaces     []Interface    `json:"interfaces"`
-	LastCommand    string         `json:"lastCommand,omitempty"`
-	CommandsOffset int64          `json:"commandsOffset"`
-	Epoch          uint64         `json:"epoch"`
-	Registrations  []Registration `json:"registrations,omitempty"`
-}
-
 // StatusFunc returns the agent's current status.
-type StatusFunc func() Status
+type StatusFunc func() agentapi.Status
 
 // MaxLongPoll caps the wait of a long-poll resolve.
 const MaxLongPoll = 5 * time.Minute
@@ -86,7 +63,7 @@ func NewAPIHandler(hub *Hub, status StatusFunc, log *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /v1/registrations", func(w http.ResponseWriter, _ *http.Request) {
 		regs := status().Registrations
 		if regs == nil {
-			regs = []Registration{}
+			regs = []agentapi.Registration{}
 		}
 		writeJSON(w, http.StatusOK, regs)
 	})
@@ -96,14 +73,14 @@ func NewAPIHandler(hub *Hub, status StatusFunc, log *slog.Logger) http.Handler {
 	return logRequests(mux, log)
 }
 
-func answer(w http.ResponseWriter, service string, res Resolution, ok bool) {
+func answer(w http.ResponseWriter, service string, res agentapi.Resolution, ok bool) {
 	if !ok {
 		writeError(w, http.StatusNotFound, "service %q is not consumed by this host", service)
 		return
 	}
 	w.Header().Set("X-Regshift-Index", strconv.FormatUint(res.Index, 10))
 	if res.Endpoints == nil {
-		res.Endpoints = []Endpoint{}
+		res.Endpoints = []agentapi.Endpoint{}
 	}
 	writeJSON(w, http.StatusOK, res)
 }
@@ -115,7 +92,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func writeError(w http.ResponseWriter, code int, format string, args ...any) {
-	writeJSON(w, code, map[string]string{"error": fmt.Sprintf(format, args...)})
+	writeJSON(w, code, agentapi.Error{Message: fmt.Sprintf(format, args...)})
 }
 
 func logRequests(h http.Handler, log *slog.Logger) http.Handler {

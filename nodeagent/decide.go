@@ -3,6 +3,7 @@ package nodeagent
 import (
 	"fmt"
 
+	"github.com/regshift/regshift/nodeagent/agentapi"
 	"github.com/regshift/regshift/schema"
 )
 
@@ -129,7 +130,7 @@ func decideInstall(s State, c Command) Decision {
 		}
 	}
 	next := s.Clone()
-	next.Interfaces[c.Interface] = Interface{Name: c.Interface, Phase: schema.StateInstalled, Digest: c.Digest}
+	next.Interfaces[c.Interface] = agentapi.Interface{Name: c.Interface, Phase: schema.StateInstalled, Digest: c.Digest}
 	return done(next, c, "", FetchPackage{Interface: c.Interface, URL: c.PackageURL, Digest: c.Digest})
 }
 
@@ -225,7 +226,7 @@ func decideUninstall(s State, c Command) Decision {
 		effects = append(effects, Deregister{x})
 	}
 	effects = append(effects, Close{x}, RemoveFiles{x})
-	next.Interfaces[x] = Interface{Name: x, Phase: schema.StateRemoved}
+	next.Interfaces[x] = agentapi.Interface{Name: x, Phase: schema.StateRemoved}
 	return done(next, c, "", effects...)
 }
 
@@ -253,7 +254,7 @@ func Reconcile(s State) []Effect {
 	return out
 }
 
-func withPhase(in Interface, p schema.InterfacePhase) Interface {
+func withPhase(in agentapi.Interface, p schema.InterfacePhase) agentapi.Interface {
 	in.Phase = p
 	return in
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/regshift/regshift/nodeagent/agentapi"
 	"github.com/regshift/regshift/schema"
 )
 
@@ -151,15 +152,19 @@ func TestAppliedIsBounded(t *testing.T) {
 func TestValidateRefusesBrokenStates(t *testing.T) {
 	good := mustState(t, RoleProvider)
 	tests := map[string]func(s *State){
-		"no node":             func(s *State) { s.Node = "" },
-		"bad role":            func(s *State) { s.Role = "router" },
-		"no primary":          func(s *State) { s.Primary = "" },
-		"primary standby":     func(s *State) { s.Interfaces["zookeeper"] = Interface{Name: "zookeeper", Phase: schema.StateStandby} },
+		"no node":    func(s *State) { s.Node = "" },
+		"bad role":   func(s *State) { s.Role = "router" },
+		"no primary": func(s *State) { s.Primary = "" },
+		"primary standby": func(s *State) {
+			s.Interfaces["zookeeper"] = agentapi.Interface{Name: "zookeeper", Phase: schema.StateStandby}
+		},
 		"fallback is primary": func(s *State) { s.Fallback = "zookeeper" },
 		"fallback absent":     func(s *State) { s.Fallback = "consul" },
-		"stray active":        func(s *State) { s.Interfaces["consul"] = Interface{Name: "consul", Phase: schema.StateActive} },
-		"misnamed":            func(s *State) { s.Interfaces["consul"] = Interface{Name: "etcd", Phase: schema.StateInstalled} },
-		"unknown phase":       func(s *State) { s.Interfaces["consul"] = Interface{Name: "consul", Phase: "dreaming"} },
+		"stray active":        func(s *State) { s.Interfaces["consul"] = agentapi.Interface{Name: "consul", Phase: schema.StateActive} },
+		"misnamed": func(s *State) {
+			s.Interfaces["consul"] = agentapi.Interface{Name: "etcd", Phase: schema.StateInstalled}
+		},
+		"unknown phase": func(s *State) { s.Interfaces["consul"] = agentapi.Interface{Name: "consul", Phase: "dreaming"} },
 	}
 	for name, breakIt := range tests {
 		t.Run(name, func(t *testing.T) {

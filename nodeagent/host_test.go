@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regshift/regshift/nodeagent/agentapi"
 	"github.com/regshift/regshift/nodeagent/ifacepkg"
 	"github.com/regshift/regshift/registries"
 	"github.com/regshift/regshift/registries/memory"
@@ -101,7 +102,7 @@ func registered(t *testing.T, s *memory.Store, service, id string) bool {
 	return false
 }
 
-func waitVia(t *testing.T, hub *Hub, service, via string, n int) Resolution {
+func waitVia(t *testing.T, hub *Hub, service, via string, n int) agentapi.Resolution {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {

@@ -5,29 +5,9 @@ import (
 	"maps"
 	"slices"
 	"sync"
+
+	"github.com/regshift/regshift/nodeagent/agentapi"
 )
-
-// Endpoint is one instance of a service as the host's apps see it.
-type Endpoint struct {
-	ID      string            `json:"id"`
-	Address string            `json:"address"`
-	Port    int               `json:"port"`
-	Tags    []string          `json:"tags,omitempty"`
-	Meta    map[string]string `json:"meta,omitempty"`
-}
-
-// Resolution is the answer for one service: the endpoints, which interface
-// gave them, and whether the primary's answer was replaced by the
-// fallback's (empty or below the parity threshold).
-type Resolution struct {
-	Service    string     `json:"service"`
-	Endpoints  []Endpoint `json:"endpoints"`
-	Via        string     `json:"via"`
-	FellBack   bool       `json:"fellBack"`
-	Index      uint64     `json:"index"`
-	Error      string     `json:"error,omitempty"`
-	ParityNote string     `json:"parityNote,omitempty"`
-}
 
 // Hub holds the latest resolution of every consumed service and wakes
 // long-polls when one changes. Index grows by one on every change of any
@@ -35,17 +15,17 @@ type Resolution struct {
 type Hub struct {
 	mu      sync.Mutex
 	index   uint64
-	byName  map[string]Resolution
+	byName  map[string]agentapi.Resolution
 	changed chan struct{} // closed and replaced on every change
 }
 
 // NewHub returns an empty hub.
 func NewHub() *Hub {
-	return &Hub{byName: map[string]Resolution{}, changed: make(chan struct{})}
+	return &Hub{byName: map[string]agentapi.Resolution{}, changed: make(chan struct{})}
 }
 
 // Set records a new resolution; an identical answer is not a change.
-func (h *Hub) Set(r Resolution) {
+func (h *Hub) Set(r agentapi.Resolution) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if old, ok := h.byName[r.Service]; ok && sameResolution(old, r) {
@@ -59,7 +39,7 @@ func (h *Hub) Set(r Resolution) {
 }
 
 // Get returns the current resolution of a service and whether it is known.
-func (h *Hub) Get(service string) (Resolution, bool) {
+func (h *Hub) Get(service string) (agentapi.Resolution, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	r, ok := h.byName[service]
@@ -68,7 +48,7 @@ func (h *Hub) Get(service string) (Resolution, bool) {
 
 // Wait returns the service's resolution once its index passes after, or the
 // current one when ctx ends first.
-func (h *Hub) Wait(ctx context.Context, service string, after uint64) (Resolution, bool) {
+func (h *Hub) Wait(ctx context.Context, service string, after uint64) (agentapi.Resolution, bool) {
 	for {
 		h.mu.Lock()
 		r, ok := h.byName[service]
@@ -97,7 +77,7 @@ func (h *Hub) Services() []string {
 	return names
 }
 
-func sameResolution(a, b Resolution) bool {
+func sameResolution(a, b agentapi.Resolution) bool {
 	if a.Via != b.Via || a.FellBack != b.FellBack || a.Error != b.Error || a.ParityNote != b.ParityNote || len(a.Endpoints) != len(b.Endpoints) {
 		return false
 	}

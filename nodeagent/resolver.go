@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/regshift/regshift/nodeagent/agentapi"
 	"github.com/regshift/regshift/registries"
 )
 
@@ -68,7 +69,7 @@ func (r *resolver) stopLocked() {
 func (r *resolver) follow(ctx context.Context, svc, pName string, p registries.Registry, fName string, f registries.Registry) {
 	pc, err := p.Watch(ctx, svc)
 	if err != nil {
-		r.hub.Set(Resolution{Service: svc, Via: pName, Error: err.Error()})
+		r.hub.Set(agentapi.Resolution{Service: svc, Via: pName, Error: err.Error()})
 		r.log.Warn("watch failed", "service", svc, "interface", pName, "err", err)
 		return
 	}
@@ -104,17 +105,17 @@ func (r *resolver) follow(ctx context.Context, svc, pName string, p registries.R
 }
 
 // choose picks the answer the host's apps get.
-func choose(svc, pName string, pSet []registries.Instance, fName string, fSet []registries.Instance, hasFallback bool, threshold float64) Resolution {
-	res := Resolution{Service: svc, Via: pName, Endpoints: endpoints(pSet)}
+func choose(svc, pName string, pSet []registries.Instance, fName string, fSet []registries.Instance, hasFallback bool, threshold float64) agentapi.Resolution {
+	res := agentapi.Resolution{Service: svc, Via: pName, Endpoints: endpoints(pSet)}
 	if !hasFallback || len(fSet) == 0 {
 		return res
 	}
 	if len(pSet) == 0 {
-		return Resolution{Service: svc, Via: fName, FellBack: true, Endpoints: endpoints(fSet),
+		return agentapi.Resolution{Service: svc, Via: fName, FellBack: true, Endpoints: endpoints(fSet),
 			ParityNote: fmt.Sprintf("%s has no instance of %s", pName, svc)}
 	}
 	if p := Parity(pSet, fSet); p < threshold {
-		return Resolution{Service: svc, Via: fName, FellBack: true, Endpoints: endpoints(fSet),
+		return agentapi.Resolution{Service: svc, Via: fName, FellBack: true, Endpoints: endpoints(fSet),
 			ParityNote: fmt.Sprintf("%s has %.2f of %s's instances of %s, below %.2f", pName, p, fName, svc, threshold)}
 	}
 	return res
@@ -139,10 +140,10 @@ func Parity(candidate, reference []registries.Instance) float64 {
 	return float64(n) / float64(len(reference))
 }
 
-func endpoints(set []registries.Instance) []Endpoint {
-	out := make([]Endpoint, 0, len(set))
+func endpoints(set []registries.Instance) []agentapi.Endpoint {
+	out := make([]agentapi.Endpoint, 0, len(set))
 	for _, in := range set {
-		out = append(out, Endpoint{ID: in.ID, Address: in.Address, Port: in.Port, Tags: in.Tags, Meta: in.Metadata})
+		out = append(out, agentapi.Endpoint{ID: in.ID, Address: in.Address, Port: in.Port, Tags: in.Tags, Meta: in.Metadata})
 	}
 	return out
 }

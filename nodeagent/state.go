@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/regshift/regshift/nodeagent/agentapi"
 	"github.com/regshift/regshift/schema"
 )
 
@@ -32,24 +33,14 @@ func present(p schema.InterfacePhase) bool {
 	return p == schema.StateInstalled || p == schema.StateActive || p == schema.StateStandby
 }
 
-// Interface is one registry interface on the host: its phase
-// (schema.InterfacePhase). An active interface is connected and in use: a
-// provider is registered in it, a consumer resolves through it (first if it
-// is the primary, else as the fallback). A standby interface is installed and
-// may be connected but holds no registration and answers no resolve;
-// re-activating it is instant.
-type Interface struct {
-	Name   string                `json:"name"`
-	Phase  schema.InterfacePhase `json:"phase"`
-	Digest string                `json:"digest,omitempty"` // sha256 of the installed package; empty for the built-in start interface
-}
-
 // State is everything the agent decides from. It is persisted atomically by
 // the runtime and restored on start.
 type State struct {
-	Node       string               `json:"node"`
-	Role       Role                 `json:"role"`
-	Interfaces map[string]Interface `json:"interfaces"`
+	Node string `json:"node"`
+	Role Role   `json:"role"`
+	// Interfaces are keyed by name; the local API's status lists the same
+	// records.
+	Interfaces map[string]agentapi.Interface `json:"interfaces"`
 	// Primary is the interface the host registers in and resolves through
 	// first. It is always active.
 	Primary string `json:"primary"`
@@ -75,7 +66,7 @@ func NewState(node string, role Role, start string) (State, error) {
 	s := State{
 		Node:       node,
 		Role:       role,
-		Interfaces: map[string]Interface{start: {Name: start, Phase: schema.StateActive}},
+		Interfaces: map[string]agentapi.Interface{start: {Name: start, Phase: schema.StateActive}},
 		Primary:    start,
 	}
 	return s, s.Validate()
@@ -123,7 +114,7 @@ func (s State) Validate() error {
 // Clone returns a deep copy.
 func (s State) Clone() State {
 	c := s
-	c.Interfaces = make(map[string]Interface, len(s.Interfaces))
+	c.Interfaces = make(map[string]agentapi.Interface, len(s.Interfaces))
 	for k, v := range s.Interfaces {
 		c.Interfaces[k] = v
 	}

@@ -230,4 +230,3 @@ func testLog(t *testing.T) *slog.Logger {
 type tlog struct{ t *testing.T }
 
 func (w tlog) Write(b []byte) (int, error) { w.t.Log(strings.TrimSpace(string(b))); return len(b), nil }
-

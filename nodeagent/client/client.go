@@ -1,6 +1,8 @@
 // Package client is the Go client of the node agent's local API, for the
 // apps on a host: resolve a service (at once, or long-poll until it changes),
-// read the host's registrations and the agent's status.
+// read the host's registrations and the agent's status. The answers are the
+// agentapi types; the client imports neither the agent nor its Kafka and
+// registry clients.
 //
 //	c, _ := client.New("unix:/run/regshift/agent.sock")
 //	res, _ := c.Resolve(ctx, "payments")
@@ -23,7 +25,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/regshift/regshift/nodeagent"
+	"github.com/regshift/regshift/nodeagent/agentapi"
 )
 
 // ErrNotConsumed is returned for a service the host does not consume.
@@ -51,28 +53,28 @@ func New(addr string) (*Client, error) {
 }
 
 // Resolve returns the service's current endpoints.
-func (c *Client) Resolve(ctx context.Context, service string) (nodeagent.Resolution, error) {
-	var r nodeagent.Resolution
+func (c *Client) Resolve(ctx context.Context, service string) (agentapi.Resolution, error) {
+	var r agentapi.Resolution
 	return r, c.get(ctx, "/v1/resolve/"+url.PathEscape(service), &r)
 }
 
 // Watch blocks until the service's answer has an index above after, or wait
 // passes, and returns the answer then.
-func (c *Client) Watch(ctx context.Context, service string, after uint64, wait time.Duration) (nodeagent.Resolution, error) {
-	var r nodeagent.Resolution
+func (c *Client) Watch(ctx context.Context, service string, after uint64, wait time.Duration) (agentapi.Resolution, error) {
+	var r agentapi.Resolution
 	q := url.Values{"index": {strconv.FormatUint(after, 10)}, "wait": {wait.String()}}
 	return r, c.get(ctx, "/v1/resolve/"+url.PathEscape(service)+"?"+q.Encode(), &r)
 }
 
 // Status returns the agent's status.
-func (c *Client) Status(ctx context.Context) (nodeagent.Status, error) {
-	var s nodeagent.Status
+func (c *Client) Status(ctx context.Context) (agentapi.Status, error) {
+	var s agentapi.Status
 	return s, c.get(ctx, "/v1/status", &s)
 }
 
 // Registrations returns this host's registrations as read back per interface.
-func (c *Client) Registrations(ctx context.Context) ([]nodeagent.Registration, error) {
-	var regs []nodeagent.Registration
+func (c *Client) Registrations(ctx context.Context) ([]agentapi.Registration, error) {
+	var regs []agentapi.Registration
 	return regs, c.get(ctx, "/v1/registrations", &regs)
 }
 
@@ -91,12 +93,12 @@ func (c *Client) get(ctx context.Context, path string, into any) error {
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
+		var e agentapi.Error
 		_ = json.Unmarshal(body, &e)
 		if resp.StatusCode == http.StatusNotFound && strings.Contains(path, "/v1/resolve/") {
-			return fmt.Errorf("%w: %s", ErrNotConsumed, e.Error)
+			return fmt.Errorf("%w: %s", ErrNotConsumed, e.Message)
 		}
-		return fmt.Errorf("agent %s: %s: %s", path, resp.Status, e.Error)
+		return fmt.Errorf("agent %s: %s: %s", path, resp.Status, e.Message)
 	}
 	return json.Unmarshal(body, into)
 }

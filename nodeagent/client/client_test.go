@@ -11,11 +11,12 @@ import (
 	"time"
 
 	"github.com/regshift/regshift/nodeagent"
+	"github.com/regshift/regshift/nodeagent/agentapi"
 	"github.com/regshift/regshift/nodeagent/client"
 )
 
 // serve runs the agent's API on a listener of kind "tcp" or "unix".
-func serve(t *testing.T, kind string, hub *nodeagent.Hub, st nodeagent.Status) *client.Client {
+func serve(t *testing.T, kind string, hub *nodeagent.Hub, st agentapi.Status) *client.Client {
 	t.Helper()
 	addr := "127.0.0.1:0"
 	if kind == "unix" {
@@ -25,7 +26,7 @@ func serve(t *testing.T, kind string, hub *nodeagent.Hub, st nodeagent.Status) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: nodeagent.NewAPIHandler(hub, func() nodeagent.Status { return st }, slog.New(slog.NewTextHandler(io.Discard, nil)))}
+	srv := &http.Server{Handler: nodeagent.NewAPIHandler(hub, func() agentapi.Status { return st }, slog.New(slog.NewTextHandler(io.Discard, nil)))}
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	if kind == "tcp" {
@@ -42,10 +43,10 @@ func TestResolveWatchStatus(t *testing.T) {
 	for _, kind := range []string{"tcp", "unix"} {
 		t.Run(kind, func(t *testing.T) {
 			hub := nodeagent.NewHub()
-			hub.Set(nodeagent.Resolution{Service: "payments", Via: "zookeeper",
-				Endpoints: []nodeagent.Endpoint{{ID: "p1", Address: "127.0.0.1", Port: 9001}}})
-			st := nodeagent.Status{Node: "n1", Role: nodeagent.RoleConsumer, Primary: "zookeeper",
-				Registrations: []nodeagent.Registration{{Interface: "zookeeper", Service: "orders", ID: "o1", Registered: true}}}
+			hub.Set(agentapi.Resolution{Service: "payments", Via: "zookeeper",
+				Endpoints: []agentapi.Endpoint{{ID: "p1", Address: "127.0.0.1", Port: 9001}}})
+			st := agentapi.Status{Node: "n1", Role: string(nodeagent.RoleConsumer), Primary: "zookeeper",
+				Registrations: []agentapi.Registration{{Interface: "zookeeper", Service: "orders", ID: "o1", Registered: true}}}
 			c := serve(t, kind, hub, st)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -64,7 +65,7 @@ func TestResolveWatchStatus(t *testing.T) {
 				t.Fatalf("idle watch: %+v %v", same, err)
 			}
 			// ...and at once with the new answer when the service changes.
-			got := make(chan nodeagent.Resolution, 1)
+			got := make(chan agentapi.Resolution, 1)
 			go func() {
 				r, err := c.Watch(ctx, "payments", res.Index, time.Minute)
 				if err != nil {
@@ -72,8 +73,8 @@ func TestResolveWatchStatus(t *testing.T) {
 				}
 				got <- r
 			}()
-			hub.Set(nodeagent.Resolution{Service: "payments", Via: "consul", FellBack: false,
-				Endpoints: []nodeagent.Endpoint{{ID: "p1", Address: "127.0.0.1", Port: 9001}, {ID: "p2", Address: "127.0.0.1", Port: 9002}}})
+			hub.Set(agentapi.Resolution{Service: "payments", Via: "consul", FellBack: false,
+				Endpoints: []agentapi.Endpoint{{ID: "p1", Address: "127.0.0.1", Port: 9001}, {ID: "p2", Address: "127.0.0.1", Port: 9002}}})
 			select {
 			case r := <-got:
 				if r.Via != "consul" || len(r.Endpoints) != 2 || r.Index <= res.Index {
@@ -97,7 +98,7 @@ func TestResolveWatchStatus(t *testing.T) {
 
 func TestHubIgnoresSameAnswer(t *testing.T) {
 	hub := nodeagent.NewHub()
-	r := nodeagent.Resolution{Service: "s", Via: "zk", Endpoints: []nodeagent.Endpoint{{ID: "a", Port: 1}}}
+	r := agentapi.Resolution{Service: "s", Via: "zk", Endpoints: []agentapi.Endpoint{{ID: "a", Port: 1}}}
 	hub.Set(r)
 	hub.Set(r)
 	got, _ := hub.Get("s")

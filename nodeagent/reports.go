@@ -1,0 +1,130 @@
+package nodeagent
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/regshift/regshift/nodeagent/agentapi"
+	"github.com/regshift/regshift/schema"
+)
+
+func (a *Agent) notifyChange() {
+	select {
+	case a.changed <- struct{}{}:
+	default:
+	}
+}
+
+// healthLoop publishes Health every HealthInterval and on every change.
+func (a *Agent) healthLoop(ctx context.Context) {
+	t := time.NewTicker(a.cfg.HealthInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-a.changed:
+		}
+		octx, cancel := context.WithTimeout(ctx, a.cfg.HealthInterval)
+		obs := a.host.Observe(octx, a.state(), a.deps.Now())
+		cancel()
+		a.mu.Lock()
+		a.lastObs = obs
+		a.mu.Unlock()
+		if err := a.publish(ctx, a.healthOf(obs)); err != nil && ctx.Err() == nil {
+			a.log.Warn("publish health", "err", err)
+		}
+	}
+}
+
+func (a *Agent) healthOf(o Observation) *schema.Health {
+	h := &schema.Health{NodeID: a.cfg.Node, ObservedAt: o.At.UTC()}
+	for _, i := range o.Interfaces {
+		detail := i.Detail
+		if len(i.Missing) > 0 {
+			detail = strings.TrimSpace(detail + " missing: " + strings.Join(i.Missing, ","))
+		}
+		if i.Primary {
+			for _, p := range o.Services {
+				if !p.Same {
+					detail = strings.TrimSpace(fmt.Sprintf("%s %s differs from fallback (missing %v, extra %v)", detail, p.Service, p.Missing, p.Extra))
+				}
+			}
+		}
+		h.Interfaces = append(h.Interfaces, schema.InterfaceHealth{Name: i.Name, State: i.Phase, Status: i.Status,
+			Resolved: i.Registered, Failed: int(i.Errors), Detail: detail})
+	}
+	return h
+}
+
+// sayHello publishes Hello, trying again every second until it is out or
+// ctx ends.
+func (a *Agent) sayHello(ctx context.Context) {
+	for ctx.Err() == nil {
+		if err := a.publish(ctx, a.hello()); err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (a *Agent) hello() *schema.Hello {
+	s := a.state()
+	a.mu.Lock()
+	epoch := a.cp.Epoch
+	a.mu.Unlock()
+	h := &schema.Hello{NodeID: a.cfg.Node, AgentVersion: Version, StartedAt: a.started.UTC(), HighestEpoch: epoch, LastCommandID: s.LastCommand}
+	if a.cfg.Role.Registers() {
+		h.Roles = append(h.Roles, schema.RoleProvider)
+		for _, svc := range a.cfg.Services {
+			h.Services = append(h.Services, schema.Service{Name: svc.Name, Role: schema.RoleProvider})
+		}
+	}
+	if a.cfg.Role.Resolves() {
+		h.Roles = append(h.Roles, schema.RoleConsumer)
+		for _, svc := range a.cfg.Consumes {
+			h.Services = append(h.Services, schema.Service{Name: svc, Role: schema.RoleConsumer})
+		}
+	}
+	for _, name := range s.Names() {
+		in := s.Interfaces[name]
+		is := schema.InterfaceState{Name: name, PackageDigest: in.Digest, State: in.Phase}
+		if spec, err := a.host.Spec(s, name); err == nil {
+			is.Kind, is.Address = spec.Type, spec.Settings.Address
+		}
+		h.Interfaces = append(h.Interfaces, is)
+	}
+	return h
+}
+
+// Status is the local API's /v1/status.
+func (a *Agent) Status() agentapi.Status {
+	a.mu.Lock()
+	cp, obs := a.cp, a.lastObs
+	a.mu.Unlock()
+	st := agentapi.Status{Node: cp.State.Node, Role: string(cp.State.Role), Primary: cp.State.Primary, Fallback: cp.State.Fallback,
+		LastCommand: cp.State.LastCommand, CommandsOffset: cp.CommandsOffset, Epoch: cp.Epoch}
+	for _, name := range cp.State.Names() {
+		st.Interfaces = append(st.Interfaces, cp.State.Interfaces[name])
+	}
+	for _, o := range obs.Interfaces {
+		for _, in := range a.host.Instances() {
+			missing := false
+			for _, id := range o.Missing {
+				missing = missing || id == in.ID
+			}
+			if o.Expected == 0 {
+				continue
+			}
+			st.Registrations = append(st.Registrations, agentapi.Registration{Interface: o.Name, Service: in.Service, ID: in.ID,
+				Address: in.Address, Port: in.Port, Registered: !missing, Error: o.Detail})
+		}
+	}
+	return st
+}
