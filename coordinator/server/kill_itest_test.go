@@ -6,25 +6,65 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
+	"regexp"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/regshift/regshift/itest"
-	"github.com/regshift/regshift/itest/servers"
 	"github.com/regshift/regshift/schema"
 )
 
-// coordProcess is `regshift coordinator` as its own process.
+// coordProcess is `regshift coordinator` as its own process. Its config
+// says listen: 127.0.0.1:0, so the system picks a free port when the
+// process binds it (no port is picked early and bound later); the test
+// reads it from the "API listening" line of the log.
 type coordProcess struct {
 	file string
 	cmd  *exec.Cmd
-	out  bytes.Buffer
+	out  syncBuffer
+	from int // where this run's output starts in out
+}
+
+var listeningRE = regexp.MustCompile(`API listening.*?addr"?[=:]"?([0-9.]+:[0-9]+)`)
+
+// api waits for the running process to log its API address.
+func (p *coordProcess) api(t *testing.T) string {
+	t.Helper()
+	var addr string
+	itest.Eventually(t, time.Minute, "the coordinator listens", func() error {
+		m := listeningRE.FindStringSubmatch(p.out.String()[p.from:])
+		if m == nil {
+			return fmt.Errorf("no \"API listening\" line yet")
+		}
+		addr = m[1]
+		return nil
+	})
+	return "http://" + addr
+}
+
+// syncBuffer is a bytes.Buffer the process writes while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func (p *coordProcess) start(t *testing.T) {
 	t.Helper()
+	p.from = len(p.out.String())
 	p.cmd = exec.Command(itest.Binary(t), "coordinator", "-c", p.file)
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
 	if err := p.cmd.Start(); err != nil {
@@ -54,10 +94,9 @@ func TestCoordinatorKilledMidWave(t *testing.T) {
 		"c1": env.StartAgent(t, itest.Consumer("c1", ordersSvc)),
 		"c2": env.StartAgent(t, itest.Consumer("c2", ordersSvc)),
 	}
-	port := servers.FreePort(t)
 	file := filepath.Join(env.Dir, "coordinator.yaml")
-	cfg := fmt.Sprintf("id: coord-k\nbrokers: [%s]\ntopicPrefix: %s\nsigningKey: %s\nacceptUnsigned: true\nlisten: 127.0.0.1:%d\ntick: 200ms\nregistryEvery: 500ms\ncommandPartitions: 4\n",
-		env.Brokers[0], env.Prefix, filepath.Join(env.KeysDir, "coordinator-itest.key"), port)
+	cfg := fmt.Sprintf("id: coord-k\nbrokers: [%s]\ntopicPrefix: %s\nsigningKey: %s\nacceptUnsigned: true\nlisten: 127.0.0.1:0\ntick: 200ms\nregistryEvery: 500ms\ncommandPartitions: 4\n",
+		env.Brokers[0], env.Prefix, filepath.Join(env.KeysDir, "coordinator-itest.key"))
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +108,7 @@ func TestCoordinatorKilledMidWave(t *testing.T) {
 			t.Logf("coordinator output:\n%s", p.out.String())
 		}
 	})
-	co := &coord{api: "http://127.0.0.1:" + strconv.Itoa(port)}
+	co := &coord{api: p.api(t)}
 	itest.Eventually(t, time.Minute, "the coordinator leads", func() error { return leads(co, true) })
 
 	pl := plan(env, url, digest, map[string]string{"p1": "provider", "p2": "provider", "c1": "consumer", "c2": "consumer"})
@@ -87,6 +126,7 @@ func TestCoordinatorKilledMidWave(t *testing.T) {
 	})
 	p.signal(syscall.SIGKILL) // mid-wave, no goodbye
 	p.start(t)
+	co.api = p.api(t)
 
 	r := co.awaitPhase(t, env.RolloutID, schema.PhaseFinalized)
 	if r.Epoch < 2 {

@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"testing"
 	"time"
 
@@ -16,7 +16,6 @@ import (
 	"github.com/regshift/regshift/coordinator"
 	"github.com/regshift/regshift/coordinator/server"
 	"github.com/regshift/regshift/itest"
-	"github.com/regshift/regshift/itest/servers"
 	"github.com/regshift/regshift/schema"
 )
 
@@ -33,15 +32,18 @@ func startCoordinator(t *testing.T, env *itest.Env, id string) *coord {
 	cfg.ID, cfg.Brokers, cfg.TopicPrefix = id, env.Brokers, env.Prefix
 	cfg.SigningKey = filepath.Join(env.KeysDir, "coordinator-itest.key")
 	cfg.AcceptUnsigned = true
-	cfg.Listen = "127.0.0.1:" + strconv.Itoa(servers.FreePort(t))
 	cfg.Tick, cfg.RegistryEvery, cfg.CommandPartitions = 200*time.Millisecond, 500*time.Millisecond, 4
 	rt, err := server.New(cfg, server.Deps{Registry: prometheus.NewRegistry()}, env.Log.With("replica", id))
 	if err != nil {
 		t.Fatal(err)
 	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &coord{api: "http://" + cfg.Listen, cancel: cancel, done: make(chan error, 1)}
-	go func() { c.done <- rt.Run(ctx) }()
+	c := &coord{api: "http://" + ln.Addr().String(), cancel: cancel, done: make(chan error, 1)}
+	go func() { c.done <- rt.Serve(ctx, ln) }()
 	t.Cleanup(func() { c.stop(t) })
 	return c
 }
