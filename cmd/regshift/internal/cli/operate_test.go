@@ -56,7 +56,8 @@ func cannedRollouts(t *testing.T) []*coordinator.Rollout {
 	}
 	r.Phase, r.Wave, r.Now, r.SoakStarted = schema.PhaseRolling, 1, at(95), at(90)
 	r.Registry = coordinator.RegistryReport{At: at(94), Reachable: true, Healthy: true, BridgeRunning: true, Parity: 1}
-	for _, n := range r.Nodes {
+	for i := range r.Nodes {
+		n := &r.Nodes[i]
 		switch n.ID {
 		case "p1", "p2":
 			n.Reached, n.Touched, n.ActiveAt, n.Health, n.HealthAt = schema.ReachedActive, true, at(40), schema.HealthPassing, at(93)
@@ -207,7 +208,8 @@ func TestWatchRedrawsUntilTheRolloutEnds(t *testing.T) {
 		if gets.Add(1) >= 3 {
 			done := live.Clone()
 			done.Phase = schema.PhaseFinalized
-			for _, n := range done.Nodes {
+			for i := range done.Nodes {
+				n := &done.Nodes[i]
 				n.Reached, n.Pending = schema.ReachedUninstalled, nil
 			}
 			return []*coordinator.Rollout{&done}
