@@ -35,8 +35,9 @@ func requestCommand(kind string) func(*CLI, context.Context, []string) error {
 
 // requestOpts are the flags every request command takes.
 type requestOpts struct {
-	rollout, brokers, prefix, key, by, reason string
-	timeout                                   time.Duration
+	rollout, key, by, reason string
+	timeout                  time.Duration
+	kafka                    kafkaFlags
 }
 
 // request parses the flags of "rollout <kind>", builds that request and
@@ -49,11 +50,10 @@ func (c *CLI) request(ctx context.Context, kind string, args []string) error {
 	case requestApprove:
 		usage += " [-wave N]"
 	}
-	fs := c.flags("rollout "+kind, usage+" [-brokers 127.0.0.1:9092] [-prefix regshift.] [-key operator.key] [-by NAME] [-reason TEXT]")
+	fs := c.flags("rollout "+kind, usage+" [-brokers 127.0.0.1:9092] [-prefix regshift.] [-kafka-config kafka.yaml] [-key operator.key] [-by NAME] [-reason TEXT]")
 	var o requestOpts
 	fs.StringVar(&o.rollout, "id", "", "the rollout's id (required)")
-	fs.StringVar(&o.brokers, "brokers", "127.0.0.1:9092", "Kafka brokers, comma-separated")
-	fs.StringVar(&o.prefix, "prefix", "regshift.", "topic prefix: the request goes to <prefix>requests")
+	o.kafka.register(fs)
 	fs.StringVar(&o.key, "key", "", "the operator's private key (<key id>.key from `regshift keys generate`); unsigned without it")
 	fs.StringVar(&o.by, "by", "", "who asks, recorded with every decision it causes (default: the key id, or user@host)")
 	fs.StringVar(&o.reason, "reason", "", "why, free text (up to 1024 characters)")
@@ -89,6 +89,10 @@ func (c *CLI) request(ctx context.Context, kind string, args []string) error {
 	if o.by == "" {
 		o.by = defaultRequester(signer)
 	}
+	kc, sec, err := o.kafka.settings(fs)
+	if err != nil {
+		return err
+	}
 	h := schema.RequestHeader{RequestID: newRequestID(), RequestedAt: time.Now().UTC().Truncate(time.Second),
 		RolloutID: o.rollout, RequestedBy: o.by, Reason: o.reason}
 	req, err := buildRequest(kind, h, planFile, wave)
@@ -97,7 +101,7 @@ func (c *CLI) request(ctx context.Context, kind string, args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	topic, err := c.publishRequest(ctx, o, signer, req)
+	topic, err := c.publishRequest(ctx, kc, sec, o.timeout, signer, req)
 	if err != nil {
 		return err
 	}
@@ -139,10 +143,12 @@ func buildRequest(kind string, h schema.RequestHeader, planFile string, wave int
 }
 
 // publishRequest encodes req (validating it against its schema), publishes
-// it and returns the topic it went to.
-func (c *CLI) publishRequest(ctx context.Context, o requestOpts, signer *events.Signer, req schema.Request) (string, error) {
+// it to the brokers of kc with sec, retrying for up to timeout, and returns
+// the topic it went to.
+func (c *CLI) publishRequest(ctx context.Context, kc events.KafkaConfig, sec events.Security, timeout time.Duration,
+	signer *events.Signer, req schema.Request) (string, error) {
 	host, _ := os.Hostname()
-	enc := &events.Encoder{Topics: events.NewTopics(o.prefix), Source: "regshift-cli/" + host, Signer: signer}
+	enc := &events.Encoder{Topics: events.NewTopics(kc.TopicPrefix), Source: "regshift-cli/" + host, Signer: signer}
 	rec, err := enc.Encode(req)
 	if err != nil {
 		return "", err
@@ -155,15 +161,15 @@ func (c *CLI) publishRequest(ctx context.Context, o requestOpts, signer *events.
 	if err != nil {
 		return "", err
 	}
-	pcfg := events.DefaultProducerConfig(strings.Split(o.brokers, ","))
-	pcfg.RetryElapsed = o.timeout
+	pcfg := events.DefaultProducerConfig(kc.Brokers)
+	pcfg.RetryElapsed, pcfg.Security = timeout, sec
 	prod, err := events.NewProducer(pcfg, log, m)
 	if err != nil {
 		return "", err
 	}
 	defer prod.Close()
 	if err := prod.Publish(ctx, rec); err != nil {
-		return "", fmt.Errorf("publish to %s on %s: %w", rec.Topic, o.brokers, err)
+		return "", fmt.Errorf("publish to %s on %s: %w", rec.Topic, strings.Join(kc.Brokers, ","), err)
 	}
 	return rec.Topic, nil
 }

@@ -20,6 +20,19 @@ import (
 
 const planFile = "../../../../coordinator/testdata/plan.yaml"
 
+// unsignedVerifier is the coordinator's verifier where unsigned requests
+// are allowed and no key is known.
+func unsignedVerifier(t *testing.T) *events.RequestVerifier {
+	t.Helper()
+	cfg := events.DefaultRequestVerifierConfig()
+	cfg.AllowUnsigned = true
+	v, err := events.NewRequestVerifier(cfg, events.NewKeyring())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 // requestID is the id the command printed for what it published.
 func requestID(t *testing.T, out string) string {
 	t.Helper()
@@ -68,12 +81,7 @@ func TestRequestsReachTheRequestsTopic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vcfg := events.DefaultRequestVerifierConfig()
-	vcfg.AllowUnsigned = true
-	unsignedToo, err := events.NewRequestVerifier(vcfg, events.NewKeyring())
-	if err != nil {
-		t.Fatal(err)
-	}
+	unsignedToo := unsignedVerifier(t)
 	reader := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topics.Requests, Partition: 0, MaxWait: 100 * time.Millisecond})
 	t.Cleanup(func() { _ = reader.Close() })
 
