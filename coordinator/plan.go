@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -28,23 +27,11 @@ const (
 	FinalizeAutomatic   = "automatic"
 )
 
-// LoadPlan reads a plan file. The YAML has exactly the shape of the plan in a
-// create-rollout request (schema/request.create-rollout.v1.json), so a plan
-// file and a request published by another system say the same thing.
-func LoadPlan(file string) (schema.Plan, error) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return schema.Plan{}, fmt.Errorf("%w: %w", ErrPlan, err)
-	}
-	p, err := ParsePlan(b)
-	if err != nil {
-		return schema.Plan{}, fmt.Errorf("%s: %w", file, err)
-	}
-	return p, nil
-}
-
 // ParsePlan decodes YAML (or JSON) into a plan, refusing unknown fields, and
-// validates it.
+// validates it. The YAML has exactly the shape of the plan in a
+// create-rollout request (schema/request.create-rollout.v1.json), so a plan
+// file and a request published by another system say the same thing. (The
+// core reads no files: the CLI's loadPlan reads one and calls this.)
 func ParsePlan(b []byte) (schema.Plan, error) {
 	var doc any
 	if err := yaml.Unmarshal(b, &doc); err != nil {

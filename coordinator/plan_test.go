@@ -12,7 +12,7 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files")
 
 func TestPlanWaves(t *testing.T) {
-	p, err := LoadPlan("testdata/plan.yaml")
+	p, err := ParsePlan(mustRead(t, "testdata/plan.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestPlanWaves(t *testing.T) {
 
 // TestPreviewGolden pins `regshift rollout preview` output (-update rewrites).
 func TestPreviewGolden(t *testing.T) {
-	p, err := LoadPlan("testdata/plan.yaml")
+	p, err := ParsePlan(mustRead(t, "testdata/plan.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +11,7 @@ import (
 
 func testPlan(t testing.TB) schema.Plan {
 	t.Helper()
-	p, err := LoadPlan("testdata/plan.yaml")
+	p, err := ParsePlan(mustRead(t, "testdata/plan.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,4 +181,13 @@ func TestRequestsRefusedOutOfPhase(t *testing.T) {
 	if s.r.Phase != schema.PhaseSwitchedBack {
 		t.Fatalf("abort while preparing: %s", s.r.Phase)
 	}
+}
+
+func mustRead(t testing.TB, file string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

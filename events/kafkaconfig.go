@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"strings"
 )
 
 // KafkaConfig is how a process reaches the brokers, in the shape every
@@ -36,12 +37,13 @@ type KafkaSASL struct {
 // ErrKafkaConfig wraps every error Check returns.
 var ErrKafkaConfig = errors.New("invalid kafka settings")
 
-// Check validates the settings; prefix names them in errors ("kafka").
+// Check validates the settings; prefix names them in errors ("kafka";
+// empty when they are a file of their own).
 // Brokers are checked only when requireBrokers is set (a coordinator
 // config names them at its top level).
 func (k KafkaConfig) Check(prefix string, requireBrokers bool) error {
 	bad := func(field, format string, args ...any) error {
-		return fmt.Errorf("%w: %s%s: %s", ErrKafkaConfig, prefix, field, fmt.Sprintf(format, args...))
+		return fmt.Errorf("%w: %s: %s", ErrKafkaConfig, strings.TrimPrefix(prefix+field, "."), fmt.Sprintf(format, args...))
 	}
 	if requireBrokers && len(k.Brokers) == 0 {
 		return bad(".brokers", "empty")

@@ -3,10 +3,11 @@ package itest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -15,7 +16,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/regshift/regshift/itest/servers"
 	"github.com/regshift/regshift/nodeagent"
 )
 
@@ -79,9 +79,9 @@ type Process struct {
 func (e *Env) StartAgentProcess(t testing.TB, spec AgentSpec) *Process {
 	t.Helper()
 	cfg := e.AgentConfig(t, spec)
-	// Another process cannot be handed a listener: it binds a port that was
-	// free a moment ago.
-	cfg.API.Listen = "127.0.0.1:" + strconv.Itoa(servers.FreePort(t))
+	// Another process cannot be handed a listener: it binds port 0 and
+	// Start reads the address it logs.
+	cfg.API.Listen = "127.0.0.1:0"
 	b, err := yaml.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -112,6 +112,7 @@ func (p *Process) Start(t testing.TB) {
 	if p.log == nil {
 		p.log = &bytes.Buffer{}
 	}
+	from := p.log.Len()
 	cmd := exec.Command(Binary(t), "agent", "-c", p.file)
 	cmd.Stdout, cmd.Stderr = syncWriter{&p.mu, p.log}, syncWriter{&p.mu, p.log}
 	if err := cmd.Start(); err != nil {
@@ -121,10 +122,20 @@ func (p *Process) Start(t testing.TB) {
 	p.cmd = cmd
 	p.mu.Unlock()
 	Eventually(t, 30*time.Second, "agent "+p.Node+" API", func() error {
+		m := listeningRE.FindStringSubmatch(p.Output()[from:])
+		if m == nil {
+			return fmt.Errorf("no \"local API listening\" line yet")
+		}
+		p.mu.Lock()
+		p.Config.API.Listen = m[1]
+		p.mu.Unlock()
 		_, err := p.Client(t).Status(context.Background())
 		return err
 	})
 }
+
+// listeningRE finds the address an agent's local API bound in its log.
+var listeningRE = regexp.MustCompile(`local API listening.*?addr"?[=:]"?([0-9.]+:[0-9]+)`)
 
 // Kill ends the process with SIGKILL: no deregistration, no clean close.
 func (p *Process) Kill(t testing.TB) { p.signal(t, syscall.SIGKILL) }

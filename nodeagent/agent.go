@@ -131,6 +131,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	defer lis.Close() // the API server's shutdown closed it unless Run failed before serving
+	a.log.Info("local API listening", "addr", lis.Addr().String())
 	a.started = a.deps.Now()
 	if err := a.restore(); err != nil {
 		return err

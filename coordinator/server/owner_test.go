@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -91,7 +92,11 @@ func TestAPIAnswersWhileAPublishRetries(t *testing.T) {
 
 	// A rollout whose nodes have no agents: its commands stay pending and
 	// are re-sent every second, each re-send a publish.
-	plan, err := coordinator.LoadPlan("../testdata/plan.yaml")
+	b, err := os.ReadFile("../testdata/plan.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := coordinator.ParsePlan(b)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -97,11 +97,11 @@ func TestKafkaConfigFileErrors(t *testing.T) {
 	}{
 		{"unknown field", "brokers: [a:1]\ntsl: {caFile: ca.pem}\n", "line 2: field tsl not found"},
 		{"field of tls unknown", "tls: {cafile: ca.pem}\n", "field cafile not found"},
-		{"broker", "brokers: [a:1, kafka]\n", `.brokers[1]: "kafka" is not host:port`},
-		{"no brokers", "brokers: []\n", ".brokers: empty"},
-		{"mechanism", "sasl: {mechanism: gssapi, username: ops, passwordFile: pw}\n", ".sasl.mechanism: \"gssapi\""},
-		{"no username", "sasl: {mechanism: plain, passwordFile: pw}\n", ".sasl: username and passwordFile are required"},
-		{"cert without key", "tls: {certFile: client.pem}\n", ".tls: certFile and keyFile go together"},
+		{"broker", "brokers: [a:1, kafka]\n", `settings: brokers[1]: "kafka" is not host:port`},
+		{"no brokers", "brokers: []\n", "settings: brokers: empty"},
+		{"mechanism", "sasl: {mechanism: gssapi, username: ops, passwordFile: pw}\n", "settings: sasl.mechanism: \"gssapi\""},
+		{"no username", "sasl: {mechanism: plain, passwordFile: pw}\n", "settings: sasl: username and passwordFile are required"},
+		{"cert without key", "tls: {certFile: client.pem}\n", "settings: tls: certFile and keyFile go together"},
 		{"password file missing", "sasl: {mechanism: plain, username: ops, passwordFile: nope}\n", "passwordFile: open " + filepath.Join(dir, "nope")},
 		{"CA file missing", "tls: {caFile: ca.pem}\n", "caFile: open " + filepath.Join(dir, "ca.pem")},
 		{"empty", "", "empty file"},
@@ -117,7 +117,7 @@ func TestKafkaConfigFileErrors(t *testing.T) {
 	// Through the command line: the file is read before anything is published.
 	bad := writeFile(t, dir, "bad.yaml", "sasl: {mechanism: plain}\n")
 	_, _, err := run(t, "rollout", "pause", "-id", "ro-1", "-kafka-config", bad)
-	if ExitCode(err) != 1 || !strings.Contains(err.Error(), bad+": invalid kafka settings: .sasl: username and passwordFile are required") {
+	if ExitCode(err) != 1 || !strings.Contains(err.Error(), bad+": invalid kafka settings: sasl: username and passwordFile are required") {
 		t.Errorf("rollout pause with a bad -kafka-config: %v (exit %d)", err, ExitCode(err))
 	}
 	_, _, err = run(t, "rollout", "pause", "-id", "ro-1", "-kafka-config", filepath.Join(dir, "missing.yaml"))

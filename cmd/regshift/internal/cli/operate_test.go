@@ -6,7 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -34,9 +34,8 @@ func TestOperateARealCoordinator(t *testing.T) {
 		}
 	}
 	prefix := "clitest." + newRequestID()[4:] + "."
-	api := "127.0.0.1:" + strconv.Itoa(servers.FreePort(t))
 	cfg := "id: coord-cli\nbrokers: [" + strings.Join(brokers, ", ") + "]\ntopicPrefix: " + prefix +
-		"\nsigningKey: coord/coord.key\noperatorKeysDir: ops\nlisten: " + api + "\ntick: 100ms\nregistryEvery: 200ms\ncommandPartitions: 2\n"
+		"\nsigningKey: coord/coord.key\noperatorKeysDir: ops\nlisten: 127.0.0.1:0\ntick: 100ms\nregistryEvery: 200ms\ncommandPartitions: 2\n"
 	if err := os.WriteFile(filepath.Join(dir, "coordinator.yaml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -72,6 +71,16 @@ func TestOperateARealCoordinator(t *testing.T) {
 			t.Logf("coordinator log:\n%s", logs.String())
 		}
 	}()
+	// The coordinator binds port 0; its log says which port it got.
+	var api string
+	itest.Eventually(t, time.Minute, "the coordinator listens", func() error {
+		m := regexp.MustCompile(`API listening.*?addr=([0-9.]+:[0-9]+)`).FindStringSubmatch(logs.String())
+		if m == nil {
+			return errors.New(`no "API listening" line yet`)
+		}
+		api = m[1]
+		return nil
+	})
 	itest.Eventually(t, time.Minute, "the coordinator leads", func() error {
 		var h server.Health
 		if err := newAPIClient("http://"+api).get(ctx, "/healthz", &h); err != nil {

@@ -20,7 +20,7 @@ var t0 = time.Date(2026, 11, 26, 9, 57, 0, 0, time.UTC)
 // switched back after a node failed.
 func cannedRollouts(t *testing.T) []*coordinator.Rollout {
 	t.Helper()
-	p, err := coordinator.LoadPlan(planFile)
+	p, err := loadPlan(planFile)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/regshift/regshift/coordinator"
 	"github.com/regshift/regshift/events"
 	"github.com/regshift/regshift/schema"
 )
@@ -119,7 +118,7 @@ func (c *CLI) request(ctx context.Context, kind string, args []string) error {
 func buildRequest(kind string, h schema.RequestHeader, planFile string, wave int) (schema.Request, error) {
 	switch kind {
 	case requestCreate:
-		p, err := coordinator.LoadPlan(planFile)
+		p, err := loadPlan(planFile)
 		if err != nil {
 			return nil, err
 		}

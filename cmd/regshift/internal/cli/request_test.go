@@ -12,7 +12,6 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/regshift/regshift/coordinator"
 	"github.com/regshift/regshift/events"
 	"github.com/regshift/regshift/itest/servers"
 	"github.com/regshift/regshift/schema"
@@ -86,7 +85,7 @@ func TestRequestsReachTheRequestsTopic(t *testing.T) {
 	t.Cleanup(func() { _ = reader.Close() })
 
 	const rollout = "ro-cli-test"
-	plan, err := coordinator.LoadPlan(planFile)
+	plan, err := loadPlan(planFile)
 	if err != nil {
 		t.Fatal(err)
 	}
