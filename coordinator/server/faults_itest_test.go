@@ -93,6 +93,7 @@ func TestLeaderFailover(t *testing.T) {
 		"c1": env.StartAgent(t, itest.Consumer("c1", ordersSvc)),
 		"c2": env.StartAgent(t, itest.Consumer("c2", ordersSvc)),
 	}
+	awaitProviders(t, env, ordersSvc, agents["p1"], agents["p2"])
 	replicas := []*coord{startCoordinator(t, env, "coord-a"), startCoordinator(t, env, "coord-b")}
 	leader := func() (*coord, *coord, error) {
 		for i, c := range replicas {
@@ -201,6 +202,7 @@ func TestOperatorRequests(t *testing.T) {
 	p1 := env.StartAgent(t, itest.Provider("p1", ordersSvc))
 	p2 := env.StartAgent(t, itest.Provider("p2", ordersSvc))
 	c1 := env.StartAgent(t, itest.Consumer("c1", ordersSvc))
+	awaitProviders(t, env, ordersSvc, p1, p2)
 	co := startCoordinator(t, env, "coord-a")
 	pl := plan(env, url, digest, map[string]string{"p1": "provider", "p2": "provider", "c1": "consumer"})
 	pl.Gates.SoakSeconds = 3
@@ -264,5 +266,17 @@ func TestOperatorRequests(t *testing.T) {
 	}
 	if got := strings.Join(names, " "); !strings.Contains(got, "paused") || !strings.Contains(got, "resumed") || !strings.Contains(got, "aborted") {
 		t.Fatalf("decisions %s", got)
+	}
+}
+
+// awaitProviders waits until the providers' instances are in ZooKeeper.
+// An agent registers after it starts; a rollout created before that would
+// find a service the bridge does not mirror until its next full sync (new
+// services are picked up only then), and the gate would read the missing
+// mirrors as a parity failure.
+func awaitProviders(t *testing.T, env *itest.Env, service string, providers ...*itest.Agent) {
+	t.Helper()
+	for _, a := range providers {
+		env.AwaitRegistered(t, "zookeeper", service, a.ServiceID(service), true)
 	}
 }

@@ -94,6 +94,7 @@ func TestCoordinatorKilledMidWave(t *testing.T) {
 		"c1": env.StartAgent(t, itest.Consumer("c1", ordersSvc)),
 		"c2": env.StartAgent(t, itest.Consumer("c2", ordersSvc)),
 	}
+	awaitProviders(t, env, ordersSvc, agents["p1"], agents["p2"])
 	file := filepath.Join(env.Dir, "coordinator.yaml")
 	cfg := fmt.Sprintf("id: coord-k\nbrokers: [%s]\ntopicPrefix: %s\nsigningKey: %s\nacceptUnsigned: true\nlisten: 127.0.0.1:0\ntick: 200ms\nregistryEvery: 500ms\ncommandPartitions: 4\n",
 		env.Brokers[0], env.Prefix, filepath.Join(env.KeysDir, "coordinator-itest.key"))

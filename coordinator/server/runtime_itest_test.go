@@ -124,9 +124,7 @@ func TestRolloutToFinalize(t *testing.T) {
 	p2 := env.StartAgent(t, itest.Provider("p2", ordersSvc))
 	c1 := env.StartAgent(t, itest.Consumer("c1", ordersSvc))
 	c2 := env.StartAgent(t, itest.Consumer("c2", ordersSvc))
-	for _, a := range []*itest.Agent{p1, p2} {
-		env.AwaitRegistered(t, "zookeeper", ordersSvc, a.ServiceID(ordersSvc), true)
-	}
+	awaitProviders(t, env, ordersSvc, p1, p2)
 	co := startCoordinator(t, env, "coord-a")
 	env.Request(t, nil, &schema.CreateRollout{RequestHeader: env.RequestHeader("req-1"),
 		Plan: plan(env, url, digest, map[string]string{"p1": "provider", "p2": "provider", "c1": "consumer", "c2": "consumer"})})
