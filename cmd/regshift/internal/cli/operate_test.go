@@ -74,7 +74,7 @@ func TestOperateARealCoordinator(t *testing.T) {
 	// The coordinator binds port 0; its log says which port it got.
 	var api string
 	itest.Eventually(t, time.Minute, "the coordinator listens", func() error {
-		m := regexp.MustCompile(`API listening.*?addr=([0-9.]+:[0-9]+)`).FindStringSubmatch(logs.String())
+		m := regexp.MustCompile(`API listening.*?addr"?[=:]"?([0-9.]+:[0-9]+)`).FindStringSubmatch(logs.String())
 		if m == nil {
 			return errors.New(`no "API listening" line yet`)
 		}

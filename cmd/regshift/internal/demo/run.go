@@ -3,9 +3,9 @@ package demo
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -25,7 +25,7 @@ import (
 
 // startCoordinator runs a coordinator in this process and returns its API.
 func (w *world) startCoordinator(ctx context.Context, keysDir string) (string, error) {
-	port, err := freePort()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
@@ -33,16 +33,17 @@ func (w *world) startCoordinator(ctx context.Context, keysDir string) (string, e
 	cfg.ID, cfg.Brokers, cfg.TopicPrefix = "demo-coordinator", w.o.Kafka, w.prefix
 	cfg.SigningKey = filepath.Join(keysDir, "demo-coordinator.key")
 	cfg.OperatorKeysDir = filepath.Join(w.dir, "operators")
-	cfg.Listen = "127.0.0.1:" + strconv.Itoa(port)
+	cfg.Listen = ln.Addr().String()
 	cfg.PackagesDir = filepath.Join(w.dir, "packages")
 	cfg.Tick, cfg.RegistryEvery, cfg.CommandPartitions = 250*time.Millisecond, 500*time.Millisecond, 4
 	rt, err := server.New(cfg, server.Deps{Registry: prometheus.NewRegistry()}, w.o.Log)
 	if err != nil {
+		_ = ln.Close()
 		return "", err
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- rt.Run(cctx) }()
+	go func() { done <- rt.Serve(cctx, ln) }()
 	w.stops = append(w.stops, func() { cancel(); <-done })
 	api := "http://" + cfg.Listen
 	if err := waitHTTP(ctx, api+"/healthz", func(b []byte) bool { return strings.Contains(string(b), `"leader": true`) }); err != nil {
@@ -92,7 +93,7 @@ func (w *world) startFleet(ctx context.Context, keysDir string) ([]*caller, map[
 	nodes := map[string]string{}
 	var callers []*caller
 	start := func(node string, role nodeagent.Role) (*client.Client, error) {
-		port, err := freePort()
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, err
 		}
@@ -101,7 +102,7 @@ func (w *world) startFleet(ctx context.Context, keysDir string) ([]*caller, map[
 		cfg.Start = nodeagent.StartInterface{Name: "zookeeper", Type: "zookeeper", Address: w.o.ZooKeeper, BasePath: w.basePath}
 		cfg.Kafka.Brokers, cfg.Kafka.TopicPrefix = w.o.Kafka, w.prefix
 		cfg.Trust.KeysDir = keysDir
-		cfg.API.Listen = "127.0.0.1:" + strconv.Itoa(port)
+		cfg.API.Listen = ln.Addr().String()
 		cfg.HealthInterval = 500 * time.Millisecond
 		if role == nodeagent.RoleProvider {
 			app, err := startProvider(node)
@@ -114,8 +115,9 @@ func (w *world) startFleet(ctx context.Context, keysDir string) ([]*caller, map[
 		} else {
 			cfg.Consumes = []string{w.service}
 		}
-		a, err := nodeagent.NewAgent(cfg, nodeagent.Deps{}, w.o.Log)
+		a, err := nodeagent.NewAgent(cfg, nodeagent.Deps{Listener: ln}, w.o.Log)
 		if err != nil {
+			_ = ln.Close()
 			return nil, err
 		}
 		actx, cancel := context.WithCancel(ctx)
