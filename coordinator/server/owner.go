@@ -39,8 +39,10 @@ type job struct {
 	done chan error
 }
 
-// viewEvery bounds how stale a snapshot gets while inputs keep coming: the
-// owner publishes one whenever its queue runs empty, and at least this often.
+// viewEvery is how often, at most, the owner publishes a snapshot: the
+// first change after a quiet spell is published at once, a burst of inputs
+// at most this often (a snapshot copies every changed rollout), so the API
+// is never more than this stale.
 const viewEvery = 200 * time.Millisecond
 
 func newOwner(s *Server, prod *events.Producer, epoch uint64) *owner {
@@ -53,6 +55,7 @@ func newOwner(s *Server, prod *events.Producer, epoch uint64) *owner {
 func (o *owner) run(ctx context.Context) error {
 	t := time.NewTicker(o.s.cfg.Tick)
 	defer t.Stop()
+	var flush <-chan time.Time // set while changes wait for the next view
 	for {
 		select {
 		case <-ctx.Done():
@@ -61,9 +64,16 @@ func (o *owner) run(ctx context.Context) error {
 			j.done <- j.run(ctx)
 		case <-t.C:
 			o.tick(ctx)
-		}
-		if len(o.changed) > 0 && (len(o.inputs) == 0 || o.s.now().Sub(o.lastView) >= viewEvery) {
+		case <-flush:
+			flush = nil
 			o.publishView()
+		}
+		if len(o.changed) > 0 && flush == nil {
+			if wait := viewEvery - o.s.now().Sub(o.lastView); wait > 0 {
+				flush = time.After(wait)
+			} else {
+				o.publishView()
+			}
 		}
 	}
 }
