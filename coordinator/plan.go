@@ -13,6 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/regshift/regshift/registries"
 	"github.com/regshift/regshift/schema"
 )
 
@@ -90,8 +91,8 @@ func ValidatePlan(p schema.Plan) error {
 		switch {
 		case !nameRE.MatchString(side.in.Name):
 			return bad(side.field+".name", "%q must be lower-case letters, digits and dashes", side.in.Name)
-		case side.in.Kind != "zookeeper" && side.in.Kind != "consul":
-			return bad(side.field+".kind", "%q, want zookeeper or consul", side.in.Kind)
+		case !registries.Kind(side.in.Kind).Valid():
+			return bad(side.field+".kind", "%q, want %s", side.in.Kind, registries.KindNames())
 		case side.in.Address == "":
 			return bad(side.field+".address", "empty")
 		}

@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/regshift/regshift/events"
+	"github.com/regshift/regshift/registries"
 )
 
 // Config is the agent's YAML configuration. Zero values mean the defaults
@@ -94,7 +95,7 @@ func DefaultConfig() Config {
 	return Config{
 		Role:                 RoleProvider,
 		StateDir:             "/var/lib/regshift-agent",
-		Start:                StartInterface{Name: "zookeeper", Type: "zookeeper", Address: "127.0.0.1:2181", BasePath: "/services"},
+		Start:                StartInterface{Name: "zookeeper", Type: string(registries.KindZooKeeper), Address: "127.0.0.1:2181", BasePath: "/services"},
 		Kafka:                events.KafkaConfig{Brokers: []string{"127.0.0.1:9092"}, TopicPrefix: "regshift."},
 		Trust:                Trust{MaxClockSkew: 30 * time.Second},
 		API:                  API{Listen: "127.0.0.1:7070"},
@@ -170,8 +171,8 @@ func (c *Config) validate() error {
 		return bad("stateDir", "%q must be an absolute path", c.StateDir)
 	case !idRE.MatchString(c.Start.Name):
 		return bad("startInterface.name", "%q is not a valid name", c.Start.Name)
-	case c.Start.Type != "zookeeper" && c.Start.Type != "consul":
-		return bad("startInterface.type", "%q, want zookeeper or consul", c.Start.Type)
+	case !registries.Kind(c.Start.Type).Valid():
+		return bad("startInterface.type", "%q, want %s", c.Start.Type, registries.KindNames())
 	case c.HealthInterval < 100*time.Millisecond:
 		return bad("healthInterval", "%s is below 100ms", c.HealthInterval)
 	case c.ParityThreshold <= 0 || c.ParityThreshold > 1:

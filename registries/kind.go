@@ -1,6 +1,9 @@
 package registries
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // Kind names a kind of service registry that regshift opens from an address
 // and migrates a fleet between. Its values are the words plans, agent
@@ -18,6 +21,18 @@ const (
 
 // Kinds returns every supported kind, in a fixed order.
 func Kinds() []Kind { return []Kind{KindZooKeeper, KindConsul} }
+
+// KindNames lists the kinds for an error message: "zookeeper or consul".
+func KindNames() string {
+	var names []string
+	for _, k := range Kinds() {
+		names = append(names, string(k))
+	}
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
 
 // Valid reports whether k is one of Kinds.
 func (k Kind) Valid() bool { return slices.Contains(Kinds(), k) }

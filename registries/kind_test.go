@@ -37,3 +37,9 @@ func TestKindsAreValid(t *testing.T) {
 		}
 	}
 }
+
+func TestKindNames(t *testing.T) {
+	if got := registries.KindNames(); got != "zookeeper or consul" {
+		t.Fatalf("KindNames() = %q", got)
+	}
+}

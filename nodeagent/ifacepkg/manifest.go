@@ -21,6 +21,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/regshift/regshift/registries"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -28,12 +29,6 @@ import (
 const (
 	APIVersion = "regshift.io/v1"
 	Kind       = "InterfacePackage"
-)
-
-// Interface types an agent knows how to run.
-const (
-	TypeZooKeeper = "zookeeper"
-	TypeConsul    = "consul"
 )
 
 // Errors callers branch on; each wraps the detail.
@@ -110,8 +105,8 @@ func (m *Manifest) Validate() error {
 		return bad("kind", "%q, want %q", m.Kind, Kind)
 	case !nameRE.MatchString(m.Interface):
 		return bad("interface", "%q is not a name of lower-case letters, digits and dashes", m.Interface)
-	case m.Type != TypeZooKeeper && m.Type != TypeConsul:
-		return bad("type", "%q, want %q or %q", m.Type, TypeZooKeeper, TypeConsul)
+	case !registries.Kind(m.Type).Valid():
+		return bad("type", "%q, want %s", m.Type, registries.KindNames())
 	case m.Version == "":
 		return bad("version", "empty")
 	case m.Settings.Address == "":
