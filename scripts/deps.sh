@@ -113,7 +113,7 @@ consul_binary() {
   local h
   h="$(hash_files "$ROOT/tools/consul/go.mod" "$ROOT/tools/consul/go.sum" "$ROOT/tools/consul/main.go")"
   if stamp_ok consul "$h" && [[ -x "$DEPS/bin/consul" ]]; then
-    skip "Consul $("$DEPS/bin/consul" version | head -1 | cut -d' ' -f2) at $DEPS/bin/consul"
+    skip "Consul $("$DEPS/bin/consul" version | sed -n '1s/^Consul //p') at $DEPS/bin/consul"
     return
   fi
   log "building Consul from its Go module (tools/consul; ~3 min the first time)"
@@ -121,12 +121,14 @@ consul_binary() {
   (cd "$ROOT/tools/consul" && go build -trimpath -o "$DEPS/bin/consul.new" .) >"$DEPS/consul-build.log" 2>&1 ||
     { tail -n 30 "$DEPS/consul-build.log" >&2; die "building Consul failed (full log: $DEPS/consul-build.log)"; }
   mv "$DEPS/bin/consul.new" "$DEPS/bin/consul"
-  "$DEPS/bin/consul" version | head -1 | grep -q 'v1.14.11' || die "built Consul does not report v1.14.11"
+  # Read the whole output: with pipefail, `head -1 | grep -q` ends the pipe
+  # early, consul dies of SIGPIPE now and then, and the check fails falsely.
+  [[ "$("$DEPS/bin/consul" version)" == *v1.14.11* ]] || die "built Consul does not report v1.14.11"
   stamp_set consul "$h"
 }
 
 staticcheck_binary() {
-  if [[ -x "$DEPS/bin/staticcheck" ]] && "$DEPS/bin/staticcheck" -version 2>/dev/null | grep -q "$STATICCHECK_VERSION"; then
+  if [[ -x "$DEPS/bin/staticcheck" ]] && [[ "$("$DEPS/bin/staticcheck" -version 2>/dev/null)" == *"$STATICCHECK_VERSION"* ]]; then
     skip "staticcheck $STATICCHECK_VERSION at $DEPS/bin/staticcheck"
     return
   fi

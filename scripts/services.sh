@@ -127,7 +127,9 @@ EOF
 
 # ---- Kafka (KRaft, broker + controller in one process) ----------------------
 kafka_probe() { # a real metadata request: kcat lists the broker
-  timeout 5 kcat -b "127.0.0.1:$KAFKA_PORT" -L -m 3 2>/dev/null | grep -q "broker 1 at 127.0.0.1:$KAFKA_PORT"
+  # grep without -q reads all of kcat's output: with pipefail an early exit
+  # could kill kcat with SIGPIPE and read as "not ready".
+  timeout 5 kcat -b "127.0.0.1:$KAFKA_PORT" -L -m 3 2>/dev/null | grep "broker 1 at 127.0.0.1:$KAFKA_PORT" >/dev/null
 }
 kafka_up() {
   [[ -d "$DEPS/kafka/libs" ]] || die "kafka: $DEPS/kafka/libs missing; run 'make deps'"
