@@ -130,6 +130,7 @@ func NewRollout(id string, p schema.Plan, epoch uint64, now time.Time) (Rollout,
 			wave[n] = i
 		}
 	}
+	r.Nodes = make([]Node, 0, len(p.Nodes)) // one array: Node's pointers into it stay valid
 	for _, n := range p.Nodes {
 		r.Nodes = append(r.Nodes, Node{ID: n.NodeID, Roles: slices.Clone(n.Roles), Wave: wave[n.NodeID], Health: schema.HealthUnknown})
 	}
