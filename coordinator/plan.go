@@ -163,11 +163,17 @@ func ValidatePlan(p schema.Plan) error {
 	return nil
 }
 
+// PlannedWave is one wave of a plan: nodes of one role moved together.
+type PlannedWave struct {
+	Role  string
+	Nodes []string
+}
+
 // PlanWaves splits the plan's nodes into waves: provider waves first (a node
 // that also consumes moves with the providers), then consumer waves; in each
 // role a canary wave of Canary nodes, then waves up to each cumulative
 // percentage. Nodes are taken in id order, so the split is reproducible.
-func PlanWaves(p schema.Plan) []Wave {
+func PlanWaves(p schema.Plan) []PlannedWave {
 	var providers, consumers []string
 	for _, n := range p.Nodes {
 		if slices.Contains(n.Roles, schema.RoleProvider) {
@@ -176,7 +182,7 @@ func PlanWaves(p schema.Plan) []Wave {
 			consumers = append(consumers, n.NodeID)
 		}
 	}
-	var waves []Wave
+	var waves []PlannedWave
 	for _, group := range []struct {
 		role  string
 		nodes []string
@@ -184,13 +190,13 @@ func PlanWaves(p schema.Plan) []Wave {
 		slices.Sort(group.nodes)
 		n, done := len(group.nodes), 0
 		if c := min(p.Waves.Canary, n); c > 0 {
-			waves = append(waves, Wave{Role: group.role, Nodes: group.nodes[:c]})
+			waves = append(waves, PlannedWave{Role: group.role, Nodes: group.nodes[:c]})
 			done = c
 		}
 		for _, pc := range p.Waves.Percentages {
 			upto := int(math.Ceil(float64(n) * float64(pc) / 100))
 			if upto > done {
-				waves = append(waves, Wave{Role: group.role, Nodes: group.nodes[done:upto]})
+				waves = append(waves, PlannedWave{Role: group.role, Nodes: group.nodes[done:upto]})
 				done = upto
 			}
 		}

@@ -11,10 +11,10 @@ import (
 	"github.com/regshift/regshift/schema"
 )
 
-// The core's vocabulary is the state record's: schema owns one type per
-// concept (a rollout record, a node, a pending command, a decision, a
-// phase), so a field added to the record is a field of the rollout, and
-// what a leader persists is exactly what the next one folds into.
+// The core's vocabulary is the state records': schema owns one type per
+// concept (a rollout head, a node, a pending command, a decision, a phase),
+// so a field added to a record is a field of the rollout, and what a leader
+// persists is exactly what the next one folds into.
 type (
 	// Phase is where a rollout is.
 	Phase = schema.RolloutPhase
@@ -26,17 +26,26 @@ type (
 	Command = schema.CommandRef
 	// Pending is a command sent and not yet answered.
 	Pending = schema.PendingCommand
-	// Node is the coordinator's view of one node of the plan.
-	Node = schema.NodeRecord
 	// RegistryReport is what the runtime measured of the registry side: the
 	// new registry answers and is healthy, the bridge runs, and the parity
 	// of the new registry's instance sets against the old one's.
 	RegistryReport = schema.RegistryReport
 	// Decision records one decision with the inputs it was made on.
 	Decision = schema.Decision
-	// Wave is one wave: nodes of one role moved together.
+	// Wave is one wave of the rollout: its role and size.
 	Wave = schema.WaveRecord
 )
+
+// Node is the coordinator's view of one node of the plan: its durable
+// record and the health it last reported for the new interface. Health is
+// soft state — a report is evidence only to the leader that received it
+// (never persisted; a new leader starts from unknown and waits for fresh
+// reports). No report is "unknown", never healthy.
+type Node struct {
+	schema.NodeRecord
+	Health   schema.HealthStatus `json:"health"`
+	HealthAt time.Time           `json:"health_at,omitzero"`
+}
 
 func provider(n *Node) bool { return slices.Contains(n.Roles, schema.RoleProvider) }
 
@@ -50,38 +59,90 @@ func healthy(n *Node) bool {
 	return n.Reached == schema.ReachedActive && working && !n.HealthAt.Before(n.ActiveAt)
 }
 
-// Rollout is the whole state of one rollout: its durable record (what the
-// state topic holds, field for field) and lookups built from it. Step folds
-// inputs into it.
+// Rollout is the whole state of one rollout: its head record, its nodes
+// (each a record of its own plus soft health), and lookups and counters
+// derived from them so that an ack or a health report costs O(1). Step
+// folds inputs into it; TakeDirty tells the runtime which records to write.
 type Rollout struct {
 	schema.RolloutRecord
+	Nodes []Node `json:"nodes"` // in plan order
 
-	index     map[string]int // Node's lookup, built on first use
-	waveNodes [][]*Node      // wave's, likewise: pointers into Nodes, whose backing array is never reallocated
+	d derived
 }
 
-// FromRecord is the rollout a state record holds.
-func FromRecord(rec schema.RolloutRecord) Rollout { return Rollout{RolloutRecord: rec} }
+// derived is rebuilt from the records (build) and kept in step by every
+// change Step makes; none of it is persisted.
+type derived struct {
+	built bool
+	index map[string]int // node id -> position in Nodes
+	waves [][]int        // each wave's nodes
 
-// Node returns the named node, or nil. The pointer is into the rollout's
-// node list: valid until the rollout is replaced.
-func (r *Rollout) Node(id string) *Node {
-	if len(r.index) != len(r.Nodes) {
-		r.index = make(map[string]int, len(r.Nodes))
-		for i := range r.Nodes {
-			r.index[r.Nodes[i].ID] = i
+	// The current wave while rolling: nodes ready for their next command
+	// (queued marks them), commands in flight, nodes not yet settled
+	// (pending, or neither failed nor active), and failed nodes.
+	wave      int
+	pos       []int // each node's position in its wave
+	ready     readyQueue
+	queued    []bool
+	inflight  int
+	unsettled int
+	failed    map[int]bool
+
+	// The current stage while switching back or finalizing: nodes that
+	// have not reached the stage's step.
+	stage          string
+	stageRemaining int
+
+	headDirty bool
+	dirty     map[int]bool
+}
+
+// FromRecords is the rollout a head and its node records hold (any order).
+// It fails when they do not make a rollout: a missing or duplicate node, a
+// node outside the waves.
+func FromRecords(head schema.RolloutRecord, nodes []schema.NodeRecord) (Rollout, error) {
+	r := Rollout{RolloutRecord: head, Nodes: make([]Node, head.NodeCount)}
+	seen := make([]bool, head.NodeCount)
+	for _, n := range nodes {
+		switch {
+		case n.RolloutID != head.ID:
+			return Rollout{}, fmt.Errorf("node %s belongs to rollout %s, not %s", n.ID, n.RolloutID, head.ID)
+		case n.Index < 0 || n.Index >= head.NodeCount:
+			return Rollout{}, fmt.Errorf("node %s: index %d outside 0..%d", n.ID, n.Index, head.NodeCount-1)
+		case seen[n.Index]:
+			return Rollout{}, fmt.Errorf("node %s: index %d twice", n.ID, n.Index)
+		case n.Wave < 0 || n.Wave >= len(head.Waves):
+			return Rollout{}, fmt.Errorf("node %s: wave %d outside the %d waves", n.ID, n.Wave, len(head.Waves))
 		}
+		seen[n.Index] = true
+		r.Nodes[n.Index] = Node{NodeRecord: n, Health: schema.HealthUnknown}
 	}
-	i, ok := r.index[id]
-	if !ok {
-		return nil
+	if missing := slices.Index(seen, false); missing >= 0 {
+		return Rollout{}, fmt.Errorf("rollout %s: node record %d of %d missing", head.ID, missing, head.NodeCount)
 	}
-	return &r.Nodes[i]
+	if head.Wave < 0 || head.Wave >= len(head.Waves) {
+		return Rollout{}, fmt.Errorf("rollout %s: wave %d outside the %d waves", head.ID, head.Wave, len(head.Waves))
+	}
+	return r, nil
+}
+
+// Node returns the named node, or nil. The pointer is into Nodes.
+func (r *Rollout) Node(id string) *Node {
+	if i, ok := r.nodeIndex(id); ok {
+		return &r.Nodes[i]
+	}
+	return nil
+}
+
+func (r *Rollout) nodeIndex(id string) (int, bool) {
+	r.build()
+	i, ok := r.d.index[id]
+	return i, ok
 }
 
 // Clone returns a deep copy: nothing a Step on one changes is seen by the
-// other. (Roles, wave node lists and the plan are never changed after
-// creation, so they are shared.)
+// other. (Roles and the plan are never changed after creation, so they are
+// shared.)
 func (r *Rollout) Clone() Rollout {
 	c := Rollout{RolloutRecord: r.RolloutRecord}
 	c.Waves = slices.Clone(r.Waves)
@@ -98,6 +159,26 @@ func (r *Rollout) Clone() Rollout {
 	}
 	return c
 }
+
+// Dirty is what changed since the last TakeDirty: the head, and nodes by
+// position.
+type Dirty struct {
+	Head  bool
+	Nodes []int // sorted
+}
+
+// TakeDirty returns what changed since it was last called and forgets it;
+// the runtime writes those records (head, then nodes) before it sends the
+// commands of the same steps.
+func (r *Rollout) TakeDirty() Dirty {
+	d := Dirty{Head: r.d.headDirty, Nodes: slices.Sorted(maps.Keys(r.d.dirty))}
+	r.d.headDirty = false
+	clear(r.d.dirty)
+	return d
+}
+
+// NodeRecord is node i's durable record.
+func (r *Rollout) NodeRecord(i int) schema.NodeRecord { return r.Nodes[i].NodeRecord }
 
 // BridgeAction tells the runtime to start or stop the bridge.
 type BridgeAction string
@@ -117,22 +198,33 @@ type Output struct {
 }
 
 // NewRollout starts a rollout of a validated plan: it asks the runtime to
-// start the bridge and waits in schema.PhasePreparing for a registry report.
+// start the bridge and waits in PhasePreparing for a registry report. Every
+// record of the new rollout is dirty.
 func NewRollout(id string, p schema.Plan, epoch uint64, now time.Time) (Rollout, Output, error) {
 	if err := ValidatePlan(p); err != nil {
 		return Rollout{}, Output{}, err
 	}
-	r := Rollout{RolloutRecord: schema.RolloutRecord{ID: id, Plan: p, Epoch: epoch, Phase: schema.PhasePreparing, Waves: PlanWaves(p),
-		Created: now, Now: now}}
-	wave := map[string]int{}
-	for i, w := range r.Waves {
+	planned := PlanWaves(p)
+	head := p
+	head.Nodes = nil
+	r := Rollout{RolloutRecord: schema.RolloutRecord{ID: id, Plan: head, NodeCount: len(p.Nodes), Epoch: epoch,
+		Phase: schema.PhasePreparing, Created: now, Now: now}}
+	wave := make(map[string]int, len(p.Nodes))
+	for i, w := range planned {
+		r.Waves = append(r.Waves, Wave{Role: w.Role, Size: len(w.Nodes)})
 		for _, n := range w.Nodes {
 			wave[n] = i
 		}
 	}
 	r.Nodes = make([]Node, 0, len(p.Nodes)) // one array: Node's pointers into it stay valid
-	for _, n := range p.Nodes {
-		r.Nodes = append(r.Nodes, Node{ID: n.NodeID, Roles: slices.Clone(n.Roles), Wave: wave[n.NodeID], Health: schema.HealthUnknown})
+	for i, n := range p.Nodes {
+		r.Nodes = append(r.Nodes, Node{NodeRecord: schema.NodeRecord{RolloutID: id, Index: i, ID: n.NodeID,
+			Roles: slices.Clone(n.Roles), Wave: wave[n.NodeID]}, Health: schema.HealthUnknown})
+	}
+	r.build()
+	r.d.headDirty = true
+	for i := range r.Nodes {
+		r.d.dirty[i] = true
 	}
 	var out Output
 	out.Bridge = BridgeStart
@@ -165,15 +257,32 @@ func (r *Rollout) command(n *Node, kind schema.CommandKind) Command {
 	return c
 }
 
+// decide records a decision, bounded where it is built: at most
+// MaxDecisionNodes node ids (NodeCount keeps the number), a detail within
+// MaxDetail, a refusal identical to the last decision folded into it
+// (Repeated), and the log capped at MaxDecisions (EarlierDecisions counts
+// what was dropped).
 func (r *Rollout) decide(out *Output, d Decision) {
 	d.At = r.Now
-	r.Decisions = append(r.Decisions, d)
+	if len(d.Nodes) > schema.MaxDecisionNodes {
+		d.NodeCount = len(d.Nodes)
+		d.Nodes = slices.Clone(d.Nodes[:schema.MaxDecisionNodes])
+	}
+	d.Detail = schema.Truncate(d.Detail, schema.MaxDetail)
+	r.d.headDirty = true
 	out.Decisions = append(out.Decisions, d)
+	if n := len(r.Decisions); n > 0 && d.Decision == schema.DecisionRequestRefused {
+		if last := &r.Decisions[n-1]; last.Decision == d.Decision && last.Check == d.Check && last.Detail == d.Detail {
+			last.Repeated++
+			last.At = d.At
+			return
+		}
+	}
+	r.Decisions = append(r.Decisions, d)
+	if over := len(r.Decisions) - schema.MaxDecisions; over > 0 {
+		r.Decisions = slices.Delete(r.Decisions, 0, over)
+		r.EarlierDecisions += over
+	}
 }
 
 func ptr(f float64) *float64 { return &f }
-
-// sortedKeys is used for stable decision records.
-func sortedKeys(m map[string]bool) []string {
-	return slices.Sorted(maps.Keys(m))
-}

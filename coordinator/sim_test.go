@@ -36,8 +36,10 @@ type sim struct {
 	finalizeReq bool
 	log         []string
 	// failover, when set, checks every step against a replica that starts
-	// from the persisted record (see checkFailover).
+	// from the persisted records (see checkFailover and persist).
 	failover bool
+	head     schema.RolloutRecord
+	nodes    map[int]schema.NodeRecord
 }
 
 func newSim(t tb, p schema.Plan) *sim {
@@ -48,7 +50,8 @@ func newSim(t tb, p schema.Plan) *sim {
 		t.Fatal(err)
 	}
 	s := &sim{t: t, r: r, now: start, agents: map[string]nodeagent.State{}, cmdQ: map[string][]Command{},
-		newHealthy: true, parity: 1, ids: map[string]string{}}
+		newHealthy: true, parity: 1, ids: map[string]string{}, nodes: map[int]schema.NodeRecord{}}
+	s.persist()
 	for _, n := range p.Nodes {
 		role := nodeagent.RoleConsumer
 		if slices.Contains(n.Roles, schema.RoleProvider) {
@@ -79,6 +82,7 @@ func (s *sim) step(in Input) {
 	if replica != nil {
 		replica(out)
 	}
+	s.persist()
 	if in, ok := in.(RequestIn); ok && in.Kind == schema.RequestFinalize {
 		s.finalizeReq = true
 	}
@@ -226,37 +230,86 @@ func (s *sim) primaries() map[string]string {
 	return m
 }
 
+// persist writes what the rollout marked dirty into the sim's model of the
+// state topic — each record encoded and decoded through its JSON Schema, as
+// the runtime writes and a new leader replays it — and checks that the
+// store then holds exactly the rollout's records: a change Step made without
+// marking it dirty would be lost at failover, and fails here.
+func (s *sim) persist() {
+	s.t.Helper()
+	d := s.r.TakeDirty()
+	if d.Head {
+		s.head = *roundTrip(s.t, &s.r.RolloutRecord)
+	}
+	for _, i := range d.Nodes {
+		rec := s.r.NodeRecord(i)
+		s.nodes[i] = *roundTrip(s.t, &rec)
+	}
+	if !s.failover {
+		return
+	}
+	head := s.r.RolloutRecord
+	head.Now = s.head.Now // Now alone does not dirty the head: every input moves it again
+	if a, b := mustJSON(s.t, &s.head), mustJSON(s.t, &head); a != b {
+		s.t.Fatalf("the head changed without being marked dirty:\nstored %s\nleader %s", a, b)
+	}
+	for i := range s.r.Nodes {
+		if a, b := mustJSON(s.t, s.nodes[i]), mustJSON(s.t, s.r.NodeRecord(i)); a != b {
+			s.t.Fatalf("node %d changed without being marked dirty:\nstored %s\nleader %s", i, a, b)
+		}
+	}
+}
+
+func roundTrip[T schema.Message](t tb, m T) T {
+	t.Helper()
+	body, err := schema.Encode(m)
+	if err != nil {
+		t.Fatalf("encode %s: %v", m.MessageType(), err)
+	}
+	d, err := schema.Decode(m.MessageType(), body)
+	if err != nil {
+		t.Fatalf("%s fails its schema: %v\n%s", m.MessageType(), err, body)
+	}
+	return d.(T)
+}
+
 // checkFailover is called before a step; the function it returns, after.
-// It checks Step's contract and the state record's: Step changes the rollout
-// it is given in place and nothing else (a Clone taken before is untouched),
-// and a replica that starts from the rollout's record — encoded and decoded
-// through the state topic's JSON Schema, as a new leader replays it — takes
-// the same step to the same record with the same output. A field of the
-// rollout that the record did not carry would make the two differ.
+// It checks Step's contract and the state records': Step changes the
+// rollout it is given in place and nothing else (a Clone taken before is
+// untouched), and a replica that starts from the persisted records — with
+// the health the leader heard, which is soft state a new leader hears again
+// — takes the same step to the same records with the same output.
 func (s *sim) checkFailover(in Input) func(Output) {
 	s.t.Helper()
 	prev := s.r.Clone()
 	prevJSON := mustJSON(s.t, &prev)
-	body, err := schema.Encode(&s.r.RolloutRecord)
-	if err != nil {
-		s.t.Fatalf("encode the state record: %v", err)
+	nodes := make([]schema.NodeRecord, 0, len(s.nodes))
+	for _, n := range s.nodes {
+		if n.Pending != nil { // the replica must not write into the store
+			p := *n.Pending
+			n.Pending = &p
+		}
+		nodes = append(nodes, n)
 	}
-	m, err := schema.Decode(schema.TypeRolloutRecord, body)
+	replica, err := FromRecords(s.head, nodes)
 	if err != nil {
-		s.t.Fatalf("the state record fails its schema: %v\n%s", err, body)
+		s.t.Fatalf("the persisted records are no rollout: %v", err)
 	}
-	replica := FromRecord(*m.(*schema.RolloutRecord))
+	for i := range replica.Nodes {
+		replica.Nodes[i].Health, replica.Nodes[i].HealthAt = s.r.Nodes[i].Health, s.r.Nodes[i].HealthAt
+	}
+	replica.Now = s.r.Now
 	return func(out Output) {
 		s.t.Helper()
 		if got := mustJSON(s.t, &prev); got != prevJSON {
 			s.t.Fatalf("Step changed a Clone taken before it:\nbefore %s\nafter  %s", prevJSON, got)
 		}
 		rout := Step(&replica, in)
-		if a, b := mustJSON(s.t, &replica.RolloutRecord), mustJSON(s.t, &s.r.RolloutRecord); a != b {
-			s.t.Fatalf("a replica from the record stepped to another record:\nreplica %s\nleader  %s", a, b)
+		if a, b := mustJSON(s.t, &replica), mustJSON(s.t, &s.r); a != b {
+			s.t.Fatalf("a replica from the records stepped elsewhere:\nreplica %s\nleader  %s", a, b)
 		}
 		if a, b := mustJSON(s.t, rout), mustJSON(s.t, out); a != b {
-			s.t.Fatalf("a replica from the record decided otherwise:\nreplica %s\nleader  %s", a, b)
+			s.t.Fatalf("a replica from the records decided otherwise:\nreplica %s\nleader  %s", a, b)
 		}
 	}
 }

@@ -1,7 +1,9 @@
 package coordinator
 
 import (
+	"container/heap"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/regshift/regshift/schema"
@@ -62,74 +64,90 @@ func ResendEvery(p schema.Plan) time.Duration {
 // callers that need the previous state keep a Clone. It does no I/O and
 // reads no clock: the same rollout and input always give the same result,
 // which TestFailoverFromTheRecord checks on every step of random rollouts.
+//
+// Cost: an ack, a health report or a hello is O(log n) plus the commands it
+// lets out; a tick, a registry report or a request makes the level-
+// triggered pass over the current wave (or stage), O(wave); a wave
+// decision is O(nodes moved). Soaks end and gates are judged on that pass.
 func Step(r *Rollout, in Input) Output {
 	var out Output
+	r.counted()
 	if t := in.at(); t.After(r.Now) {
 		r.Now = t
 	}
 	switch in := in.(type) {
 	case AckIn:
 		r.onAck(&out, in.Ack)
+		r.react(&out)
 	case HealthIn:
 		r.onHealth(in.Health)
-		if r.Phase != schema.PhaseRolling || (r.SoakStarted.IsZero() && !r.criticalIn(in.Health.NodeID)) {
-			// Health matters to a gate, or as a failure (critical) in the
-			// current wave; otherwise nothing to do (the most frequent
-			// input, so it stays O(1)).
-			return out
-		}
+		r.react(&out)
 	case HelloIn:
 		r.onHello(in.Hello)
+		r.react(&out)
 	case RegistryIn:
 		r.Registry = in.Report
+		r.Registry.Detail = schema.Truncate(r.Registry.Detail, schema.MaxDetail)
+		r.d.headDirty = true
+		r.advance(&out)
 	case RequestIn:
 		r.onRequest(&out, in)
+		r.advance(&out)
+	default:
+		r.advance(&out)
 	}
-	r.advance(&out)
 	return out
 }
 
 func (r *Rollout) onAck(out *Output, a schema.Ack) {
-	n := r.Node(a.NodeID)
-	if n == nil || n.Pending == nil || n.Pending.Command.ID != a.CommandID {
+	i, ok := r.nodeIndex(a.NodeID)
+	if !ok {
+		return
+	}
+	n := &r.Nodes[i]
+	if n.Pending == nil || n.Pending.Command.ID != a.CommandID {
 		return // not for this rollout, or a duplicate of an answered command
 	}
 	cmd := n.Pending.Command
 	if a.Outcome != schema.AckDone {
-		failure := fmt.Sprintf("%s %s: %s", cmd.Kind, a.Outcome, a.Reason)
+		failure := schema.Truncate(fmt.Sprintf("%s %s: %s", cmd.Kind, a.Outcome, a.Reason), schema.MaxDetail)
 		if failure != n.Failure {
 			r.decide(out, Decision{Decision: schema.DecisionNodeFailed, Check: schema.CheckAck, Nodes: []string{n.ID}, Detail: failure})
 		}
-		n.Failure = failure
-		if cmd.Kind == schema.CommandInstall || cmd.Kind == schema.CommandActivate {
-			n.Pending = nil // counts against the wave's failure budget
-		}
-		// A failed switch-back or uninstall stays pending and is re-sent with
-		// its id: the agent did not record it as applied, so it tries again.
-		// Both must complete.
+		r.update(i, func(n *Node) {
+			n.Failure = failure
+			if cmd.Kind == schema.CommandInstall || cmd.Kind == schema.CommandActivate {
+				n.Pending = nil // counts against the wave's failure budget
+			}
+			// A failed switch-back or uninstall stays pending and is re-sent
+			// with its id: the agent did not record it as applied, so it
+			// tries again. Both must complete.
+		})
 		return
 	}
-	n.Pending, n.Failure = nil, ""
-	switch cmd.Kind {
-	case schema.CommandInstall:
-		n.Reached = schema.ReachedInstalled
-	case schema.CommandActivate:
-		n.Reached, n.ActiveAt = schema.ReachedActive, r.Now
-	case schema.CommandSwitchBack:
-		n.Reached = schema.ReachedSwitchedBack
-	case schema.CommandUninstall:
-		n.Reached = schema.ReachedUninstalled
-	}
+	r.update(i, func(n *Node) {
+		n.Pending, n.Failure = nil, ""
+		switch cmd.Kind {
+		case schema.CommandInstall:
+			n.Reached = schema.ReachedInstalled
+		case schema.CommandActivate:
+			n.Reached, n.ActiveAt = schema.ReachedActive, r.Now
+		case schema.CommandSwitchBack:
+			n.Reached = schema.ReachedSwitchedBack
+		case schema.CommandUninstall:
+			n.Reached = schema.ReachedUninstalled
+		}
+	})
 }
 
 func (r *Rollout) onHealth(h schema.Health) {
-	n := r.Node(h.NodeID)
-	if n == nil {
+	i, ok := r.nodeIndex(h.NodeID)
+	if !ok {
 		return
 	}
 	for _, ih := range h.Interfaces {
 		if ih.Name == r.Plan.To.Name {
-			n.Health, n.HealthAt = ih.Status, r.Now
+			r.updateHealth(i, ih.Status)
 		}
 	}
 }
@@ -140,10 +158,11 @@ func (r *Rollout) onHealth(h schema.Health) {
 // it; one that did not answers it as a duplicate), and a pending command the
 // node has visibly carried out counts as answered.
 func (r *Rollout) onHello(h schema.Hello) {
-	n := r.Node(h.NodeID)
-	if n == nil {
+	i, ok := r.nodeIndex(h.NodeID)
+	if !ok {
 		return
 	}
+	n := &r.Nodes[i]
 	state := schema.StateAbsent
 	for _, is := range h.Interfaces {
 		if is.Name == r.Plan.To.Name {
@@ -151,16 +170,16 @@ func (r *Rollout) onHello(h schema.Hello) {
 		}
 	}
 	if (state == schema.StateAbsent || state == schema.StateRemoved) && n.Reached == schema.ReachedInstalled && r.Phase == schema.PhaseRolling {
-		n.Reached = schema.ReachedNone
+		r.update(i, func(n *Node) { n.Reached = schema.ReachedNone })
 	}
 	if n.Pending == nil {
 		return
 	}
 	switch k := n.Pending.Command.Kind; {
 	case k == schema.CommandInstall && (state == schema.StateInstalled || state == schema.StateStandby):
-		n.Pending, n.Reached = nil, schema.ReachedInstalled
+		r.update(i, func(n *Node) { n.Pending, n.Reached = nil, schema.ReachedInstalled })
 	case k == schema.CommandActivate && state == schema.StateActive:
-		n.Pending, n.Reached, n.ActiveAt = nil, schema.ReachedActive, r.Now
+		r.update(i, func(n *Node) { n.Pending, n.Reached, n.ActiveAt = nil, schema.ReachedActive, r.Now })
 	}
 }
 
@@ -184,10 +203,10 @@ func (r *Rollout) onRequest(out *Output, q RequestIn) {
 		if r.Held {
 			// Retry the nodes that failed so far (same ids: an agent that
 			// failed did not record the command), soak again, re-evaluate.
-			for i := 0; i <= r.Wave; i++ {
-				for _, n := range r.wave(i) {
-					if n.Reached != schema.ReachedActive {
-						n.Failure = ""
+			for w := 0; w <= r.Wave; w++ {
+				for _, i := range r.d.waves[w] {
+					if n := &r.Nodes[i]; n.Reached != schema.ReachedActive && n.Failure != "" {
+						r.update(i, func(n *Node) { n.Failure = "" })
 					}
 				}
 			}
@@ -231,8 +250,29 @@ func (r *Rollout) onRequest(out *Output, q RequestIn) {
 	}
 }
 
+// react is what an ack, a health report or a hello can change at once:
+// the failure budget (a broken registry is switched back from fast), the
+// commands the wave or stage lets out next, and the soak's start. O(log n)
+// plus what it sends; the soak's end and the gate wait for the next pass.
+func (r *Rollout) react(out *Output) {
+	switch r.Phase {
+	case schema.PhaseRolling:
+		if r.budgetBroken(out) || r.Paused || r.Held {
+			return
+		}
+		r.pump(out)
+		if r.d.unsettled == 0 && r.SoakStarted.IsZero() {
+			r.SoakStarted = r.Now
+			r.d.headDirty = true
+		}
+	case schema.PhaseSwitchingBack, schema.PhaseFinalizing:
+		r.staged(out, false)
+	}
+}
+
 // advance does what the rollout's phase calls for now. It is level-
-// triggered: called after every input, it sends whatever is missing.
+// triggered: called on every tick, registry report and request, it sends
+// whatever is missing.
 func (r *Rollout) advance(out *Output) {
 	switch r.Phase {
 	case schema.PhasePreparing:
@@ -243,12 +283,10 @@ func (r *Rollout) advance(out *Output) {
 		if r.Plan.Finalize == FinalizeAutomatic || r.FinalizeApproved {
 			r.Phase, r.Stage = schema.PhaseFinalizing, schema.RoleConsumer
 			r.decide(out, Decision{Decision: schema.DecisionFinalizing, Detail: "uninstall " + r.Plan.From.Name + ": consumers first, then providers"})
-			r.staged(out, schema.CommandUninstall, schema.ReachedUninstalled)
+			r.staged(out, true)
 		}
-	case schema.PhaseFinalizing:
-		r.staged(out, schema.CommandUninstall, schema.ReachedUninstalled)
-	case schema.PhaseSwitchingBack:
-		r.staged(out, schema.CommandSwitchBack, schema.ReachedSwitchedBack)
+	case schema.PhaseFinalizing, schema.PhaseSwitchingBack:
+		r.staged(out, true)
 	}
 }
 
@@ -284,55 +322,31 @@ func (r *Rollout) prepare(out *Output) {
 	r.decide(out, d)
 }
 
-// roll drives the current wave: time out and re-send pending commands, send
-// the next ones within max in flight, soak, and evaluate the gate.
+// roll is the full pass over the current wave: time out and re-send pending
+// commands, let the next ones out within max in flight, soak, and evaluate
+// the gate.
 func (r *Rollout) roll(out *Output) {
-	wave := r.wave(r.Wave)
+	r.counted()
+	wave := r.d.waves[r.Wave]
 	ackTimeout := time.Duration(r.Plan.Gates.AckTimeoutSeconds) * time.Second
-	for _, n := range wave {
-		if p := n.Pending; p != nil && r.Now.Sub(p.FirstSent) >= ackTimeout {
-			n.Pending = nil
-			n.Failure = fmt.Sprintf("%s: no answer within %s", p.Command.Kind, ackTimeout)
-			r.decide(out, Decision{Decision: schema.DecisionNodeUnknown, Check: schema.CheckAckTimeout, Nodes: []string{n.ID}, Detail: n.Failure})
+	for _, i := range wave {
+		if p := r.Nodes[i].Pending; p != nil && r.Now.Sub(p.FirstSent) >= ackTimeout {
+			failure := fmt.Sprintf("%s: no answer within %s", p.Command.Kind, ackTimeout)
+			r.update(i, func(n *Node) { n.Pending, n.Failure = nil, failure })
+			r.decide(out, Decision{Decision: schema.DecisionNodeUnknown, Check: schema.CheckAckTimeout, Nodes: []string{r.Nodes[i].ID}, Detail: failure})
 		}
 	}
 	r.resend(out, wave)
-	failed := r.failedIn(wave)
-	if len(failed) > r.Plan.Gates.FailureBudget && !r.Held {
-		r.gateFailed(out, Decision{Check: schema.CheckFailureBudget, Observed: ptr(float64(len(failed))),
-			Threshold: ptr(float64(r.Plan.Gates.FailureBudget)), Nodes: failed})
+	if r.budgetBroken(out) || r.Paused || r.Held {
 		return
 	}
-	if r.Paused || r.Held {
-		return
-	}
-	inflight := 0
-	for _, n := range wave {
-		if n.Pending != nil {
-			inflight++
-		}
-	}
-	for _, n := range wave {
-		if max := r.Plan.Waves.MaxInFlight; max > 0 && inflight >= max {
-			break
-		}
-		if n.Pending != nil || n.Failure != "" || n.Reached == schema.ReachedActive {
-			continue
-		}
-		kind := schema.CommandInstall
-		if n.Reached == schema.ReachedInstalled {
-			kind = schema.CommandActivate
-		}
-		r.send(out, n, kind)
-		inflight++
-	}
-	for _, n := range wave {
-		if n.Pending != nil || (n.Failure == "" && n.Reached != schema.ReachedActive) {
-			return // the wave is still moving
-		}
+	r.pump(out)
+	if r.d.unsettled > 0 {
+		return // the wave is still moving
 	}
 	if r.SoakStarted.IsZero() {
 		r.SoakStarted = r.Now
+		r.d.headDirty = true
 	}
 	if r.Now.Sub(r.SoakStarted) < time.Duration(r.Plan.Gates.SoakSeconds)*time.Second {
 		return
@@ -343,9 +357,9 @@ func (r *Rollout) roll(out *Output) {
 	if r.Registry.At.Before(r.SoakStarted) && r.Now.Sub(r.SoakStarted) < ackTimeout {
 		return
 	}
-	for i := 0; i <= r.Wave; i++ {
-		for _, n := range r.wave(i) {
-			if n.Reached == schema.ReachedActive && n.HealthAt.Before(n.ActiveAt) && r.Now.Sub(n.ActiveAt) < ackTimeout {
+	for w := 0; w <= r.Wave; w++ {
+		for _, i := range r.d.waves[w] {
+			if n := &r.Nodes[i]; n.Reached == schema.ReachedActive && n.HealthAt.Before(n.ActiveAt) && r.Now.Sub(n.ActiveAt) < ackTimeout {
 				return
 			}
 		}
@@ -353,25 +367,58 @@ func (r *Rollout) roll(out *Output) {
 	r.evaluateGate(out)
 }
 
+// budgetBroken fails the gate when the wave's failed nodes — an ack failed,
+// was refused or never came, or the node reported critical on the new
+// interface since it activated — pass the failure budget. They count at
+// once, without waiting for the soak: a broken registry is switched back
+// from fast.
+func (r *Rollout) budgetBroken(out *Output) bool {
+	if len(r.d.failed) <= r.Plan.Gates.FailureBudget || r.Held {
+		return false
+	}
+	failed := r.failedIDs()
+	r.gateFailed(out, Decision{Check: schema.CheckFailureBudget, Observed: ptr(float64(len(failed))),
+		Threshold: ptr(float64(r.Plan.Gates.FailureBudget)), Nodes: failed})
+	return true
+}
+
+// pump sends the next command to the wave's ready nodes, earliest in the
+// wave first, within max in flight.
+func (r *Rollout) pump(out *Output) {
+	for r.d.ready.Len() > 0 {
+		if max := r.Plan.Waves.MaxInFlight; max > 0 && r.d.inflight >= max {
+			return
+		}
+		i := heap.Pop(&r.d.ready).(int)
+		r.d.queued[i] = false
+		if !r.contrib(i).ready {
+			continue // answered or failed since it was queued
+		}
+		kind := schema.CommandInstall
+		if r.Nodes[i].Reached == schema.ReachedInstalled {
+			kind = schema.CommandActivate
+		}
+		r.send(out, i, kind)
+	}
+}
+
 // evaluateGate checks, after the soak, every node moved so far.
 func (r *Rollout) evaluateGate(out *Output) {
 	g := r.Plan.Gates
-	var moved []*Node
-	for i := 0; i <= r.Wave; i++ {
-		moved = append(moved, r.wave(i)...)
-	}
-	unhealthy := map[string]bool{}
-	nhealthy := 0
-	for _, n := range moved {
-		if healthy(n) {
-			nhealthy++
-		} else {
-			unhealthy[n.ID] = true
+	var unhealthy []string
+	moved := 0
+	for w := 0; w <= r.Wave; w++ {
+		for _, i := range r.d.waves[w] {
+			moved++
+			if !healthy(&r.Nodes[i]) {
+				unhealthy = append(unhealthy, r.Nodes[i].ID)
+			}
 		}
 	}
-	ratio := float64(nhealthy) / float64(len(moved))
+	slices.Sort(unhealthy)
+	ratio := float64(moved-len(unhealthy)) / float64(moved)
 	if ratio < g.MinHealthyRatio {
-		r.gateFailed(out, Decision{Check: schema.CheckHealthyRatio, Observed: ptr(ratio), Threshold: ptr(g.MinHealthyRatio), Nodes: sortedKeys(unhealthy)})
+		r.gateFailed(out, Decision{Check: schema.CheckHealthyRatio, Observed: ptr(ratio), Threshold: ptr(g.MinHealthyRatio), Nodes: unhealthy})
 		return
 	}
 	rep := r.Registry
@@ -390,6 +437,7 @@ func (r *Rollout) evaluateGate(out *Output) {
 
 func (r *Rollout) nextWave(out *Output) {
 	r.SoakStarted = time.Time{}
+	r.d.headDirty = true
 	if r.Wave+1 < len(r.Waves) {
 		r.Wave++
 		r.roll(out)
@@ -397,17 +445,17 @@ func (r *Rollout) nextWave(out *Output) {
 	}
 	// Commit only when every node of the plan is healthy on the new
 	// interface, whatever the per-wave ratio allowed.
-	unhealthy := map[string]bool{}
+	var unhealthy []string
 	for i := range r.Nodes {
-		n := &r.Nodes[i]
-		if !healthy(n) {
-			unhealthy[n.ID] = true
+		if !healthy(&r.Nodes[i]) {
+			unhealthy = append(unhealthy, r.Nodes[i].ID)
 		}
 	}
 	if len(unhealthy) > 0 {
+		slices.Sort(unhealthy)
 		r.Wave = len(r.Waves) - 1
 		ratio := 1 - float64(len(unhealthy))/float64(len(r.Nodes))
-		r.gateFailed(out, Decision{Check: schema.CheckCommitAllHealthy, Observed: ptr(ratio), Threshold: ptr(1.0), Nodes: sortedKeys(unhealthy)})
+		r.gateFailed(out, Decision{Check: schema.CheckCommitAllHealthy, Observed: ptr(ratio), Threshold: ptr(1.0), Nodes: unhealthy})
 		return
 	}
 	r.Phase = schema.PhaseCommitted
@@ -433,47 +481,63 @@ func (r *Rollout) gateFailed(out *Output, d Decision) {
 
 func (r *Rollout) startSwitchBack(out *Output) {
 	r.Phase, r.Stage, r.Held, r.Paused = schema.PhaseSwitchingBack, schema.RoleConsumer, false, false
+	r.d.headDirty = true
 	for i := range r.Nodes {
-		n := &r.Nodes[i]
 		// Stop re-sending install and activate. One already sent reaches the
 		// agent before the switch-back (a node's commands share a partition),
 		// so the node still ends on the old interface.
-		n.Pending = nil
+		if r.Nodes[i].Pending != nil {
+			r.update(i, func(n *Node) { n.Pending = nil })
+		}
 	}
-	r.staged(out, schema.CommandSwitchBack, schema.ReachedSwitchedBack)
+	r.staged(out, true)
 }
 
-// staged sends kind to every node of the current stage (consumers, then
-// providers) that has not reached step, re-sending pending ones, and moves to
-// the next stage when the stage is done. Switch-back covers only touched
-// nodes; finalize covers all. Neither gives up on a node: it is re-sent until
-// it answers, because both must complete.
-func (r *Rollout) staged(out *Output, kind schema.CommandKind, step Progress) {
+// stagedKind is the command of the current staged phase and the progress
+// it brings a node to.
+func (r *Rollout) stagedKind() (schema.CommandKind, Progress) {
+	if r.Phase == schema.PhaseSwitchingBack {
+		return schema.CommandSwitchBack, schema.ReachedSwitchedBack
+	}
+	return schema.CommandUninstall, schema.ReachedUninstalled
+}
+
+// inStage: the node is of the current stage's role (consumers, then
+// providers); switch-back covers only touched nodes, finalize all.
+func (r *Rollout) inStage(n *Node, kind schema.CommandKind) bool {
+	return provider(n) == (r.Stage == schema.RoleProvider) && (kind != schema.CommandSwitchBack || n.Touched)
+}
+
+// staged sends the phase's command to every node of the current stage that
+// has not reached its step — on a full pass, re-sending pending ones too —
+// and moves to the next stage when the stage is done. Neither switch-back
+// nor finalize gives up on a node: it is re-sent until it answers, because
+// both must complete. An ack costs O(1) here; a full pass, or a new stage,
+// O(nodes).
+func (r *Rollout) staged(out *Output, full bool) {
+	kind, step := r.stagedKind()
 	for {
-		var stage []*Node
-		for i := range r.Nodes {
-			n := &r.Nodes[i]
-			if provider(n) != (r.Stage == schema.RoleProvider) || (kind == schema.CommandSwitchBack && !n.Touched) {
-				continue
-			}
-			stage = append(stage, n)
-		}
-		r.resend(out, stage)
-		done := true
-		for _, n := range stage {
-			if n.Reached == step {
-				continue
-			}
-			done = false
-			if n.Pending == nil {
-				r.send(out, n, kind)
+		r.counted()
+		if full {
+			every := ResendEvery(r.Plan)
+			for i := range r.Nodes {
+				n := &r.Nodes[i]
+				switch {
+				case !r.inStage(n, kind) || n.Reached == step:
+				case n.Pending == nil:
+					r.send(out, i, kind)
+				case r.Now.Sub(n.Pending.LastSent) >= every:
+					r.resendOne(out, i)
+				}
 			}
 		}
-		if !done {
+		if r.d.stageRemaining > 0 {
 			return
 		}
 		if r.Stage == schema.RoleConsumer {
 			r.Stage = schema.RoleProvider
+			r.d.headDirty = true
+			full = true // a new stage: send to all of it
 			continue
 		}
 		out.Bridge = BridgeStop
@@ -489,55 +553,30 @@ func (r *Rollout) staged(out *Output, kind schema.CommandKind, step Progress) {
 	}
 }
 
-// resend sends again, with the same id, every pending command of nodes that
-// waited a resend interval.
-func (r *Rollout) resend(out *Output, nodes []*Node) {
+// resend sends again, with the same id, every pending command of the nodes
+// that waited a resend interval.
+func (r *Rollout) resend(out *Output, nodes []int) {
 	every := ResendEvery(r.Plan)
-	for _, n := range nodes {
-		if p := n.Pending; p != nil && r.Now.Sub(p.LastSent) >= every {
-			p.LastSent = r.Now
-			p.Sends++
-			out.Commands = append(out.Commands, p.Command)
+	for _, i := range nodes {
+		if p := r.Nodes[i].Pending; p != nil && r.Now.Sub(p.LastSent) >= every {
+			r.resendOne(out, i)
 		}
 	}
 }
 
-func (r *Rollout) send(out *Output, n *Node, kind schema.CommandKind) {
-	c := r.command(n, kind)
-	n.Pending = &Pending{Command: c, FirstSent: r.Now, LastSent: r.Now, Sends: 1}
-	n.Touched = true
+func (r *Rollout) resendOne(out *Output, i int) {
+	r.update(i, func(n *Node) {
+		n.Pending.LastSent = r.Now
+		n.Pending.Sends++
+	})
+	out.Commands = append(out.Commands, r.Nodes[i].Pending.Command)
+}
+
+func (r *Rollout) send(out *Output, i int, kind schema.CommandKind) {
+	c := r.command(&r.Nodes[i], kind)
+	r.update(i, func(n *Node) {
+		n.Pending = &Pending{Command: c, FirstSent: r.Now, LastSent: r.Now, Sends: 1}
+		n.Touched = true
+	})
 	out.Commands = append(out.Commands, c)
-}
-
-func (r *Rollout) wave(i int) []*Node {
-	if len(r.waveNodes) != len(r.Waves) {
-		r.waveNodes = make([][]*Node, len(r.Waves))
-		for w, wv := range r.Waves {
-			for _, id := range wv.Nodes {
-				r.waveNodes[w] = append(r.waveNodes[w], r.Node(id))
-			}
-		}
-	}
-	return r.waveNodes[i]
-}
-
-// criticalIn reports whether the node is in the current wave and critical.
-func (r *Rollout) criticalIn(node string) bool {
-	n := r.Node(node)
-	return n != nil && n.Wave == r.Wave && n.Health == schema.HealthCritical
-}
-
-// failedIn lists the wave's failed nodes: an ack failed, was refused or
-// never came, or the node reported critical on the new interface since it
-// activated. They count against the failure budget at once, without
-// waiting for the soak: a broken registry is switched back from fast.
-func (r *Rollout) failedIn(wave []*Node) []string {
-	var ids []string
-	for _, n := range wave {
-		critical := n.Reached == schema.ReachedActive && n.Health == schema.HealthCritical && !n.HealthAt.Before(n.ActiveAt)
-		if n.Failure != "" || critical {
-			ids = append(ids, n.ID)
-		}
-	}
-	return ids
 }

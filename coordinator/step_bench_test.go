@@ -87,10 +87,15 @@ func BenchmarkDecisionLatency(b *testing.B) {
 		b.Fatal(err)
 	}
 	Step(&base, RegistryIn{Now: now, Report: RegistryReport{At: now, Reachable: true, Healthy: true, BridgeRunning: true, Parity: 1}})
-	for _, n := range base.wave(0) { // every provider installed and active
-		n.Reached, n.ActiveAt, n.Touched, n.Pending = schema.ReachedActive, now, true, nil
+	victim := ""
+	for i := range base.Nodes { // every provider installed and active
+		if n := &base.Nodes[i]; n.Wave == 0 {
+			n.Reached, n.ActiveAt, n.Touched, n.Pending = schema.ReachedActive, now, true, nil
+			if victim == "" || n.ID < victim {
+				victim = n.ID
+			}
+		}
 	}
-	victim := base.wave(0)[0].ID
 	critical := HealthIn{Now: now.Add(time.Second), Health: schema.Health{NodeID: victim,
 		Interfaces: []schema.InterfaceHealth{{Name: "consul", State: "active", Status: schema.HealthCritical}}}}
 	var lat []time.Duration
@@ -108,4 +113,40 @@ func BenchmarkDecisionLatency(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// BenchmarkWaveOfAcks folds a whole 50,000-node wave of a 100,000-node
+// rollout: the install and activate acks of every node (100,000 acks), each
+// letting the next command out. It reports the core's cost per ack, which
+// must not grow with the fleet.
+func BenchmarkWaveOfAcks(b *testing.B) {
+	for _, nodes := range []int{10000, 100000} {
+		b.Run(fmt.Sprint(nodes), func(b *testing.B) {
+			p := bigPlan(b, nodes)
+			p.Waves.Canary, p.Waves.Percentages, p.Waves.MaxInFlight = 0, []int{100}, 1000
+			now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+			acks := 0
+			for b.Loop() {
+				b.StopTimer()
+				r, _, err := NewRollout("ro", p, 1, now)
+				if err != nil {
+					b.Fatal(err)
+				}
+				out := Step(&r, RegistryIn{Now: now, Report: RegistryReport{At: now, Reachable: true, Healthy: true, BridgeRunning: true, Parity: 1}})
+				queue := out.Commands
+				b.StartTimer()
+				for len(queue) > 0 {
+					c := queue[0]
+					queue = queue[1:]
+					o := Step(&r, AckIn{Now: now, Ack: schema.Ack{NodeID: c.Node, CommandID: c.ID, RolloutID: "ro", Epoch: 1, Outcome: schema.AckDone}})
+					queue = append(queue, o.Commands...)
+					acks++
+				}
+				if r.d.unsettled != 0 {
+					b.Fatalf("%d nodes of the wave unsettled", r.d.unsettled)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(acks), "ns/ack")
+		})
+	}
 }

@@ -72,7 +72,7 @@ type Request interface {
 type Plan struct {
 	From     Interface  `json:"from"`
 	To       Interface  `json:"to"`
-	Nodes    []PlanNode `json:"nodes"`
+	Nodes    []PlanNode `json:"nodes,omitempty"` // required in a request; a rollout head's plan has none
 	Waves    Waves      `json:"waves"`
 	Gates    Gates      `json:"gates"`
 	Finalize string     `json:"finalize"` // manual | automatic

@@ -74,6 +74,7 @@ const (
 	TypeFinalize      = "regshift.request.finalize.v1"
 	TypeRolloutRecord = "regshift.state.rollout.v1"
 	TypeEpochRecord   = "regshift.state.epoch.v1"
+	TypeNodeRecord    = "regshift.state.rollout-node.v1"
 )
 
 var specs = map[string]Spec{}
@@ -83,7 +84,7 @@ func init() {
 		&Install{}, &Activate{}, &SwitchBack{}, &Uninstall{}, &Resync{},
 		&Ack{}, &Health{}, &Hello{},
 		&CreateRollout{}, &Pause{}, &Resume{}, &Approve{}, &Abort{}, &Finalize{},
-		&RolloutRecord{}, &EpochRecord{},
+		&RolloutRecord{}, &NodeRecord{}, &EpochRecord{},
 	} {
 		t := m.MessageType()
 		parts := strings.SplitN(strings.TrimPrefix(t, "regshift."), ".", 3)

@@ -5,48 +5,68 @@ import "time"
 // EpochKey is the state-topic key of the EpochRecord.
 const EpochKey = "epoch"
 
-// RolloutRecord is the coordinator's durable record of one rollout, kept on
-// the compacted state topic under the rollout id; the latest record wins. It
-// is the whole state the coordinator folds its inputs into (package
-// coordinator's Rollout has the same JSON shape), so a new leader resumes
-// where the last one stopped.
+// Bounds of the state records: no record grows with the fleet.
+const (
+	// MaxDecisions is how many decisions a rollout's head keeps; older ones
+	// are counted in EarlierDecisions.
+	MaxDecisions = 50
+	// MaxDecisionNodes is how many node ids a decision lists; NodeCount
+	// says how many there were.
+	MaxDecisionNodes = 16
+)
+
+// RolloutRecord is the head of one rollout on the compacted state topic,
+// keyed by rollout id: everything but its nodes, which are NodeRecords of
+// their own (one per node, keyed rollout id / node id), so no record grows
+// with the fleet. The latest record of a key wins; a new leader folds the
+// head and its nodes into the rollout and resumes where the last one
+// stopped.
 type RolloutRecord struct {
-	ID               string         `json:"id"`
+	ID string `json:"id"`
+	// Plan is the plan without its nodes (they are the NodeRecords);
+	// NodeCount says how many there are.
 	Plan             Plan           `json:"plan"`
+	NodeCount        int            `json:"node_count"`
 	Epoch            uint64         `json:"epoch"`
 	Phase            RolloutPhase   `json:"phase"`
 	Paused           bool           `json:"paused"`
 	Held             bool           `json:"held"`
 	Waves            []WaveRecord   `json:"waves"`
 	Wave             int            `json:"wave"`
-	Nodes            []NodeRecord   `json:"nodes"`
 	SoakStarted      time.Time      `json:"soak_started,omitzero"`
 	Stage            string         `json:"stage,omitempty"`
 	FinalizeApproved bool           `json:"finalize_approved"`
 	Registry         RegistryReport `json:"registry"`
 	Created          time.Time      `json:"created"`
 	Now              time.Time      `json:"now"`
-	Decisions        []Decision     `json:"decisions"`
+	// Decisions are the latest MaxDecisions; EarlierDecisions counts those
+	// dropped before them.
+	Decisions        []Decision `json:"decisions"`
+	EarlierDecisions int        `json:"earlier_decisions,omitempty"`
 }
 
-// WaveRecord is one wave: nodes of one role moved together.
+// WaveRecord is one wave: nodes of one role moved together. Its nodes are
+// the NodeRecords whose Wave is its index.
 type WaveRecord struct {
-	Role  string   `json:"role"`
-	Nodes []string `json:"nodes"`
+	Role string `json:"role"`
+	Size int    `json:"size"`
 }
 
-// NodeRecord is the coordinator's view of one node of a rollout.
+// NodeRecord is the coordinator's durable view of one node of a rollout,
+// keyed rollout id / node id. Health is not in it: a report is evidence
+// only to the leader that received it, and a new leader waits for fresh
+// ones.
 type NodeRecord struct {
-	ID       string          `json:"id"`
-	Roles    []string        `json:"roles"`
-	Wave     int             `json:"wave"`
-	Reached  Progress        `json:"reached"`
-	ActiveAt time.Time       `json:"active_at,omitzero"`
-	Touched  bool            `json:"touched"`
-	Pending  *PendingCommand `json:"pending,omitempty"`
-	Failure  string          `json:"failure,omitempty"`
-	Health   HealthStatus    `json:"health"`
-	HealthAt time.Time       `json:"health_at,omitzero"`
+	RolloutID string          `json:"rollout_id"`
+	Index     int             `json:"index"` // position in the plan
+	ID        string          `json:"id"`
+	Roles     []string        `json:"roles"`
+	Wave      int             `json:"wave"`
+	Reached   Progress        `json:"reached"`
+	ActiveAt  time.Time       `json:"active_at,omitzero"`
+	Touched   bool            `json:"touched"`
+	Pending   *PendingCommand `json:"pending,omitempty"`
+	Failure   string          `json:"failure,omitempty"`
 }
 
 // PendingCommand is a command sent and not yet answered; a new leader sends
@@ -77,7 +97,10 @@ type RegistryReport struct {
 	Detail        string    `json:"detail,omitempty"`
 }
 
-// Decision records one decision of the coordinator with its inputs.
+// Decision records one decision of the coordinator with its inputs. Nodes
+// lists at most MaxDecisionNodes ids, NodeCount how many there were when it
+// is more; Detail is within MaxDetail; Repeated counts identical decisions
+// folded into this one (a request refused again for the same reason).
 type Decision struct {
 	At        time.Time    `json:"at"`
 	Decision  DecisionKind `json:"decision"`
@@ -85,7 +108,9 @@ type Decision struct {
 	Observed  *float64     `json:"observed,omitempty"`
 	Threshold *float64     `json:"threshold,omitempty"`
 	Nodes     []string     `json:"nodes,omitempty"`
+	NodeCount int          `json:"node_count,omitempty"`
 	Detail    string       `json:"detail,omitempty"`
+	Repeated  int          `json:"repeated,omitempty"`
 }
 
 // EpochRecord is the leader epoch, kept on the state topic under EpochKey.
@@ -100,6 +125,16 @@ func (*RolloutRecord) MessageType() string { return TypeRolloutRecord }
 
 // PartitionKey is the rollout id.
 func (r *RolloutRecord) PartitionKey() string { return r.ID }
+
+// MessageType implements Message.
+func (*NodeRecord) MessageType() string { return TypeNodeRecord }
+
+// PartitionKey is rollout id / node id: one record a node on the
+// compacted topic.
+func (n *NodeRecord) PartitionKey() string { return NodeKey(n.RolloutID, n.ID) }
+
+// NodeKey is the state-topic key of a node of a rollout.
+func NodeKey(rollout, node string) string { return rollout + "/" + node }
 
 // MessageType implements Message.
 func (*EpochRecord) MessageType() string { return TypeEpochRecord }
