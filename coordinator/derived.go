@@ -193,3 +193,17 @@ func (q *readyQueue) Pop() any {
 	q.items = q.items[:n]
 	return x
 }
+
+// WaveNodes lists wave w's nodes in the order they move (none when w is
+// not a wave).
+func (r *Rollout) WaveNodes(w int) []*Node {
+	r.build()
+	if w < 0 || w >= len(r.d.waves) {
+		return nil
+	}
+	out := make([]*Node, len(r.d.waves[w]))
+	for k, i := range r.d.waves[w] {
+		out[k] = &r.Nodes[i]
+	}
+	return out
+}

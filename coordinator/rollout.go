@@ -286,3 +286,13 @@ func (r *Rollout) decide(out *Output, d Decision) {
 }
 
 func ptr(f float64) *float64 { return &f }
+
+// MarkDirty marks again what a TakeDirty returned: the runtime could not
+// write those records.
+func (r *Rollout) MarkDirty(d Dirty) {
+	r.build()
+	r.d.headDirty = r.d.headDirty || d.Head
+	for _, i := range d.Nodes {
+		r.d.dirty[i] = true
+	}
+}

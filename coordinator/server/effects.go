@@ -3,53 +3,93 @@ package server
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/regshift/regshift/coordinator"
 	"github.com/regshift/regshift/schema"
 )
 
-// fold steps one rollout and carries out what it asks.
-func (o *owner) fold(ctx context.Context, r *coordinator.Rollout, in coordinator.Input) error {
+// effects are what the steps of one job (a batch of inputs, or a tick)
+// asked for, carried out together by flush: the state records first, then
+// the commands, then the bridges — so a command is never out before the
+// record that intends it.
+type effects struct {
+	touched   map[string]*coordinator.Rollout // rollouts stepped: their dirty records are written
+	commands  []sendCommand
+	decisions []logDecision
+	bridges   []bridgeAction
+}
+
+type sendCommand struct {
+	r *coordinator.Rollout
+	c coordinator.Command
+}
+
+type logDecision struct {
+	id string
+	d  coordinator.Decision
+}
+
+type bridgeAction struct {
+	r *coordinator.Rollout
+	a coordinator.BridgeAction
+}
+
+// fold steps one rollout and keeps what it asks for until flush.
+func (o *owner) fold(r *coordinator.Rollout, in coordinator.Input) {
 	start := o.s.now()
 	out := coordinator.Step(r, in)
-	o.changed[r.ID] = true
 	if len(out.Decisions) > 0 {
 		o.s.m.decisionSeconds.Observe(o.s.now().Sub(start).Seconds())
 	}
-	return o.after(ctx, r, out)
+	o.changed[r.ID] = true
+	o.fx.touched[r.ID] = r
+	for _, c := range out.Commands {
+		o.fx.commands = append(o.fx.commands, sendCommand{r, c})
+	}
+	for _, d := range out.Decisions {
+		o.fx.decisions = append(o.fx.decisions, logDecision{r.ID, d})
+	}
+	if out.Bridge != "" {
+		o.fx.bridges = append(o.fx.bridges, bridgeAction{r, out.Bridge})
+	}
 }
 
-// after persists the rollout before it sends the commands the record
-// intends, then sends them and starts or stops the bridge. A step with no
-// output only marks the rollout dirty: the tick persists it.
-func (o *owner) after(ctx context.Context, r *coordinator.Rollout, out coordinator.Output) error {
-	if len(out.Commands) == 0 && len(out.Decisions) == 0 && out.Bridge == "" {
-		o.dirty[r.ID] = true
-		return nil
-	}
-	if err := o.persist(ctx, r); err != nil {
-		return err // retriable: the input is handled again
-	}
-	delete(o.dirty, r.ID)
-	for _, d := range out.Decisions {
-		if d.Check == schema.CheckAckTimeout {
-			o.s.m.timedOut.Inc()
-		}
-		o.s.log.Info("decision", "rollout", r.ID, "decision", d.Decision, "check", d.Check, "observed", deref(d.Observed),
-			"threshold", deref(d.Threshold), "nodes", d.Nodes, "detail", d.Detail)
-	}
-	if err := o.send(ctx, r, out.Commands); err != nil {
+// flush writes the dirty records of every rollout stepped since the last
+// flush and waits for them, then sends the commands, then starts or stops
+// bridges. When the records cannot be written, they stay dirty and the
+// commands are not sent: the input is handled again (a consumer retries)
+// or the next tick's flush writes them and the resend sends the commands.
+func (o *owner) flush(ctx context.Context) error {
+	fx := o.fx
+	o.fx = newEffects()
+	if err := o.persist(ctx, slices.Collect(maps.Values(fx.touched))...); err != nil {
 		return err
 	}
-	switch out.Bridge {
-	case coordinator.BridgeStart:
-		o.s.bridges.start(r)
-	case coordinator.BridgeStop:
-		o.s.bridges.stop(r.ID)
+	for _, d := range fx.decisions {
+		if d.d.Check == schema.CheckAckTimeout {
+			o.s.m.timedOut.Inc()
+		}
+		o.s.log.Info("decision", "rollout", d.id, "decision", d.d.Decision, "check", d.d.Check, "observed", deref(d.d.Observed),
+			"threshold", deref(d.d.Threshold), "nodes", d.d.Nodes, "node_count", d.d.NodeCount, "detail", d.d.Detail)
+	}
+	if err := o.send(ctx, fx.commands); err != nil {
+		return err
+	}
+	for _, b := range fx.bridges {
+		switch b.a {
+		case coordinator.BridgeStart:
+			o.s.bridges.start(b.r)
+		case coordinator.BridgeStop:
+			o.s.bridges.stop(b.r.ID)
+		}
 	}
 	return nil
 }
+
+func newEffects() effects { return effects{touched: map[string]*coordinator.Rollout{}} }
 
 func deref(f *float64) any {
 	if f == nil {
@@ -58,21 +98,57 @@ func deref(f *float64) any {
 	return *f
 }
 
-// send signs and publishes commands, stamped with the leader's epoch.
-func (o *owner) send(ctx context.Context, r *coordinator.Rollout, cmds []coordinator.Command) error {
+// persist writes the dirty records of the rollouts — each head, then its
+// nodes — in one publish and waits for all of them. On failure the records
+// are marked dirty again.
+func (o *owner) persist(ctx context.Context, rs ...*coordinator.Rollout) error {
+	var msgs []schema.Message
+	taken := make([]coordinator.Dirty, len(rs))
+	for k, r := range rs {
+		taken[k] = r.TakeDirty()
+		if taken[k].Head {
+			msgs = append(msgs, &r.RolloutRecord)
+		}
+		for _, i := range taken[k].Nodes {
+			n := r.NodeRecord(i)
+			msgs = append(msgs, &n)
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	size, err := o.prod.Send(ctx, o.enc, msgs...)
+	if err != nil {
+		for k, d := range taken {
+			rs[k].MarkDirty(d)
+		}
+		return fmt.Errorf("persist: %w", err)
+	}
+	o.s.m.stateBytes.Add(float64(size))
+	o.s.m.stateRecords.Add(float64(len(msgs)))
+	return nil
+}
+
+// send signs and publishes commands, stamped with the leader's epoch, in
+// one publish.
+func (o *owner) send(ctx context.Context, cmds []sendCommand) error {
 	if len(cmds) == 0 {
 		return nil
 	}
 	now := o.s.now().Truncate(time.Second)
-	for _, c := range cmds {
-		m, err := o.wire(r, c, now)
+	msgs := make([]schema.Message, 0, len(cmds))
+	for _, sc := range cmds {
+		m, err := o.wire(sc.r, sc.c, now)
 		if err != nil {
 			return err
 		}
-		if err := o.publish(ctx, m); err != nil {
-			return err
-		}
-		o.s.m.commands.WithLabelValues(string(c.Kind)).Inc()
+		msgs = append(msgs, m)
+	}
+	if _, err := o.prod.Send(ctx, o.enc, msgs...); err != nil {
+		return err
+	}
+	for _, sc := range cmds {
+		o.s.m.commands.WithLabelValues(string(sc.c.Kind)).Inc()
 	}
 	return nil
 }
@@ -95,16 +171,6 @@ func (o *owner) wire(r *coordinator.Rollout, c coordinator.Command, now time.Tim
 }
 
 func (o *owner) publish(ctx context.Context, m schema.Message) error {
-	rec, err := o.enc.Encode(m)
-	if err != nil {
-		return err
-	}
-	return o.prod.Publish(ctx, rec)
-}
-
-// persist writes the rollout's record to the state topic and waits for it.
-// The record is the rollout's own: coordinator.Rollout embeds
-// schema.RolloutRecord, so nothing is converted and nothing can be lost.
-func (o *owner) persist(ctx context.Context, r *coordinator.Rollout) error {
-	return o.publish(ctx, &r.RolloutRecord)
+	_, err := o.prod.Send(ctx, o.enc, m)
+	return err
 }

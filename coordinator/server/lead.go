@@ -19,21 +19,34 @@ var errDeposed = errors.New("coordinator: deposed by a higher epoch")
 // rollouts until ctx ends or a higher claim appears.
 func (s *Server) lead(ctx context.Context, prod *events.Producer) error {
 	log := s.stateLog()
-	records := map[string]*coordinator.Rollout{}
+	heads := map[string]schema.RolloutRecord{}
+	nodes := map[string][]schema.NodeRecord{}
 	var highest uint64
 	end, err := log.Replay(ctx, func(offset int64, d events.Delivery, err error) {
-		switch {
-		case err != nil:
+		if err != nil {
 			s.log.Error("unreadable state record skipped", "offset", offset, "err", err)
-		case d.Message.MessageType() == schema.TypeEpochRecord:
-			highest = max(highest, d.Message.(*schema.EpochRecord).Epoch)
-		default:
-			r := coordinator.FromRecord(*d.Message.(*schema.RolloutRecord))
-			records[r.ID] = &r
+			return
+		}
+		switch m := d.Message.(type) {
+		case *schema.EpochRecord:
+			highest = max(highest, m.Epoch)
+		case *schema.RolloutRecord:
+			heads[m.ID] = *m
+		case *schema.NodeRecord:
+			nodes[m.RolloutID] = append(nodes[m.RolloutID], *m) // the latest of a node wins below
 		}
 	})
 	if err != nil {
 		return fmt.Errorf("replay state: %w", err)
+	}
+	records := map[string]*coordinator.Rollout{}
+	for id, head := range heads {
+		r, err := coordinator.FromRecords(head, latest(nodes[id]))
+		if err != nil {
+			s.log.Error("unusable rollout skipped", "rollout", id, "err", err)
+			continue
+		}
+		records[id] = &r
 	}
 	epoch := highest + 1
 	o := newOwner(s, prod, epoch)
@@ -43,8 +56,10 @@ func (s *Server) lead(ctx context.Context, prod *events.Producer) error {
 	}
 	for id, r := range records {
 		r.Epoch = epoch // every command from now on carries the new epoch
+		r.MarkDirty(coordinator.Dirty{Head: true})
 		o.rollouts[id] = r
 		o.changed[id] = true
+		o.fx.touched[id] = r
 	}
 	o.publishView()
 	s.status.Store(&Health{Replica: s.cfg.ID, Leader: true, Epoch: epoch})
@@ -128,4 +143,20 @@ func (s *Server) consumeRequests(ctx context.Context, o *owner, prod *events.Pro
 		return err
 	}
 	return c.Run(ctx)
+}
+
+// latest keeps the last record of each node: the log may hold several of a
+// node that compaction has not merged yet.
+func latest(recs []schema.NodeRecord) []schema.NodeRecord {
+	at := map[string]int{}
+	var out []schema.NodeRecord
+	for _, n := range recs {
+		if k, ok := at[n.ID]; ok {
+			out[k] = n
+			continue
+		}
+		at[n.ID] = len(out)
+		out = append(out, n)
+	}
+	return out
 }

@@ -10,6 +10,8 @@ type metrics struct {
 	acks            *prometheus.CounterVec
 	timedOut        prometheus.Counter
 	decisionSeconds prometheus.Histogram
+	stateRecords    prometheus.Counter
+	stateBytes      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -29,8 +31,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Commands not answered within the ack timeout (the node counts as unknown)."}),
 		decisionSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "decision_duration_seconds",
 			Help: "Time to fold an input that led to a decision.", Buckets: prometheus.ExponentialBuckets(0.00001, 2, 20)}),
+		stateRecords: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "state_records_written_total",
+			Help: "Records written to the state topic (rollout heads and node records)."}),
+		stateBytes: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "state_bytes_written_total",
+			Help: "Bytes (keys and values) written to the state topic."}),
 	}
-	for _, c := range []prometheus.Collector{m.leader, m.rollouts, m.nodes, m.commands, m.acks, m.timedOut, m.decisionSeconds} {
+	for _, c := range []prometheus.Collector{m.leader, m.rollouts, m.nodes, m.commands, m.acks, m.timedOut, m.decisionSeconds,
+		m.stateRecords, m.stateBytes} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -27,13 +27,14 @@ type owner struct {
 
 	inputs   chan job
 	rollouts map[string]*coordinator.Rollout
-	dirty    map[string]bool // stepped without output: persisted on the next tick
+	fx       effects         // what the steps of the current job asked for
 	changed  map[string]bool // stepped since the last snapshot
 	lastView time.Time
 }
 
-// job is one input: run on the owner goroutine; its error goes back to
-// whoever submitted it (a consumer retries or dead-letters on it).
+// job is one input, or a batch of them: run on the owner goroutine, then
+// its effects are flushed; the error of either goes back to whoever
+// submitted it (a consumer retries or dead-letters on it).
 type job struct {
 	run  func(ctx context.Context) error
 	done chan error
@@ -48,7 +49,7 @@ const viewEvery = 200 * time.Millisecond
 func newOwner(s *Server, prod *events.Producer, epoch uint64) *owner {
 	return &owner{s: s, prod: prod, epoch: epoch, inputs: make(chan job),
 		enc:      &events.Encoder{Topics: s.topics, Source: "regshift/coordinator/" + s.cfg.ID, Signer: s.signer},
-		rollouts: map[string]*coordinator.Rollout{}, dirty: map[string]bool{}, changed: map[string]bool{}}
+		rollouts: map[string]*coordinator.Rollout{}, fx: newEffects(), changed: map[string]bool{}}
 }
 
 // run owns the rollouts until ctx ends.
@@ -61,7 +62,11 @@ func (o *owner) run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case j := <-o.inputs:
-			j.done <- j.run(ctx)
+			err := j.run(ctx)
+			if ferr := o.flush(ctx); err == nil {
+				err = ferr
+			}
+			j.done <- err
 		case <-t.C:
 			o.tick(ctx)
 		case <-flush:
@@ -97,16 +102,10 @@ func (o *owner) submit(ctx context.Context, run func(ctx context.Context) error)
 func (o *owner) tick(ctx context.Context) {
 	now := o.s.now()
 	for _, r := range o.active() {
-		if err := o.fold(ctx, r, coordinator.Tick{Now: now}); err != nil && ctx.Err() == nil {
-			o.s.log.Warn("tick", "rollout", r.ID, "err", err)
-		}
+		o.fold(r, coordinator.Tick{Now: now})
 	}
-	for _, id := range slices.Sorted(maps.Keys(o.dirty)) {
-		if r, ok := o.rollouts[id]; ok {
-			if err := o.persist(ctx, r); err == nil {
-				delete(o.dirty, id)
-			}
-		}
+	if err := o.flush(ctx); err != nil && ctx.Err() == nil {
+		o.s.log.Warn("tick", "err", err)
 	}
 }
 
@@ -138,12 +137,10 @@ func (o *owner) handleEvent(ctx context.Context, d events.Delivery) error {
 	default:
 		return nil
 	}
-	return o.submit(ctx, func(ctx context.Context) error {
+	return o.submit(ctx, func(context.Context) error {
 		for _, r := range o.active() {
 			if r.Node(node) != nil {
-				if err := o.fold(ctx, r, in); err != nil {
-					return err
-				}
+				o.fold(r, in)
 			}
 		}
 		return nil
@@ -173,15 +170,19 @@ func (o *owner) handleRequest(ctx context.Context, d events.Delivery) error {
 	default:
 		return fmt.Errorf("request %s: unknown type %T", h.RequestID, req)
 	}
-	return o.submit(ctx, func(ctx context.Context) error {
+	return o.submit(ctx, func(context.Context) error {
 		r, ok := o.rollouts[h.RolloutID]
 		if !ok {
 			return fmt.Errorf("request %s: no rollout %s", h.RequestID, h.RolloutID)
 		}
-		return o.fold(ctx, r, in)
+		o.fold(r, in)
+		return nil
 	})
 }
 
+// create makes a rollout of a plan. It becomes visible — in the API, to
+// later creates naming its nodes, to the next leader — only once its
+// records are written.
 func (o *owner) create(ctx context.Context, h schema.RequestHeader, p schema.Plan, now time.Time) error {
 	if _, exists := o.rollouts[h.RolloutID]; exists {
 		o.s.log.Info("create of an existing rollout ignored", "rollout", h.RolloutID, "request", h.RequestID)
@@ -198,17 +199,26 @@ func (o *owner) create(ctx context.Context, h schema.RequestHeader, p schema.Pla
 	if err != nil {
 		return fmt.Errorf("rollout %s: %w", h.RolloutID, err) // dead-lettered with the reason
 	}
+	if err := o.persist(ctx, &r); err != nil {
+		return fmt.Errorf("rollout %s: %w", h.RolloutID, err)
+	}
 	o.rollouts[r.ID] = &r
 	o.changed[r.ID] = true
 	o.s.log.Info("rollout created", "rollout", r.ID, "by", h.RequestedBy, "nodes", len(r.Nodes))
-	return o.after(ctx, &r, out)
+	for _, d := range out.Decisions {
+		o.fx.decisions = append(o.fx.decisions, logDecision{r.ID, d})
+	}
+	if out.Bridge != "" {
+		o.fx.bridges = append(o.fx.bridges, bridgeAction{&r, out.Bridge})
+	}
+	return nil
 }
 
 // report folds a registry measurement into the rollout it was made for.
 func (o *owner) report(ctx context.Context, id string, rep coordinator.RegistryReport) error {
-	return o.submit(ctx, func(ctx context.Context) error {
+	return o.submit(ctx, func(context.Context) error {
 		if r, ok := o.rollouts[id]; ok && !r.Phase.Ended() {
-			return o.fold(ctx, r, coordinator.RegistryIn{Now: rep.At, Report: rep})
+			o.fold(r, coordinator.RegistryIn{Now: rep.At, Report: rep})
 		}
 		return nil
 	})

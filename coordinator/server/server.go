@@ -164,6 +164,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	pcfg := events.DefaultProducerConfig(s.cfg.Brokers)
 	pcfg.Security = s.cfg.Security
+	pcfg.BatchSize = 1000 // a flush writes thousands of node records or commands at once
 	prod, err := events.NewProducer(pcfg, s.log, s.evm)
 	if err != nil {
 		return err

@@ -55,14 +55,11 @@ func renderRollout(w io.Writer, r *coordinator.Rollout) {
 
 	target, label := waveTarget(r.Phase)
 	for i, wv := range r.Waves {
-		var nodes []*coordinator.Node
+		nodes := r.WaveNodes(i)
 		reached := 0
-		for _, id := range wv.Nodes {
-			if n := r.Node(id); n != nil {
-				nodes = append(nodes, n)
-				if n.Reached == target {
-					reached++
-				}
+		for _, n := range nodes {
+			if n.Reached == target {
+				reached++
 			}
 		}
 		fmt.Fprintf(w, "\nwave %d/%d %s %s %d/%d %s%s\n", i+1, len(r.Waves), wv.Role, bar(reached, len(nodes)), reached, len(nodes), label, waveMark(r, i))

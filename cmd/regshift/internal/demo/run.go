@@ -249,8 +249,11 @@ func (w *world) watch(ctx context.Context, api, id string) (coordinator.Rollout,
 			seen = len(r.Decisions)
 			if r.Phase == schema.PhaseRolling && r.Wave != lastWave {
 				lastWave = r.Wave
-				wv := r.Waves[r.Wave]
-				w.say("wave %d/%d: %s %s", r.Wave+1, len(r.Waves), wv.Role, strings.Join(wv.Nodes, " "))
+				var ids []string
+				for _, n := range r.WaveNodes(r.Wave) {
+					ids = append(ids, n.ID)
+				}
+				w.say("wave %d/%d: %s %s", r.Wave+1, len(r.Waves), r.Waves[r.Wave].Role, strings.Join(ids, " "))
 			}
 			if w.o.Fail && !killed && r.Phase == schema.PhaseRolling && r.Waves[r.Wave].Role == schema.RoleConsumer {
 				w.killConsul()
