@@ -3,7 +3,6 @@ package nodeagent
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/regshift/regshift/nodeagent/agentapi"
@@ -34,28 +33,31 @@ func (a *Agent) healthLoop(ctx context.Context) {
 		a.mu.Lock()
 		a.lastObs = obs
 		a.mu.Unlock()
-		if err := a.publish(ctx, a.healthOf(obs)); err != nil && ctx.Err() == nil {
+		if err := a.publish(ctx, healthOf(a.cfg.Node, obs)); err != nil && ctx.Err() == nil {
 			a.log.Warn("publish health", "err", err)
 		}
 	}
 }
 
-func (a *Agent) healthOf(o Observation) *schema.Health {
-	h := &schema.Health{NodeID: a.cfg.Node, ObservedAt: o.At.UTC()}
+// healthOf is node's health report of an observation. Each interface's
+// detail says how many instances are missing or differ and lists as many as
+// fit: the report always encodes, however many there are.
+func healthOf(node string, o Observation) *schema.Health {
+	h := &schema.Health{NodeID: node, ObservedAt: o.At.UTC()}
 	for _, i := range o.Interfaces {
-		detail := i.Detail
-		if len(i.Missing) > 0 {
-			detail = strings.TrimSpace(detail + " missing: " + strings.Join(i.Missing, ","))
-		}
+		ls := []listing{{label: i.Detail, items: i.Missing}}
 		if i.Primary {
 			for _, p := range o.Services {
-				if !p.Same {
-					detail = strings.TrimSpace(fmt.Sprintf("%s %s differs from fallback (missing %v, extra %v)", detail, p.Service, p.Missing, p.Extra))
+				if len(p.Missing) > 0 {
+					ls = append(ls, listing{fmt.Sprintf("%s: %d missing", p.Service, len(p.Missing)), p.Missing})
+				}
+				if len(p.Extra) > 0 {
+					ls = append(ls, listing{fmt.Sprintf("%s: %d extra", p.Service, len(p.Extra)), p.Extra})
 				}
 			}
 		}
 		h.Interfaces = append(h.Interfaces, schema.InterfaceHealth{Name: i.Name, State: i.Phase, Status: i.Status,
-			Resolved: i.Registered, Failed: int(i.Errors), Detail: detail})
+			Resolved: i.Registered, Failed: int(i.Errors), Detail: detailOf(ls...)})
 	}
 	return h
 }
