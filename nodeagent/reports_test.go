@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regshift/regshift/nodeagent/agentapi"
 	"github.com/regshift/regshift/schema"
 )
 
@@ -77,5 +78,28 @@ func TestHealthOfLongListsEncodes(t *testing.T) {
 				t.Errorf("detail has %q: %s", tc.not, detail)
 			}
 		})
+	}
+}
+
+// TestHelloEncodes: a host that went through many rollouts still says
+// hello: removed interfaces (no package left to name their kind) are left
+// out, and a long version is cut.
+func TestHelloEncodes(t *testing.T) {
+	cfg := testConfig(t, RoleProvider)
+	s, _ := NewState(cfg.Node, cfg.Role, cfg.Start.Name)
+	for i := range 20 {
+		name := fmt.Sprintf("consul%d", i)
+		s.Interfaces[name] = agentapi.Interface{Name: name, Phase: schema.StateRemoved}
+	}
+	old := Version
+	Version = strings.Repeat("v", 100)
+	t.Cleanup(func() { Version = old })
+	a := &Agent{cfg: cfg, host: NewHost(cfg, (&fakeFleet{}).opener, NewHub(), nil, quiet()), cp: Checkpoint{State: s}, started: time.Now()}
+	h := a.hello()
+	if _, err := schema.Encode(h); err != nil {
+		t.Fatalf("hello does not encode: %v", err)
+	}
+	if len(h.Interfaces) != 1 || h.Interfaces[0].Name != cfg.Start.Name || h.Interfaces[0].Kind != cfg.Start.Type {
+		t.Fatalf("hello's interfaces: %+v", h.Interfaces)
 	}
 }
