@@ -56,7 +56,7 @@ func (a *Agent) handle(ctx context.Context, d events.Delivery) error {
 	var next State
 	var ack Ack
 	if err != nil {
-		next, ack = old.State, Ack{CommandID: h.CommandID, Status: schema.AckRejected, Reason: ReasonMissingArgument + ": " + err.Error()}
+		next, ack = old.State, Ack{CommandID: h.CommandID, Status: schema.AckRejected, Reason: reasonOf(ReasonMissingArgument, err.Error())}
 	} else {
 		next, ack = a.host.Execute(ctx, old.State, Decide(old.State, nc))
 	}
@@ -124,7 +124,7 @@ func (d commandDecoder) Decode(rec kafka.Message) (events.Delivery, error) {
 	if claimed.CommandID == "" {
 		claimed.CommandID = header(rec, "ce_id")
 	}
-	ack := Ack{CommandID: claimed.CommandID, Status: schema.AckRejected, Reason: string(reason) + ": " + err.Error()}
+	ack := Ack{CommandID: claimed.CommandID, Status: schema.AckRejected, Reason: reasonOf(string(reason), err.Error())}
 	if reason == events.ReasonDuplicate {
 		ack = Ack{CommandID: claimed.CommandID, Status: schema.AckDone, Reason: ReasonDuplicate}
 	}

@@ -202,6 +202,9 @@ func (c *Config) validate() error {
 	if c.Role.Resolves() && len(c.Consumes) == 0 {
 		return bad("consumes", "a %s must name at least one service it resolves", c.Role)
 	}
+	if n := len(c.Services) + len(c.Consumes); n > maxServices {
+		return bad("services", "%d services offered and consumed, at most %d in all (what Hello carries)", n, maxServices)
+	}
 	ids := map[string]bool{}
 	for i, s := range c.Services {
 		f := fmt.Sprintf("services[%d]", i)

@@ -47,6 +47,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"api:", "parityThreshold: 1.5\napi:", "parityThreshold"},
 		{"api:", "kafka2: {}\napi:", "field kafka2 not found"},
 		{"    port: 8080", "    port: eighty", "line 12"},
+		{"consumes: [payments]", "consumes: [" + strings.Repeat("payments, ", maxServices) + "payments]", "services"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.field, func(t *testing.T) {

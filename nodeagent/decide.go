@@ -268,5 +268,11 @@ func done(next State, c Command, note string, effects ...Effect) Decision {
 }
 
 func reject(s State, c Command, reason, detail string) Decision {
-	return Decision{Next: s, Ack: Ack{CommandID: c.ID, Status: schema.AckRejected, Reason: reason + ": " + detail}}
+	return Decision{Next: s, Ack: Ack{CommandID: c.ID, Status: schema.AckRejected, Reason: reasonOf(reason, detail)}}
+}
+
+// reasonOf is an ack's reason: the stable code others match on, then what
+// happened, cut to fit schema.MaxDetail (a raw error can be of any length).
+func reasonOf(code, detail string) string {
+	return code + ": " + schema.Truncate(detail, schema.MaxDetail-len(code)-len(": "))
 }

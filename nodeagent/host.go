@@ -338,7 +338,7 @@ func (h *Host) Execute(ctx context.Context, old State, d Decision) (State, Ack) 
 					h.log.Error("reconcile after failed effect", "effect", r.String(), "err", rerr)
 				}
 			}
-			return old, Ack{CommandID: d.Ack.CommandID, Status: schema.AckFailed, Reason: FailureReason(err) + ": " + err.Error()}
+			return old, Ack{CommandID: d.Ack.CommandID, Status: schema.AckFailed, Reason: reasonOf(FailureReason(err), err.Error())}
 		}
 	}
 	return d.Next, d.Ack

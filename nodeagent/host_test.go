@@ -231,6 +231,26 @@ func TestHostFailedInstallKeepsOldState(t *testing.T) {
 	}
 }
 
+// TestHostFailedInstallLongErrorFitsTheAck: a fetch error naming a long
+// package URL (the schema allows 2,048 characters) still makes an ack the
+// schema takes, with its stable reason first.
+func TestHostFailedInstallLongErrorFitsTheAck(t *testing.T) {
+	fleet := &fakeFleet{}
+	cfg := testConfig(t, RoleProvider)
+	h := NewHost(cfg, fleet.opener, NewHub(), nil, quiet())
+	s, _ := NewState(cfg.Node, cfg.Role, cfg.Start.Name)
+	url := "file:///nonexistent/" + strings.Repeat("a", 2000) + ".tgz"
+	_, ack := h.Execute(context.Background(), s, Decide(s, Command{ID: "1", Kind: schema.CommandInstall, Interface: "consul",
+		PackageURL: url, Digest: "sha256:" + strings.Repeat("0", 64)}))
+	if ack.Status != schema.AckFailed || !strings.HasPrefix(ack.Reason, ReasonPackageFetch+": ") || !strings.HasSuffix(ack.Reason, "…") {
+		t.Fatalf("ack %+v", ack)
+	}
+	wire := &schema.Ack{NodeID: cfg.Node, CommandID: "1", RolloutID: "ro-1", Epoch: 1, Outcome: ack.Status, Reason: ack.Reason, At: time.Now()}
+	if _, err := schema.Encode(wire); err != nil {
+		t.Fatalf("the ack does not encode: %v", err)
+	}
+}
+
 // TestHostFailedActivateReassertsOld: Consul down during activate fails the
 // command and leaves resolves and registrations on ZooKeeper.
 func TestHostFailedActivateReassertsOld(t *testing.T) {

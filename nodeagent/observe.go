@@ -2,6 +2,7 @@ package nodeagent
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -21,7 +22,9 @@ type InterfaceObservation struct {
 	Expected, Registered int
 	Missing              []string // instance ids not read back
 	Errors               uint64   // failed operations on this interface so far
-	Detail               string
+	// Detail says why the status is not passing. When Missing has ids it
+	// says how many of Expected, and the health report lists them after it.
+	Detail string
 }
 
 // ServiceParity compares one consumed service between the primary and the
@@ -86,7 +89,7 @@ func (h *Host) Observe(ctx context.Context, s State, now time.Time) Observation 
 				}
 			}
 			if o.Registered < o.Expected {
-				o.Status, o.Detail = schema.HealthCritical, "registrations missing"
+				o.Status, o.Detail = schema.HealthCritical, fmt.Sprintf("registrations missing: %d of %d", len(o.Missing), o.Expected)
 			}
 		}
 		if h.cfg.Role.Resolves() && in.Phase == schema.StateActive {
@@ -103,17 +106,20 @@ func (h *Host) Observe(ctx context.Context, s State, now time.Time) Observation 
 		add(o)
 	}
 	if s.Fallback != "" && answers[s.Primary] != nil && answers[s.Fallback] != nil {
-		differs := false
+		differ := 0
 		for _, svc := range h.cfg.Consumes {
 			p := ServiceParity{Service: svc}
 			p.Missing, p.Extra = diffIDs(answers[s.Primary][svc], answers[s.Fallback][svc])
 			p.Same = len(p.Missing) == 0 && len(p.Extra) == 0
-			differs = differs || !p.Same
+			if !p.Same {
+				differ++
+			}
 			obs.Services = append(obs.Services, p)
 		}
 		for i := range obs.Interfaces {
-			if o := &obs.Interfaces[i]; differs && o.Primary && o.Status == schema.HealthPassing {
-				o.Status, o.Detail = schema.HealthWarning, "resolves differ from the fallback"
+			if o := &obs.Interfaces[i]; differ > 0 && o.Primary && o.Status == schema.HealthPassing {
+				o.Status = schema.HealthWarning
+				o.Detail = fmt.Sprintf("resolves of %d of %d services differ from the fallback", differ, len(h.cfg.Consumes))
 			}
 		}
 	}

@@ -61,6 +61,9 @@ func TestObserve(t *testing.T) {
 	if st := status(o); st["consul"] != schema.HealthWarning || !slices.Equal(o.Services[0].Missing, []string{"pay-1"}) {
 		t.Fatalf("after losing pay-1 in consul: %v %+v", st, o.Services)
 	}
+	if d := o.Interfaces[0].Detail; o.Interfaces[0].Name != "consul" || d != "resolves of 1 of 1 services differ from the fallback" {
+		t.Fatalf("consul's detail after losing pay-1: %q", d)
+	}
 
 	// This host's own registration vanishes from ZooKeeper: critical there.
 	if err := memory.New(zk, quiet()).Deregister(ctx, "orders", "orders-node-1"); err != nil {
@@ -68,7 +71,8 @@ func TestObserve(t *testing.T) {
 	}
 	o = h.Observe(ctx, s, time.Now())
 	for _, i := range o.Interfaces {
-		if i.Name == "zookeeper" && (i.Status != schema.HealthCritical || !slices.Equal(i.Missing, []string{"orders-node-1"})) {
+		if i.Name == "zookeeper" && (i.Status != schema.HealthCritical || !slices.Equal(i.Missing, []string{"orders-node-1"}) ||
+			i.Detail != "registrations missing: 1 of 1") {
 			t.Fatalf("zookeeper after losing orders: %+v", i)
 		}
 	}

@@ -3,7 +3,6 @@ package nodeagent
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/regshift/regshift/nodeagent/agentapi"
@@ -34,28 +33,31 @@ func (a *Agent) healthLoop(ctx context.Context) {
 		a.mu.Lock()
 		a.lastObs = obs
 		a.mu.Unlock()
-		if err := a.publish(ctx, a.healthOf(obs)); err != nil && ctx.Err() == nil {
+		if err := a.publish(ctx, healthOf(a.cfg.Node, obs)); err != nil && ctx.Err() == nil {
 			a.log.Warn("publish health", "err", err)
 		}
 	}
 }
 
-func (a *Agent) healthOf(o Observation) *schema.Health {
-	h := &schema.Health{NodeID: a.cfg.Node, ObservedAt: o.At.UTC()}
-	for _, i := range o.Interfaces {
-		detail := i.Detail
-		if len(i.Missing) > 0 {
-			detail = strings.TrimSpace(detail + " missing: " + strings.Join(i.Missing, ","))
-		}
+// healthOf is node's health report of an observation. Each interface's
+// detail says how many instances are missing or differ and lists as many as
+// fit: the report always encodes, however many there are.
+func healthOf(node string, o Observation) *schema.Health {
+	h := &schema.Health{NodeID: node, ObservedAt: o.At.UTC()}
+	for _, i := range o.Interfaces[:min(len(o.Interfaces), maxInterfaces)] {
+		ls := []listing{{label: i.Detail, items: i.Missing}}
 		if i.Primary {
 			for _, p := range o.Services {
-				if !p.Same {
-					detail = strings.TrimSpace(fmt.Sprintf("%s %s differs from fallback (missing %v, extra %v)", detail, p.Service, p.Missing, p.Extra))
+				if len(p.Missing) > 0 {
+					ls = append(ls, listing{fmt.Sprintf("%s: %d missing", p.Service, len(p.Missing)), p.Missing})
+				}
+				if len(p.Extra) > 0 {
+					ls = append(ls, listing{fmt.Sprintf("%s: %d extra", p.Service, len(p.Extra)), p.Extra})
 				}
 			}
 		}
 		h.Interfaces = append(h.Interfaces, schema.InterfaceHealth{Name: i.Name, State: i.Phase, Status: i.Status,
-			Resolved: i.Registered, Failed: int(i.Errors), Detail: detail})
+			Resolved: i.Registered, Failed: int(i.Errors), Detail: detailOf(ls...)})
 	}
 	return h
 }
@@ -74,12 +76,26 @@ func (a *Agent) sayHello(ctx context.Context) {
 	}
 }
 
+// Bounds of what Hello and Health carry (event.hello.v1.json,
+// event.health.v1.json).
+const (
+	maxVersion    = 64   // agent_version's maxLength
+	maxServices   = 1024 // services' maxItems: Config.validate holds Services and Consumes to it
+	maxInterfaces = 16   // interfaces' maxItems
+	maxAddress    = 1024 // an interface's address's maxLength
+)
+
+// hello is the agent's inventory. It leaves out the interfaces removed
+// (or never installed): the coordinator reads a missing interface as
+// absent, the same as a removed one, which has no package left to name its
+// kind, and a host keeps the name of every interface it ever had.
 func (a *Agent) hello() *schema.Hello {
 	s := a.state()
 	a.mu.Lock()
 	epoch := a.cp.Epoch
 	a.mu.Unlock()
-	h := &schema.Hello{NodeID: a.cfg.Node, AgentVersion: Version, StartedAt: a.started.UTC(), HighestEpoch: epoch, LastCommandID: s.LastCommand}
+	h := &schema.Hello{NodeID: a.cfg.Node, AgentVersion: schema.Truncate(Version, maxVersion), StartedAt: a.started.UTC(),
+		HighestEpoch: epoch, LastCommandID: s.LastCommand}
 	if a.cfg.Role.Registers() {
 		h.Roles = append(h.Roles, schema.RoleProvider)
 		for _, svc := range a.cfg.Services {
@@ -94,9 +110,12 @@ func (a *Agent) hello() *schema.Hello {
 	}
 	for _, name := range s.Names() {
 		in := s.Interfaces[name]
+		if in.Phase == schema.StateRemoved || in.Phase == schema.StateAbsent || len(h.Interfaces) == maxInterfaces {
+			continue
+		}
 		is := schema.InterfaceState{Name: name, PackageDigest: in.Digest, State: in.Phase}
 		if spec, err := a.host.Spec(s, name); err == nil {
-			is.Kind, is.Address = spec.Type, spec.Settings.Address
+			is.Kind, is.Address = spec.Type, schema.Truncate(spec.Settings.Address, maxAddress)
 		}
 		h.Interfaces = append(h.Interfaces, is)
 	}

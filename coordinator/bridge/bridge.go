@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/regshift/regshift/registries"
+	"github.com/regshift/regshift/schema"
 )
 
 // Source is what the bridge reads: the registry the fleet moves from.
@@ -172,7 +173,8 @@ func (b *Bridge) fullSync(ctx context.Context, onSource func(service string)) (e
 		return err
 	}
 	if skipped := slices.DeleteFunc(slices.Clone(srcServices), isValid); len(skipped) > 0 {
-		b.log.Warn("source services not mirrored: their names are not valid service names", "services", skipped)
+		b.log.Warn("source services not mirrored: their names are not valid service names",
+			"count", len(skipped), "services", schema.List(skipped, schema.MaxDetail))
 	}
 	srcServices = slices.DeleteFunc(srcServices, isInvalid)
 	var errs []error
@@ -190,7 +192,7 @@ func (b *Bridge) fullSync(ctx context.Context, onSource func(service string)) (e
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	return joinErrors(errs)
 }
 
 // syncService brings the target's instances of service in line with src.
@@ -251,7 +253,7 @@ func (b *Bridge) apply(ctx context.Context, plan Plan) error {
 	}
 	close(ops)
 	wg.Wait()
-	return errors.Join(errs...)
+	return joinErrors(errs)
 }
 
 func (b *Bridge) put(ctx context.Context, in registries.Instance) error {

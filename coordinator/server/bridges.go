@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -146,6 +145,12 @@ func (s *Server) registryLoop(ctx context.Context, o *owner) {
 	}
 }
 
+// maxRegistryDetail bounds a registry report's detail however many
+// instances are missing. The core quotes it in a gate decision after a
+// prefix of its own ("wave 1: parity failed; resume re-evaluates …",
+// under 128 bytes), and that decision must stay within schema.MaxDetail.
+const maxRegistryDetail = schema.MaxDetail - 128
+
 // measure pings the new registry and computes the parity: the share of the
 // old registry's instances the new one also offers.
 func measure(ctx context.Context, rb *runningBridge, now time.Time) coordinator.RegistryReport {
@@ -158,13 +163,13 @@ func measure(ctx context.Context, rb *runningBridge, now time.Time) coordinator.
 	default:
 	}
 	if err := rb.dst.Ping(ctx); err != nil {
-		rep.Detail = "new registry: " + err.Error()
+		rep.Detail = schema.Truncate("new registry: "+err.Error(), maxRegistryDetail)
 		return rep
 	}
 	rep.Reachable, rep.Healthy = true, true
 	p, err := rb.b.Parity(ctx)
 	if err != nil {
-		rep.Detail = "parity: " + err.Error()
+		rep.Detail = schema.Truncate("parity: "+err.Error(), maxRegistryDetail)
 		return rep
 	}
 	same, total := 0, 0
@@ -181,7 +186,9 @@ func measure(ctx context.Context, rb *runningBridge, now time.Time) coordinator.
 		rep.Parity = float64(same) / float64(total)
 	}
 	if len(missing) > 0 {
-		rep.Detail = fmt.Sprintf("missing in the new registry: %s", strings.Join(missing, ", "))
+		// The count first: the list keeps as many as fit and counts the rest.
+		head := fmt.Sprintf("%d of %d missing in the new registry: ", len(missing), total)
+		rep.Detail = head + schema.List(missing, maxRegistryDetail-len(head))
 	}
 	return rep
 }
