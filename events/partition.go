@@ -33,7 +33,10 @@ func NewPartitionConsumer(cfg ConsumerConfig, partition int, offsets OffsetStore
 		return nil, errors.New("events: NewPartitionConsumer needs a partition and an offset store")
 	}
 	log = log.With("component", "events.partition-consumer", "topic", cfg.Topic, "partition", partition)
-	p, err := newPipeline(cfg, fmt.Sprintf("partition-%d", partition), dec, h, dlq, log, m)
+	if h == nil || log == nil {
+		return nil, errors.New("events: NewPartitionConsumer needs a handler and a logger")
+	}
+	p, err := newPipeline(cfg, fmt.Sprintf("partition-%d", partition), dec, oneByOne(h), dlq, log, m)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +92,7 @@ func (c *PartitionConsumer) consume(ctx context.Context, r *kafka.Reader, next i
 			c.p.m.errors.WithLabelValues(c.p.cfg.Topic, "fetch").Inc()
 			return next, err
 		}
-		if err := c.p.process(ctx, rec); err != nil {
+		if err := c.p.process(ctx, []kafka.Message{rec}); err != nil {
 			return next, err
 		}
 		if err := c.offsets.Save(ctx, rec.Offset+1); err != nil {
