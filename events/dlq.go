@@ -6,13 +6,15 @@ import (
 	"strings"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/regshift/regshift/schema"
 )
 
 // Headers added to a dead-letter record. The record keeps the original
 // key, value and headers, so it can be inspected and replayed as it was.
 const (
 	HeaderDLQReason    = "regshift_dlq_reason"    // a Reason
-	HeaderDLQError     = "regshift_dlq_error"     // the error text, at most 1 KiB
+	HeaderDLQError     = "regshift_dlq_error"     // the error text, at most schema.MaxDetail bytes of UTF-8
 	HeaderDLQTopic     = "regshift_dlq_topic"     // where the record was read
 	HeaderDLQPartition = "regshift_dlq_partition" // its partition, decimal
 	HeaderDLQOffset    = "regshift_dlq_offset"    // its offset, decimal
@@ -30,10 +32,7 @@ var _ Publisher = (*Producer)(nil)
 
 // DeadLetter builds the dead-letter record for rec refused for reason.
 func DeadLetter(dlqTopic string, rec kafka.Message, reason Reason, err error, consumer string) kafka.Message {
-	detail := err.Error()
-	if len(detail) > 1024 {
-		detail = detail[:1024]
-	}
+	detail := schema.Truncate(err.Error(), schema.MaxDetail)
 	h := make([]kafka.Header, 0, len(rec.Headers)+6)
 	for _, x := range rec.Headers {
 		if !strings.HasPrefix(x.Key, dlqHeaderPrefix) {
