@@ -65,6 +65,13 @@ type ConsumerConfig struct {
 	// BatchWait is how long a group consumer, once it has a batch's first
 	// record, waits for more before it handles what it has. Default 5ms.
 	BatchWait time.Duration
+	// MaxBytes is the most a fetch asks the broker for (kafka-go's Reader
+	// MaxBytes) and the most value bytes a group consumer gathers in one
+	// batch (a batch holds at least one record). Default
+	// DefaultRequestMaxMessageBytes + DeadLetterHeadroom, the largest
+	// max.message.bytes Bootstrap sets, so a record of any topic is fetched
+	// whole. It bounds no allocation by itself.
+	MaxBytes int
 	// ReaderAttempts is how often kafka-go retries a failing fetch before
 	// the loop sees the error and rebuilds the reader. Default 3.
 	ReaderAttempts int
@@ -81,7 +88,7 @@ type ConsumerConfig struct {
 // DefaultConsumerConfig returns the defaults for reading topic.
 func DefaultConsumerConfig(brokers []string, topic, dlqTopic string) ConsumerConfig {
 	return ConsumerConfig{Brokers: brokers, Topic: topic, DLQTopic: dlqTopic, MaxWait: 250 * time.Millisecond,
-		MaxBatch: 500, BatchWait: 5 * time.Millisecond, ReaderAttempts: 3, RetryInitial: 100 * time.Millisecond, RetryMax: 5 * time.Second,
+		MaxBatch: 500, BatchWait: 5 * time.Millisecond, MaxBytes: maxFetchBytes, ReaderAttempts: 3, RetryInitial: 100 * time.Millisecond, RetryMax: 5 * time.Second,
 		SessionTimeout: 10 * time.Second, HeartbeatInterval: time.Second}
 }
 
@@ -90,8 +97,8 @@ func (c ConsumerConfig) validate() error {
 	if len(c.Brokers) == 0 || c.Topic == "" || c.DLQTopic == "" {
 		errs = append(errs, errors.New("need Brokers, Topic and DLQTopic"))
 	}
-	if c.ReaderAttempts < 1 || c.MaxBatch < 1 {
-		errs = append(errs, errors.New("need ReaderAttempts and MaxBatch of at least 1"))
+	if c.ReaderAttempts < 1 || c.MaxBatch < 1 || c.MaxBytes < 1 {
+		errs = append(errs, errors.New("need ReaderAttempts, MaxBatch and MaxBytes of at least 1"))
 	}
 	for name, d := range map[string]time.Duration{"MaxWait": c.MaxWait, "BatchWait": c.BatchWait, "RetryInitial": c.RetryInitial, "RetryMax": c.RetryMax,
 		"SessionTimeout": c.SessionTimeout, "HeartbeatInterval": c.HeartbeatInterval} {
@@ -116,7 +123,7 @@ func (c ConsumerConfig) readerConfig(log *slog.Logger) kafka.ReaderConfig {
 		Brokers:         c.Brokers,
 		Topic:           c.Topic,
 		MinBytes:        1,
-		MaxBytes:        10 << 20,
+		MaxBytes:        c.MaxBytes,
 		MaxWait:         c.MaxWait,
 		MaxAttempts:     c.ReaderAttempts,
 		ReadBackoffMin:  c.RetryInitial,
@@ -215,7 +222,14 @@ func (p pipeline) process(ctx context.Context, recs []kafka.Message) error {
 		for i, dl := range o.dead {
 			letters[i] = dl.msg
 		}
-		if err := p.retry(ctx, "dead-letter", func() error { return p.dlq.Publish(ctx, letters...) }); err != nil {
+		if err := p.retry(ctx, "dead-letter", func() error {
+			err := p.dlq.Publish(ctx, letters...)
+			var tl *RecordTooLargeError
+			if errors.As(err, &tl) && tl.Index >= 0 && tl.Index < len(letters) {
+				letters[tl.Index] = withoutRecord(letters[tl.Index]) // and try again: never stall on it
+			}
+			return err
+		}); err != nil {
 			return fmt.Errorf("dead-letter %d records: %w", len(letters), err)
 		}
 	}

@@ -98,23 +98,26 @@ func (g *GroupConsumer) consume(ctx context.Context, r *kafka.Reader, b backoff.
 }
 
 // fetch appends a batch to into: it waits for a first record, then takes
-// what else comes within BatchWait, up to MaxBatch records.
+// what else comes within BatchWait, up to MaxBatch records or MaxBytes.
 func (g *GroupConsumer) fetch(ctx context.Context, r *kafka.Reader, into []kafka.Message) ([]kafka.Message, error) {
 	rec, err := r.FetchMessage(ctx)
 	if err != nil {
 		return into, err
 	}
 	into = append(into, rec)
-	if len(into) == g.p.cfg.MaxBatch {
+	size := len(rec.Value)
+	full := func() bool { return len(into) >= g.p.cfg.MaxBatch || size >= g.p.cfg.MaxBytes }
+	if full() {
 		return into, nil
 	}
 	wait, cancel := context.WithTimeout(ctx, g.p.cfg.BatchWait)
 	defer cancel()
-	for len(into) < g.p.cfg.MaxBatch {
+	for !full() {
 		rec, err := r.FetchMessage(wait)
 		switch {
 		case err == nil:
 			into = append(into, rec)
+			size += len(rec.Value)
 		case ctx.Err() == nil && wait.Err() != nil:
 			return into, nil // the wait is over
 		default:

@@ -188,3 +188,16 @@ func embeddedKafka(t testing.TB, opts ...kfake.Opt) (*kfake.Cluster, []string) {
 	t.Cleanup(c.Close)
 	return c, c.ListenAddrs()
 }
+
+// requestVerifier is the coordinator's decoder of requests signed by
+// signers, at the test clock.
+func requestVerifier(t testing.TB, signers ...*events.Signer) *events.RequestVerifier {
+	t.Helper()
+	cfg := events.DefaultRequestVerifierConfig()
+	cfg.Now = clock
+	v, err := events.NewRequestVerifier(cfg, keyringOf(t, signers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}

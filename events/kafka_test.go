@@ -210,14 +210,8 @@ func TestEveryTypeRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rcfg := events.DefaultRequestVerifierConfig()
-	rcfg.Now = clock
-	rv, err := events.NewRequestVerifier(rcfg, keyringOf(t, operator))
-	if err != nil {
-		t.Fatal(err)
-	}
 	partitionConsumer(t, brokers, tp, events.Partition([]byte(node), 4), &memOffsets{next: kafka.FirstOffset}, cv, got.handle, m, pub)
-	groupConsumer(t, brokers, tp.Requests, tp.DLQ, rv, got.handle, m, pub)
+	groupConsumer(t, brokers, tp.Requests, tp.DLQ, requestVerifier(t, operator), got.handle, m, pub)
 	groupConsumer(t, brokers, tp.Events, tp.DLQ, events.Validator{Class: schema.ClassEvent}, got.handle, m, pub)
 	groupConsumer(t, brokers, tp.State, tp.DLQ, events.Validator{Class: schema.ClassState}, got.handle, m, pub)
 
@@ -342,13 +336,7 @@ func TestPoisonRecordIsDeadLettered(t *testing.T) {
 			got := newCollector()
 			topic := first.Topic
 			if tc.loop == "group" {
-				rcfg := events.DefaultRequestVerifierConfig()
-				rcfg.Now = clock
-				rv, err := events.NewRequestVerifier(rcfg, keyringOf(t, operator))
-				if err != nil {
-					t.Fatal(err)
-				}
-				groupConsumer(t, brokers, topic, tp.DLQ, rv, got.handle, m, pub)
+				groupConsumer(t, brokers, topic, tp.DLQ, requestVerifier(t, operator), got.handle, m, pub)
 			} else {
 				vcfg := events.DefaultCommandVerifierConfig(node)
 				vcfg.Now = clock

@@ -39,25 +39,6 @@ func (t Topics) For(c schema.Class) string {
 	return ""
 }
 
-// Record size limits: the max.message.bytes Bootstrap gives each topic. A
-// broker checks that limit against each record batch it is sent (the
-// records of one partition in one produce request, after compression), not
-// against each record; the producer keeps its batches of small records
-// below the smallest limit (ProducerConfig.BatchBytes) and sends a larger
-// record in a batch of its own.
-const (
-	// DefaultMaxMessageBytes is the limit of the commands, events and state
-	// topics, whose records are small (a state record is well under 64 KB).
-	DefaultMaxMessageBytes = 1 << 20
-	// DefaultRequestMaxMessageBytes is the requests topic's: a
-	// create-rollout of 100,000 nodes is about 5 MB of JSON.
-	DefaultRequestMaxMessageBytes = 16 << 20
-	// DeadLetterHeadroom is what the dead-letter topic allows beyond the
-	// requests topic: a dead letter carries the record it refuses whole,
-	// plus the regshift_dlq_* headers.
-	DeadLetterHeadroom = 64 << 10
-)
-
 // TopicsConfig sets how the topics are created.
 type TopicsConfig struct {
 	// Prefix of every topic name. Default "regshift.".
