@@ -115,6 +115,26 @@ func coordinates(ds []events.Delivery) []offsetOf {
 	return out
 }
 
+// batchCalls is a batch handler that keeps the coordinates of what each
+// call was given.
+type batchCalls struct {
+	mu  sync.Mutex
+	got [][]offsetOf
+}
+
+func (c *batchCalls) handle(_ context.Context, ds []events.Delivery) []error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.got = append(c.got, coordinates(ds))
+	return nil
+}
+
+func (c *batchCalls) all() [][]offsetOf {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([][]offsetOf(nil), c.got...)
+}
+
 // TestBatchConsumerKeepsOrderAndCommitsOncePerBatch: 1,000 health reports
 // of 50 nodes over six partitions come to the handler in batches of at
 // most MaxBatch, each partition's in log order and each record once, and
@@ -249,21 +269,13 @@ func TestBatchConsumerDeadLettersBadRecordsMidBatch(t *testing.T) {
 	if err := pub.Publish(context.Background(), recs...); err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var calls [][]offsetOf
-	batchConsumer(t, brokers, tp.Events, tp.DLQ, func(_ context.Context, ds []events.Delivery) []error {
-		mu.Lock()
-		defer mu.Unlock()
-		calls = append(calls, coordinates(ds))
-		return nil
-	}, m, pub, func(c *events.ConsumerConfig) { c.MaxBatch, c.BatchWait = 5, 5*time.Second })
+	var calls batchCalls
+	batchConsumer(t, brokers, tp.Events, tp.DLQ, calls.handle, m, pub, func(c *events.ConsumerConfig) { c.MaxBatch, c.BatchWait = 5, 5*time.Second })
 
 	part := awaitCommitted(t, brokers, tp.Events, "node-0", 5)
-	mu.Lock()
-	if want := [][]offsetOf{{{part, 0}, {part, 2}, {part, 4}}}; !reflect.DeepEqual(calls, want) {
-		t.Errorf("handler calls %v, want %v", calls, want)
+	if got, want := calls.all(), [][]offsetOf{{{part, 0}, {part, 2}, {part, 4}}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("handler calls %v, want %v", got, want)
 	}
-	mu.Unlock()
 	if got, want := deadLetterReasons(t, brokers, tp.DLQ, 2), map[string]string{"1": string(events.ReasonInvalidBody), "3": string(events.ReasonMissingAttribute)}; !reflect.DeepEqual(got, want) {
 		t.Errorf("dead letters (offset: reason) %v, want %v", got, want)
 	}
@@ -288,5 +300,38 @@ func TestBatchHandlerWithTooFewResults(t *testing.T) {
 		if r, _ := headerValue(dl, events.HeaderDLQReason); r != string(events.ReasonHandlerFailed) {
 			t.Errorf("dead letter reason %q, want handler-failed", r)
 		}
+	}
+}
+
+// TestBatchConsumerDecodesInParallelInOrder: a batch of 300 records of one
+// partition, every seventh not JSON, decoded by four goroutines: the
+// handler gets the good ones in log order in one call, the bad ones are
+// dead-lettered, and the batch is committed.
+func TestBatchConsumerDecodesInParallelInOrder(t *testing.T) {
+	_, brokers := embeddedKafka(t)
+	tp := bootstrap(t, brokers, nil)
+	m, reg := testMetrics(t)
+	pub := producer(t, brokers, m)
+	recs := healthEvents(t, tp, 300, 1)
+	var want []offsetOf
+	part := events.Partition([]byte("node-0"), 6)
+	for i := range recs {
+		if i%7 == 3 {
+			recs[i].Value = []byte("{not json")
+			continue
+		}
+		want = append(want, offsetOf{part, int64(i)})
+	}
+	if err := pub.Publish(context.Background(), recs...); err != nil {
+		t.Fatal(err)
+	}
+	var calls batchCalls
+	batchConsumer(t, brokers, tp.Events, tp.DLQ, calls.handle, m, pub, func(c *events.ConsumerConfig) { c.MaxBatch, c.BatchWait, c.DecodeWorkers = 300, 5*time.Second, 4 })
+	awaitCommitted(t, brokers, tp.Events, "node-0", 300)
+	if got := calls.all(); len(got) != 1 || !reflect.DeepEqual(got[0], want) {
+		t.Errorf("handler calls %v, want one with %v", got, want)
+	}
+	if n := counter(t, reg, "regshift_events_dead_letters_total", map[string]string{"reason": string(events.ReasonInvalidBody)}); n != float64(300-len(want)) {
+		t.Errorf("%v dead letters, want %d", n, 300-len(want))
 	}
 }

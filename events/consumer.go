@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -72,6 +74,11 @@ type ConsumerConfig struct {
 	// max.message.bytes Bootstrap sets, so a record of any topic is fetched
 	// whole. It bounds no allocation by itself.
 	MaxBytes int
+	// DecodeWorkers is how many goroutines decode a batch's records at once,
+	// each a contiguous share of at least 32 (JSON Schema validation is most
+	// of a record's cost). 0 means runtime.GOMAXPROCS(0); 1 decodes in the
+	// loop's own goroutine. Default 0.
+	DecodeWorkers int
 	// ReaderAttempts is how often kafka-go retries a failing fetch before
 	// the loop sees the error and rebuilds the reader. Default 3.
 	ReaderAttempts int
@@ -99,6 +106,9 @@ func (c ConsumerConfig) validate() error {
 	}
 	if c.ReaderAttempts < 1 || c.MaxBatch < 1 || c.MaxBytes < 1 {
 		errs = append(errs, errors.New("need ReaderAttempts, MaxBatch and MaxBytes of at least 1"))
+	}
+	if c.DecodeWorkers < 0 {
+		errs = append(errs, fmt.Errorf("negative DecodeWorkers %d", c.DecodeWorkers))
 	}
 	for name, d := range map[string]time.Duration{"MaxWait": c.MaxWait, "BatchWait": c.BatchWait, "RetryInitial": c.RetryInitial, "RetryMax": c.RetryMax,
 		"SessionTimeout": c.SessionTimeout, "HeartbeatInterval": c.HeartbeatInterval} {
@@ -177,11 +187,11 @@ func (p pipeline) process(ctx context.Context, recs []kafka.Message) error {
 	defer func() { p.m.handleSeconds.WithLabelValues(p.cfg.Topic).Observe(time.Since(start).Seconds()) }()
 	p.m.batchRecords.WithLabelValues(p.cfg.Topic).Observe(float64(len(recs)))
 	var o outcomes
-	ds := make([]Delivery, 0, len(recs))
-	for _, rec := range recs {
-		d, err := p.dec.Decode(rec)
-		if err != nil {
-			p.settle(&o, rec, err)
+	decoded, errs := p.decode(recs)
+	ds := decoded[:0]
+	for i, d := range decoded {
+		if errs[i] != nil {
+			p.settle(&o, recs[i], errs[i])
 			continue
 		}
 		ds = append(ds, d)
@@ -235,6 +245,37 @@ func (p pipeline) process(ctx context.Context, recs []kafka.Message) error {
 	}
 	o.count(p.m, p.cfg.Topic)
 	return nil
+}
+
+// minDecodeShare is the fewest records worth a decoding goroutine of their own.
+const minDecodeShare = 32
+
+// decode decodes each record, in DecodeWorkers goroutines when the batch is
+// large enough; the results are in the records' order.
+func (p pipeline) decode(recs []kafka.Message) ([]Delivery, []error) {
+	ds, errs := make([]Delivery, len(recs)), make([]error, len(recs))
+	workers := p.cfg.DecodeWorkers
+	if workers == 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = max(1, min(workers, len(recs)/minDecodeShare))
+	share := (len(recs) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for lo := 0; lo < len(recs); lo += share {
+		hi := min(lo+share, len(recs))
+		decodeShare := func() {
+			for i := lo; i < hi; i++ {
+				ds[i], errs[i] = p.dec.Decode(recs[i])
+			}
+		}
+		if hi == len(recs) {
+			decodeShare() // the last share in this goroutine
+			break
+		}
+		wg.Go(decodeShare)
+	}
+	wg.Wait()
+	return ds, errs
 }
 
 // outcomes is what became of a batch's records.

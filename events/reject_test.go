@@ -91,6 +91,12 @@ func TestConfigsValidate(t *testing.T) {
 			_, err := events.NewGroupBatchConsumer(c, "g", events.Validator{}, func(context.Context, []events.Delivery) []error { return nil }, nopPublisher{}, log, m)
 			return err
 		}},
+		{"consumer with negative decode workers", func() error {
+			c := events.DefaultConsumerConfig(brokers, "t", "d")
+			c.DecodeWorkers = -1
+			_, err := events.NewGroupConsumer(c, "g", events.Validator{}, func(context.Context, events.Delivery) error { return nil }, nopPublisher{}, log, m)
+			return err
+		}},
 		{"consumer fetching 0 bytes", func() error {
 			c := events.DefaultConsumerConfig(brokers, "t", "d")
 			c.MaxBytes = 0
