@@ -1,8 +1,12 @@
 package events_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,4 +149,125 @@ func BenchmarkRoundTrip(b *testing.B) {
 	b.ReportMetric(float64(raw.Microseconds())/float64(b.N), "raw-µs/trip")
 	b.ReportMetric(float64(signed.Microseconds())/float64(b.N), "signed-µs/trip")
 	b.ReportMetric(float64(signed)/float64(raw), "signed/raw")
+}
+
+// BenchmarkDecodeHealth is the coordinator's cost per health report read
+// from the events topic (Validator.Decode), and its parts: the envelope
+// headers, the JSON Schema validation and the typed JSON decoding.
+func BenchmarkDecodeHealth(b *testing.B) {
+	rec := encode(b, encoder(events.NewTopics("bench."), nil), example(b, schema.TypeHealth))
+	for _, bc := range []struct {
+		name string
+		f    func() error
+	}{
+		{"decode", func() error {
+			_, err := events.Validator{Class: schema.ClassEvent}.Decode(rec)
+			return err
+		}},
+		{"envelope", func() error {
+			_, err := events.ParseEnvelope(rec)
+			return err
+		}},
+		{"validate", func() error { return schema.Validate(schema.TypeHealth, rec.Value) }},
+		{"unmarshal", func() error {
+			var h schema.Health
+			d := json.NewDecoder(bytes.NewReader(rec.Value))
+			d.DisallowUnknownFields()
+			return d.Decode(&h)
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := bc.f(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			msgsPerSecond(b)
+		})
+	}
+}
+
+// BenchmarkIngest is the coordinator's intake: 200,000 health reports of
+// 2,000 nodes, keyed by node over the six partitions of the events topic,
+// read by a group batch consumer (default settings) whose handler only
+// counts them. It reports events/s from the first batch to the last, on
+// the embedded broker and on the real one, with the Validator ("decoded")
+// and with a decoder that does nothing ("transport": the floor the broker,
+// kafka-go and the loop set). Each iteration reads the whole topic with a
+// new group; -benchtime=1x is enough.
+func BenchmarkIngest(b *testing.B) {
+	for _, broker := range []struct {
+		name    string
+		brokers func(b *testing.B) []string
+	}{
+		{"kfake", func(b *testing.B) []string { _, brokers := embeddedKafka(b); return brokers }},
+		{"kafka", func(b *testing.B) []string { return servers.RequireKafka(b) }},
+	} {
+		b.Run(broker.name, func(b *testing.B) {
+			brokers := broker.brokers(b)
+			b.Run("decoded", func(b *testing.B) { benchIngestWith(b, brokers, events.Validator{Class: schema.ClassEvent}) })
+			b.Run("transport", func(b *testing.B) { benchIngestWith(b, brokers, passDecoder{}) })
+		})
+	}
+}
+
+// passDecoder takes every record as it is.
+type passDecoder struct{}
+
+func (passDecoder) Decode(rec kafka.Message) (events.Delivery, error) {
+	return events.Delivery{Record: rec}, nil
+}
+
+func benchIngestWith(b *testing.B, brokers []string, dec events.Decoder) {
+	const nodes, total = 2_000, 200_000
+	tp := bootstrap(b, brokers, nil)
+	m, _ := testMetrics(b)
+	pcfg := events.DefaultProducerConfig(brokers)
+	pcfg.BatchSize = 1000
+	pub, err := events.NewProducer(pcfg, testLogger(b), m)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pub.Close()
+	round := healthEvents(b, tp, nodes, nodes) // one report a node, sent total/nodes times
+	for range total / nodes {
+		if err := pub.Publish(context.Background(), round...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var elapsed time.Duration
+	for i := 0; b.Loop(); i++ {
+		var seen atomic.Int64
+		var first, last atomic.Int64 // unix nanoseconds
+		done := make(chan struct{})
+		cfg := events.DefaultConsumerConfig(brokers, tp.Events, tp.DLQ)
+		c, err := events.NewGroupBatchConsumer(cfg, fmt.Sprintf("bench-%d", i), dec,
+			func(_ context.Context, ds []events.Delivery) []error {
+				now := time.Now().UnixNano()
+				first.CompareAndSwap(0, now)
+				last.Store(now)
+				if seen.Add(int64(len(ds))) == total {
+					close(done)
+				}
+				return nil
+			}, pub, slog.New(slog.DiscardHandler), m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		stopped := make(chan error, 1)
+		go func() { stopped <- c.Run(ctx) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Minute):
+			b.Fatalf("read %d of %d records in 5 minutes", seen.Load(), total)
+		}
+		cancel()
+		if err := <-stopped; err != nil {
+			b.Fatal(err)
+		}
+		elapsed += time.Duration(last.Load() - first.Load())
+	}
+	b.ReportMetric(float64(total*b.N)/elapsed.Seconds(), "events/s")
 }

@@ -74,7 +74,9 @@ type Delivery struct {
 }
 
 // Decoder turns a record into a Delivery, or fails with a *RejectError
-// naming the failed check, or ErrSkip.
+// naming the failed check, or ErrSkip. A group consumer decodes a batch's
+// records in several goroutines at once (ConsumerConfig.DecodeWorkers):
+// Decode must be safe for concurrent use.
 type Decoder interface {
 	Decode(rec kafka.Message) (Delivery, error)
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -13,10 +15,43 @@ import (
 
 // Handler handles one verified delivery. Return nil when done. An error for
 // which Retriable is true is retried with backoff and the record is not
-// passed over; a *RejectError sends the record to the dead-letter topic with
-// its reason (ReasonDuplicate only counts it); any other error sends it
-// there with ReasonHandlerFailed.
+// passed over; ErrSkip passes over it; a *RejectError sends the record to
+// the dead-letter topic with its reason (ReasonDuplicate only counts it);
+// any other error sends it there with ReasonHandlerFailed.
 type Handler func(ctx context.Context, d Delivery) error
+
+// BatchHandler handles the verified deliveries of a batch, in the order they
+// were read (each partition's in log order). It returns a result per
+// delivery, meaning what a Handler's error means, or nil when every one was
+// handled. From the first Retriable result on, the rest of the batch is
+// handed again after a backoff whatever the later results said — a
+// partition's order is kept, and a delivery may be handed twice (handlers
+// recognise duplicates by id). A result slice of another length is a bug:
+// the whole batch is then dead-lettered as handler-failed. ds is the
+// handler's only for the call.
+type BatchHandler func(ctx context.Context, ds []Delivery) []error
+
+// oneByOne hands a batch to h one delivery at a time and stops at the first
+// retriable error: the pipeline hands that delivery and the rest again.
+func oneByOne(h Handler) BatchHandler {
+	return func(ctx context.Context, ds []Delivery) []error {
+		var errs []error
+		for i, d := range ds {
+			err := h(ctx, d)
+			if err == nil {
+				continue
+			}
+			if errs == nil {
+				errs = make([]error, len(ds))
+			}
+			errs[i] = err
+			if Retriable(err) || ctx.Err() != nil {
+				return errs
+			}
+		}
+		return errs
+	}
+}
 
 // ConsumerConfig configures the consumer loops.
 type ConsumerConfig struct {
@@ -25,6 +60,25 @@ type ConsumerConfig struct {
 	Topic, DLQTopic string
 	// MaxWait is the longest a fetch waits for records. Default 250ms.
 	MaxWait time.Duration
+	// MaxBatch is the most records a group consumer hands its handler at
+	// once and commits with one commit. Default 500; 1 handles and commits
+	// record by record. A partition consumer always takes one at a time.
+	MaxBatch int
+	// BatchWait is how long a group consumer, once it has a batch's first
+	// record, waits for more before it handles what it has. Default 5ms.
+	BatchWait time.Duration
+	// MaxBytes is the most a fetch asks the broker for (kafka-go's Reader
+	// MaxBytes) and the most value bytes a group consumer gathers in one
+	// batch (a batch holds at least one record). Default
+	// DefaultRequestMaxMessageBytes + DeadLetterHeadroom, the largest
+	// max.message.bytes Bootstrap sets, so a record of any topic is fetched
+	// whole. It bounds no allocation by itself.
+	MaxBytes int
+	// DecodeWorkers is how many goroutines decode a batch's records at once,
+	// each a contiguous share of at least 32 (JSON Schema validation is most
+	// of a record's cost). 0 means runtime.GOMAXPROCS(0); 1 decodes in the
+	// loop's own goroutine. Default 0.
+	DecodeWorkers int
 	// ReaderAttempts is how often kafka-go retries a failing fetch before
 	// the loop sees the error and rebuilds the reader. Default 3.
 	ReaderAttempts int
@@ -41,7 +95,7 @@ type ConsumerConfig struct {
 // DefaultConsumerConfig returns the defaults for reading topic.
 func DefaultConsumerConfig(brokers []string, topic, dlqTopic string) ConsumerConfig {
 	return ConsumerConfig{Brokers: brokers, Topic: topic, DLQTopic: dlqTopic, MaxWait: 250 * time.Millisecond,
-		ReaderAttempts: 3, RetryInitial: 100 * time.Millisecond, RetryMax: 5 * time.Second,
+		MaxBatch: 500, BatchWait: 5 * time.Millisecond, MaxBytes: maxFetchBytes, ReaderAttempts: 3, RetryInitial: 100 * time.Millisecond, RetryMax: 5 * time.Second,
 		SessionTimeout: 10 * time.Second, HeartbeatInterval: time.Second}
 }
 
@@ -50,10 +104,13 @@ func (c ConsumerConfig) validate() error {
 	if len(c.Brokers) == 0 || c.Topic == "" || c.DLQTopic == "" {
 		errs = append(errs, errors.New("need Brokers, Topic and DLQTopic"))
 	}
-	if c.ReaderAttempts < 1 {
-		errs = append(errs, errors.New("need ReaderAttempts of at least 1"))
+	if c.ReaderAttempts < 1 || c.MaxBatch < 1 || c.MaxBytes < 1 {
+		errs = append(errs, errors.New("need ReaderAttempts, MaxBatch and MaxBytes of at least 1"))
 	}
-	for name, d := range map[string]time.Duration{"MaxWait": c.MaxWait, "RetryInitial": c.RetryInitial, "RetryMax": c.RetryMax,
+	if c.DecodeWorkers < 0 {
+		errs = append(errs, fmt.Errorf("negative DecodeWorkers %d", c.DecodeWorkers))
+	}
+	for name, d := range map[string]time.Duration{"MaxWait": c.MaxWait, "BatchWait": c.BatchWait, "RetryInitial": c.RetryInitial, "RetryMax": c.RetryMax,
 		"SessionTimeout": c.SessionTimeout, "HeartbeatInterval": c.HeartbeatInterval} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive", name))
@@ -76,7 +133,7 @@ func (c ConsumerConfig) readerConfig(log *slog.Logger) kafka.ReaderConfig {
 		Brokers:         c.Brokers,
 		Topic:           c.Topic,
 		MinBytes:        1,
-		MaxBytes:        10 << 20,
+		MaxBytes:        c.MaxBytes,
 		MaxWait:         c.MaxWait,
 		MaxAttempts:     c.ReaderAttempts,
 		ReadBackoffMin:  c.RetryInitial,
@@ -89,18 +146,19 @@ func (c ConsumerConfig) readerConfig(log *slog.Logger) kafka.ReaderConfig {
 	}
 }
 
-// pipeline is what both loops do with a record: decode, handle, dead-letter.
+// pipeline is what both loops do with the records they read: decode,
+// handle, dead-letter.
 type pipeline struct {
 	cfg      ConsumerConfig
 	consumer string
 	dec      Decoder
-	handle   Handler
+	handle   BatchHandler
 	dlq      Publisher
 	log      *slog.Logger
 	m        *Metrics
 }
 
-func newPipeline(cfg ConsumerConfig, consumer string, dec Decoder, h Handler, dlq Publisher, log *slog.Logger, m *Metrics) (pipeline, error) {
+func newPipeline(cfg ConsumerConfig, consumer string, dec Decoder, h BatchHandler, dlq Publisher, log *slog.Logger, m *Metrics) (pipeline, error) {
 	if err := cfg.validate(); err != nil {
 		return pipeline{}, err
 	}
@@ -118,50 +176,162 @@ func (p pipeline) retry(ctx context.Context, op string, f func() error) error {
 	})
 }
 
-// process decides a record's fate. It returns nil once the record is done
-// with — handled, skipped or dead-lettered — so the caller moves past it,
-// and an error only when ctx ended first.
-func (p pipeline) process(ctx context.Context, rec kafka.Message) error {
+// process decides the fate of a batch of records, read in order: it decodes
+// each, hands the valid ones to the handler in one call — again from the
+// first retriable failure on, with backoff — and dead-letters what was
+// refused in one publish. It returns nil once every record is done with —
+// handled, skipped or dead-lettered — so the caller moves past them, and an
+// error only when ctx ended first.
+func (p pipeline) process(ctx context.Context, recs []kafka.Message) error {
 	start := time.Now()
 	defer func() { p.m.handleSeconds.WithLabelValues(p.cfg.Topic).Observe(time.Since(start).Seconds()) }()
-	d, err := p.dec.Decode(rec)
-	if err == nil {
-		err = p.retry(ctx, "handle", func() error {
-			err := p.handle(ctx, d)
-			if err != nil && !Retriable(err) {
-				return backoff.Permanent(err)
+	p.m.batchRecords.WithLabelValues(p.cfg.Topic).Observe(float64(len(recs)))
+	var o outcomes
+	decoded, errs := p.decode(recs)
+	ds := decoded[:0]
+	for i, d := range decoded {
+		if errs[i] != nil {
+			p.settle(&o, recs[i], errs[i])
+			continue
+		}
+		ds = append(ds, d)
+	}
+	if len(ds) > 0 {
+		pending := ds
+		err := p.retry(ctx, "handle", func() error {
+			errs := p.handle(ctx, pending)
+			if ctx.Err() != nil {
+				return backoff.Permanent(ctx.Err())
 			}
-			return err
+			if errs != nil && len(errs) != len(pending) {
+				err := fmt.Errorf("batch handler gave %d results for %d deliveries", len(errs), len(pending))
+				for _, d := range pending {
+					p.settle(&o, d.Record, err)
+				}
+				return nil
+			}
+			for i, d := range pending {
+				var err error
+				if errs != nil {
+					err = errs[i]
+				}
+				if Retriable(err) {
+					pending = pending[i:]
+					return err
+				}
+				p.settle(&o, d.Record, err)
+			}
+			return nil
 		})
-		if ctx.Err() != nil {
-			return ctx.Err()
+		if err != nil { // the handler is retried until ctx ends
+			return err
 		}
 	}
-	if err == nil {
-		p.m.consumed.WithLabelValues(p.cfg.Topic, "handled").Inc()
-		return nil
+	if len(o.dead) > 0 {
+		letters := make([]kafka.Message, len(o.dead))
+		for i, dl := range o.dead {
+			letters[i] = dl.msg
+		}
+		if err := p.retry(ctx, "dead-letter", func() error {
+			err := p.dlq.Publish(ctx, letters...)
+			var tl *RecordTooLargeError
+			if errors.As(err, &tl) && tl.Index >= 0 && tl.Index < len(letters) {
+				letters[tl.Index] = withoutRecord(letters[tl.Index]) // and try again: never stall on it
+			}
+			return err
+		}); err != nil {
+			return fmt.Errorf("dead-letter %d records: %w", len(letters), err)
+		}
 	}
-	if errors.Is(err, ErrSkip) {
-		p.m.consumed.WithLabelValues(p.cfg.Topic, "skipped").Inc()
-		return nil
+	o.count(p.m, p.cfg.Topic)
+	return nil
+}
+
+// minDecodeShare is the fewest records worth a decoding goroutine of their own.
+const minDecodeShare = 32
+
+// decode decodes each record, in DecodeWorkers goroutines when the batch is
+// large enough; the results are in the records' order.
+func (p pipeline) decode(recs []kafka.Message) ([]Delivery, []error) {
+	ds, errs := make([]Delivery, len(recs)), make([]error, len(recs))
+	workers := p.cfg.DecodeWorkers
+	if workers == 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = max(1, min(workers, len(recs)/minDecodeShare))
+	share := (len(recs) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for lo := 0; lo < len(recs); lo += share {
+		hi := min(lo+share, len(recs))
+		decodeShare := func() {
+			for i := lo; i < hi; i++ {
+				ds[i], errs[i] = p.dec.Decode(recs[i])
+			}
+		}
+		if hi == len(recs) {
+			decodeShare() // the last share in this goroutine
+			break
+		}
+		wg.Go(decodeShare)
+	}
+	wg.Wait()
+	return ds, errs
+}
+
+// outcomes is what became of a batch's records.
+type outcomes struct {
+	handled, skipped int
+	passed           map[Reason]int // rejected but not dead-lettered (duplicates)
+	dead             []deadLetter
+}
+
+type deadLetter struct {
+	reason Reason
+	msg    kafka.Message
+}
+
+func (o *outcomes) count(m *Metrics, topic string) {
+	if o.handled > 0 {
+		m.consumed.WithLabelValues(topic, "handled").Add(float64(o.handled))
+	}
+	if o.skipped > 0 {
+		m.consumed.WithLabelValues(topic, "skipped").Add(float64(o.skipped))
+	}
+	for r, n := range o.passed {
+		m.consumed.WithLabelValues(topic, string(r)).Add(float64(n))
+	}
+	for _, dl := range o.dead {
+		m.deadLetters.WithLabelValues(topic, string(dl.reason)).Inc()
+	}
+	if len(o.dead) > 0 {
+		m.consumed.WithLabelValues(topic, "dead-lettered").Add(float64(len(o.dead)))
+	}
+}
+
+// settle records the fate of rec, done with err (nil: handled).
+func (p pipeline) settle(o *outcomes, rec kafka.Message, err error) {
+	switch {
+	case err == nil:
+		o.handled++
+		return
+	case errors.Is(err, ErrSkip):
+		o.skipped++
+		return
 	}
 	reason, ok := ReasonOf(err)
 	if !ok {
 		reason = ReasonHandlerFailed
 	}
 	if !reason.DeadLetter() {
-		p.m.consumed.WithLabelValues(p.cfg.Topic, string(reason)).Inc()
+		if o.passed == nil {
+			o.passed = map[Reason]int{}
+		}
+		o.passed[reason]++
 		p.log.Debug("record passed over", "reason", reason, "partition", rec.Partition, "offset", rec.Offset, "err", err)
-		return nil
+		return
 	}
 	p.log.Warn("record dead-lettered", "reason", reason, "partition", rec.Partition, "offset", rec.Offset, "err", err)
-	dl := DeadLetter(p.cfg.DLQTopic, rec, reason, err, p.consumer)
-	if err := p.retry(ctx, "dead-letter", func() error { return p.dlq.Publish(ctx, dl) }); err != nil {
-		return fmt.Errorf("dead-letter %s/%d@%d: %w", rec.Topic, rec.Partition, rec.Offset, err)
-	}
-	p.m.deadLetters.WithLabelValues(p.cfg.Topic, string(reason)).Inc()
-	p.m.consumed.WithLabelValues(p.cfg.Topic, "dead-lettered").Inc()
-	return nil
+	o.dead = append(o.dead, deadLetter{reason: reason, msg: DeadLetter(p.cfg.DLQTopic, rec, reason, err, p.consumer)})
 }
 
 // rebuilt counts and logs a reader rebuild, then waits out the backoff. It
@@ -180,163 +350,5 @@ func (p pipeline) rebuilt(ctx context.Context, b backoff.BackOff, err error) boo
 		return false
 	case <-t.C:
 		return true
-	}
-}
-
-// GroupConsumer is the coordinator's loop: a consumer-group reader that
-// fetches a record, processes it, then commits it. A record is committed
-// only when done with, so a crash redelivers it: handlers recognise
-// duplicates by id. A group with no committed offset starts at the
-// earliest record.
-type GroupConsumer struct {
-	p     pipeline
-	group string
-}
-
-// NewGroupConsumer returns a loop reading cfg.Topic as member of group.
-func NewGroupConsumer(cfg ConsumerConfig, group string, dec Decoder, h Handler, dlq Publisher, log *slog.Logger, m *Metrics) (*GroupConsumer, error) {
-	if group == "" {
-		return nil, errors.New("events: NewGroupConsumer: group is empty")
-	}
-	log = log.With("component", "events.group-consumer", "topic", cfg.Topic, "group", group)
-	p, err := newPipeline(cfg, group, dec, h, dlq, log, m)
-	if err != nil {
-		return nil, err
-	}
-	return &GroupConsumer{p: p, group: group}, nil
-}
-
-// Run consumes until ctx ends, rebuilding the reader after errors; it
-// returns nil when ctx ends.
-func (g *GroupConsumer) Run(ctx context.Context) error {
-	b := g.p.cfg.backoff(ctx)
-	for ctx.Err() == nil {
-		rc := g.p.cfg.readerConfig(g.p.log)
-		rc.GroupID = g.group
-		rc.CommitInterval = 0 // commit synchronously, in CommitMessages
-		rc.StartOffset = kafka.FirstOffset
-		rc.SessionTimeout = g.p.cfg.SessionTimeout
-		rc.HeartbeatInterval = g.p.cfg.HeartbeatInterval
-		rc.RebalanceTimeout = g.p.cfg.SessionTimeout
-		rc.JoinGroupBackoff = g.p.cfg.RetryInitial
-		r := kafka.NewReader(rc)
-		err := g.consume(ctx, r, b)
-		_ = r.Close()
-		if ctx.Err() != nil {
-			return nil
-		}
-		if !g.p.rebuilt(ctx, b, err) {
-			return nil
-		}
-	}
-	return nil
-}
-
-func (g *GroupConsumer) consume(ctx context.Context, r *kafka.Reader, b backoff.BackOff) error {
-	for {
-		rec, err := r.FetchMessage(ctx)
-		if err != nil {
-			g.p.m.errors.WithLabelValues(g.p.cfg.Topic, "fetch").Inc()
-			return err
-		}
-		if err := g.p.process(ctx, rec); err != nil {
-			return err
-		}
-		if err := r.CommitMessages(ctx, rec); err != nil {
-			g.p.m.errors.WithLabelValues(g.p.cfg.Topic, "commit").Inc()
-			return fmt.Errorf("commit %d@%d: %w", rec.Partition, rec.Offset, err)
-		}
-		b.Reset()
-	}
-}
-
-// OffsetStore keeps a partition consumer's position: the offset of the next
-// record to read. An agent keeps it on local disk with its other state.
-type OffsetStore interface {
-	// Load returns the next offset, or kafka.FirstOffset when none was saved.
-	Load(ctx context.Context) (int64, error)
-	// Save records that every record before next is done with.
-	Save(ctx context.Context, next int64) error
-}
-
-// PartitionConsumer is an agent's loop: a reader of one partition whose
-// position the caller keeps in an OffsetStore, saved after each record.
-type PartitionConsumer struct {
-	p         pipeline
-	partition int
-	offsets   OffsetStore
-}
-
-// NewPartitionConsumer returns a loop reading one partition of cfg.Topic.
-func NewPartitionConsumer(cfg ConsumerConfig, partition int, offsets OffsetStore, dec Decoder, h Handler, dlq Publisher, log *slog.Logger, m *Metrics) (*PartitionConsumer, error) {
-	if partition < 0 || offsets == nil {
-		return nil, errors.New("events: NewPartitionConsumer needs a partition and an offset store")
-	}
-	log = log.With("component", "events.partition-consumer", "topic", cfg.Topic, "partition", partition)
-	p, err := newPipeline(cfg, fmt.Sprintf("partition-%d", partition), dec, h, dlq, log, m)
-	if err != nil {
-		return nil, err
-	}
-	return &PartitionConsumer{p: p, partition: partition, offsets: offsets}, nil
-}
-
-// WithName sets the consumer name written into dead-letter records (e.g. the node id).
-func (c *PartitionConsumer) WithName(name string) *PartitionConsumer {
-	c.p.consumer = name
-	return c
-}
-
-// Run consumes until ctx ends, rebuilding the reader after errors at the
-// next offset; it returns nil when ctx ends, and an error only when the
-// offset store fails.
-func (c *PartitionConsumer) Run(ctx context.Context) error {
-	next, err := c.offsets.Load(ctx)
-	if err != nil {
-		return fmt.Errorf("events: load offset: %w", err)
-	}
-	b := c.p.cfg.backoff(ctx)
-	for ctx.Err() == nil {
-		rc := c.p.cfg.readerConfig(c.p.log)
-		rc.Partition = c.partition
-		r := kafka.NewReader(rc)
-		err := r.SetOffset(next)
-		if err == nil {
-			next, err = c.consume(ctx, r, next, b)
-		}
-		_ = r.Close()
-		var se *storeError
-		if errors.As(err, &se) {
-			return fmt.Errorf("events: save offset: %w", se.err)
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		if !c.p.rebuilt(ctx, b, err) {
-			return nil
-		}
-	}
-	return nil
-}
-
-type storeError struct{ err error }
-
-func (e *storeError) Error() string { return e.err.Error() }
-
-func (c *PartitionConsumer) consume(ctx context.Context, r *kafka.Reader, next int64, b backoff.BackOff) (int64, error) {
-	for {
-		rec, err := r.FetchMessage(ctx)
-		if err != nil {
-			c.p.m.errors.WithLabelValues(c.p.cfg.Topic, "fetch").Inc()
-			return next, err
-		}
-		if err := c.p.process(ctx, rec); err != nil {
-			return next, err
-		}
-		if err := c.offsets.Save(ctx, rec.Offset+1); err != nil {
-			c.p.m.errors.WithLabelValues(c.p.cfg.Topic, "offset").Inc()
-			return next, &storeError{err}
-		}
-		next = rec.Offset + 1
-		b.Reset()
 	}
 }

@@ -18,13 +18,17 @@
 //
 // The pieces:
 //
-//   - Bootstrap creates the topics (NewTopics names them under a prefix);
+//   - Bootstrap creates the topics (NewTopics names them under a prefix),
+//     each with its max.message.bytes set, and checks those that exist;
 //   - Encoder and Producer publish, with every kafka-go safety setting
-//     explicit and retries on errors Retriable accepts;
+//     explicit, batches kept below the smallest topic limit, large records
+//     sent alone and compressed, and retries on errors Retriable accepts;
 //   - Partition and KeyBalancer route by key, the same way on both sides;
-//   - GroupConsumer (coordinator: fetch, handle, commit) and
-//     PartitionConsumer (agent: one partition, offset in an OffsetStore) are
-//     Run(ctx) loops that rebuild their reader after errors;
+//   - GroupConsumer (coordinator: fetch a batch, handle it — a record at a
+//     time with NewGroupConsumer, in one call with NewGroupBatchConsumer —
+//     and commit it once) and PartitionConsumer (agent: one partition, one
+//     record at a time, offset in an OffsetStore) are Run(ctx) loops that
+//     rebuild their reader after errors;
 //   - Metrics are the regshift_events_* Prometheus metrics they share.
 //
 // kafka-go has no idempotent producer, and both loops deliver at least

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/regshift/regshift/events"
 	"github.com/regshift/regshift/schema"
@@ -174,4 +175,29 @@ func mustKey(t testing.TB) (ed25519.PublicKey, ed25519.PrivateKey) {
 		t.Fatal(err)
 	}
 	return pub, priv
+}
+
+// embeddedKafka starts an in-process broker (franz-go's kfake) that speaks
+// the Kafka protocol, closed at cleanup.
+func embeddedKafka(t testing.TB, opts ...kfake.Opt) (*kfake.Cluster, []string) {
+	t.Helper()
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c, c.ListenAddrs()
+}
+
+// requestVerifier is the coordinator's decoder of requests signed by
+// signers, at the test clock.
+func requestVerifier(t testing.TB, signers ...*events.Signer) *events.RequestVerifier {
+	t.Helper()
+	cfg := events.DefaultRequestVerifierConfig()
+	cfg.Now = clock
+	v, err := events.NewRequestVerifier(cfg, keyringOf(t, signers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

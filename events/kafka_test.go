@@ -18,6 +18,16 @@ import (
 	"github.com/regshift/regshift/schema"
 )
 
+// eachBroker runs f on the embedded broker and on the real one: one suite,
+// both implementations of the protocol.
+func eachBroker(t *testing.T, f func(t *testing.T, brokers []string)) {
+	t.Run("kfake", func(t *testing.T) {
+		_, brokers := embeddedKafka(t)
+		f(t, brokers)
+	})
+	t.Run("kafka", func(t *testing.T) { f(t, servers.RequireKafka(t)) })
+}
+
 // prefix is a topic prefix no other test run shares.
 func prefix(t testing.TB) string {
 	name := strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
@@ -200,14 +210,8 @@ func TestEveryTypeRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rcfg := events.DefaultRequestVerifierConfig()
-	rcfg.Now = clock
-	rv, err := events.NewRequestVerifier(rcfg, keyringOf(t, operator))
-	if err != nil {
-		t.Fatal(err)
-	}
 	partitionConsumer(t, brokers, tp, events.Partition([]byte(node), 4), &memOffsets{next: kafka.FirstOffset}, cv, got.handle, m, pub)
-	groupConsumer(t, brokers, tp.Requests, tp.DLQ, rv, got.handle, m, pub)
+	groupConsumer(t, brokers, tp.Requests, tp.DLQ, requestVerifier(t, operator), got.handle, m, pub)
 	groupConsumer(t, brokers, tp.Events, tp.DLQ, events.Validator{Class: schema.ClassEvent}, got.handle, m, pub)
 	groupConsumer(t, brokers, tp.State, tp.DLQ, events.Validator{Class: schema.ClassState}, got.handle, m, pub)
 
@@ -332,13 +336,7 @@ func TestPoisonRecordIsDeadLettered(t *testing.T) {
 			got := newCollector()
 			topic := first.Topic
 			if tc.loop == "group" {
-				rcfg := events.DefaultRequestVerifierConfig()
-				rcfg.Now = clock
-				rv, err := events.NewRequestVerifier(rcfg, keyringOf(t, operator))
-				if err != nil {
-					t.Fatal(err)
-				}
-				groupConsumer(t, brokers, topic, tp.DLQ, rv, got.handle, m, pub)
+				groupConsumer(t, brokers, topic, tp.DLQ, requestVerifier(t, operator), got.handle, m, pub)
 			} else {
 				vcfg := events.DefaultCommandVerifierConfig(node)
 				vcfg.Now = clock
@@ -391,9 +389,10 @@ func partitions(t testing.TB, brokers []string, topic string) int {
 // TestHandlerErrors: a retriable handler error retries the same record
 // until it succeeds; any other error dead-letters the record as
 // handler-failed; a handler rejection dead-letters it with its reason. The
-// records after each are handled in order.
-func TestHandlerErrors(t *testing.T) {
-	brokers := servers.RequireKafka(t)
+// records after each are handled in order, once each.
+func TestHandlerErrors(t *testing.T) { eachBroker(t, testHandlerErrors) }
+
+func testHandlerErrors(t *testing.T, brokers []string) {
 	tp := bootstrap(t, brokers, nil)
 	m, reg := testMetrics(t)
 	pub := producer(t, brokers, m)

@@ -17,6 +17,7 @@ type Metrics struct {
 	errors         *prometheus.CounterVec   // topic, op: fetch | commit | handle | dead-letter | offset
 	rebuilds       *prometheus.CounterVec   // topic
 	handleSeconds  *prometheus.HistogramVec // topic
+	batchRecords   *prometheus.HistogramVec // topic
 }
 
 // NewMetrics registers the metrics on reg.
@@ -38,9 +39,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		rebuilds: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "reader_rebuilds_total",
 			Help: "Readers closed and rebuilt after a persistent error."}, []string{"topic"}),
 		handleSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "handle_duration_seconds",
-			Help: "Time from fetch to done (decode, handle, dead-letter, commit).", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}, []string{"topic"}),
+			Help:    "Time to process a fetched batch of records: decode, handle, dead-letter (a partition consumer's batch is one record).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}, []string{"topic"}),
+		batchRecords: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "batch_records",
+			Help: "Records in each batch a consumer processes.", Buckets: prometheus.ExponentialBuckets(1, 2, 12)}, []string{"topic"}),
 	}
-	for _, c := range []prometheus.Collector{m.published, m.publishRetries, m.publishSeconds, m.consumed, m.deadLetters, m.errors, m.rebuilds, m.handleSeconds} {
+	for _, c := range []prometheus.Collector{m.published, m.publishRetries, m.publishSeconds, m.consumed, m.deadLetters, m.errors, m.rebuilds, m.handleSeconds, m.batchRecords} {
 		if err := reg.Register(c); err != nil {
 			return nil, errors.Join(errors.New("events: register metrics"), err)
 		}

@@ -44,6 +44,11 @@ func TestRetriable(t *testing.T) {
 	}
 }
 
+// nopPublisher drops what it is given.
+type nopPublisher struct{}
+
+func (nopPublisher) Publish(context.Context, ...kafka.Message) error { return nil }
+
 func TestConfigsValidate(t *testing.T) {
 	m, _ := testMetrics(t)
 	log := testLogger(t)
@@ -66,6 +71,36 @@ func TestConfigsValidate(t *testing.T) {
 			c := events.DefaultProducerConfig(brokers)
 			c.BatchTimeout = 0
 			_, err := events.NewProducer(c, log, m)
+			return err
+		}},
+		{"producer with records capped below its batches", func() error {
+			c := events.DefaultProducerConfig(brokers)
+			c.MaxRecordBytes = c.BatchBytes - 1
+			_, err := events.NewProducer(c, log, m)
+			return err
+		}},
+		{"group consumer batch of 0", func() error {
+			c := events.DefaultConsumerConfig(brokers, "t", "d")
+			c.MaxBatch = 0
+			_, err := events.NewGroupBatchConsumer(c, "g", events.Validator{}, func(context.Context, []events.Delivery) []error { return nil }, nopPublisher{}, log, m)
+			return err
+		}},
+		{"group consumer without batch wait", func() error {
+			c := events.DefaultConsumerConfig(brokers, "t", "d")
+			c.BatchWait = 0
+			_, err := events.NewGroupBatchConsumer(c, "g", events.Validator{}, func(context.Context, []events.Delivery) []error { return nil }, nopPublisher{}, log, m)
+			return err
+		}},
+		{"consumer with negative decode workers", func() error {
+			c := events.DefaultConsumerConfig(brokers, "t", "d")
+			c.DecodeWorkers = -1
+			_, err := events.NewGroupConsumer(c, "g", events.Validator{}, func(context.Context, events.Delivery) error { return nil }, nopPublisher{}, log, m)
+			return err
+		}},
+		{"consumer fetching 0 bytes", func() error {
+			c := events.DefaultConsumerConfig(brokers, "t", "d")
+			c.MaxBytes = 0
+			_, err := events.NewGroupConsumer(c, "g", events.Validator{}, func(context.Context, events.Delivery) error { return nil }, nopPublisher{}, log, m)
 			return err
 		}},
 		{"consumer without DLQ", func() error {
@@ -102,6 +137,12 @@ func TestConfigsValidate(t *testing.T) {
 		{"topics with one replica too few", func() error {
 			c := events.DefaultTopicsConfig()
 			c.ReplicationFactor = 0
+			_, err := events.Bootstrap(context.Background(), brokers, c)
+			return err
+		}},
+		{"topics with requests limited below the others", func() error {
+			c := events.DefaultTopicsConfig()
+			c.RequestMaxMessageBytes = c.MaxMessageBytes - 1
 			_, err := events.Bootstrap(context.Background(), brokers, c)
 			return err
 		}},

@@ -97,5 +97,5 @@ func (l StateLog) Follow(ctx context.Context, from int64, visit func(offset int6
 
 func (l StateLog) reader() *kafka.Reader {
 	return kafka.NewReader(kafka.ReaderConfig{Brokers: l.Brokers, Topic: l.Topic, Partition: 0, MaxWait: 250 * time.Millisecond,
-		Dialer: l.Security.dialer()})
+		MaxBytes: maxFetchBytes, Dialer: l.Security.dialer()})
 }

@@ -54,6 +54,13 @@ type TopicsConfig struct {
 	MinInsyncReplicas int
 	// DLQRetention is how long dead letters are kept. Default 30 days.
 	DLQRetention time.Duration
+	// MaxMessageBytes is the max.message.bytes of the commands, events and
+	// state topics. Default DefaultMaxMessageBytes (1 MiB).
+	MaxMessageBytes int
+	// RequestMaxMessageBytes is the requests topic's max.message.bytes; the
+	// dead-letter topic gets it plus DeadLetterHeadroom. Default
+	// DefaultRequestMaxMessageBytes (16 MiB).
+	RequestMaxMessageBytes int
 	// Timeout bounds bootstrap, including waiting for partition leaders. Default 60s.
 	Timeout time.Duration
 	// Security: TLS and SASL to the brokers; plaintext when zero.
@@ -63,7 +70,8 @@ type TopicsConfig struct {
 // DefaultTopicsConfig returns the defaults.
 func DefaultTopicsConfig() TopicsConfig {
 	return TopicsConfig{Prefix: "regshift.", CommandPartitions: 12, EventPartitions: 6, RequestPartitions: 3,
-		DLQPartitions: 3, ReplicationFactor: 1, DLQRetention: 30 * 24 * time.Hour, Timeout: 60 * time.Second}
+		DLQPartitions: 3, ReplicationFactor: 1, DLQRetention: 30 * 24 * time.Hour, Timeout: 60 * time.Second,
+		MaxMessageBytes: DefaultMaxMessageBytes, RequestMaxMessageBytes: DefaultRequestMaxMessageBytes}
 }
 
 func (c TopicsConfig) validate() error {
@@ -83,6 +91,10 @@ func (c TopicsConfig) validate() error {
 	if c.DLQRetention <= 0 || c.Timeout <= 0 {
 		errs = append(errs, errors.New("need positive DLQRetention and Timeout"))
 	}
+	if c.MaxMessageBytes < 1 || c.RequestMaxMessageBytes < c.MaxMessageBytes {
+		errs = append(errs, fmt.Errorf("need MaxMessageBytes (%d) of at least 1 and RequestMaxMessageBytes (%d) of at least as much",
+			c.MaxMessageBytes, c.RequestMaxMessageBytes))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("events: TopicsConfig: %w", err)
 	}
@@ -91,8 +103,11 @@ func (c TopicsConfig) validate() error {
 
 // ErrTopicMismatch is returned when an existing topic differs from the
 // configuration in a way regshift depends on (partition count of the
-// commands and state topics, compaction of the state topic).
+// commands and state topics, compaction of the state topic, a
+// max.message.bytes below the configured one).
 var ErrTopicMismatch = errors.New("existing topic differs from configuration")
+
+const maxMessageBytes = "max.message.bytes"
 
 func (c TopicsConfig) topicConfigs() []kafka.TopicConfig {
 	t := NewTopics(c.Prefix)
@@ -100,21 +115,27 @@ func (c TopicsConfig) topicConfigs() []kafka.TopicConfig {
 	if c.MinInsyncReplicas > 0 {
 		common = append(common, kafka.ConfigEntry{ConfigName: "min.insync.replicas", ConfigValue: strconv.Itoa(c.MinInsyncReplicas)})
 	}
-	mk := func(name string, parts int, extra ...kafka.ConfigEntry) kafka.TopicConfig {
-		return kafka.TopicConfig{Topic: name, NumPartitions: parts, ReplicationFactor: c.ReplicationFactor,
-			ConfigEntries: append(append([]kafka.ConfigEntry{}, common...), extra...)}
+	mk := func(name string, parts, maxBytes int, extra ...kafka.ConfigEntry) kafka.TopicConfig {
+		entries := append(append([]kafka.ConfigEntry{}, common...), extra...)
+		entries = append(entries, kafka.ConfigEntry{ConfigName: maxMessageBytes, ConfigValue: strconv.Itoa(maxBytes)})
+		return kafka.TopicConfig{Topic: name, NumPartitions: parts, ReplicationFactor: c.ReplicationFactor, ConfigEntries: entries}
 	}
 	return []kafka.TopicConfig{
-		mk(t.Commands, c.CommandPartitions),
-		mk(t.Events, c.EventPartitions),
-		mk(t.Requests, c.RequestPartitions),
-		mk(t.State, 1, kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"}),
-		mk(t.DLQ, c.DLQPartitions, kafka.ConfigEntry{ConfigName: "retention.ms", ConfigValue: strconv.FormatInt(c.DLQRetention.Milliseconds(), 10)}),
+		mk(t.Commands, c.CommandPartitions, c.MaxMessageBytes),
+		mk(t.Events, c.EventPartitions, c.MaxMessageBytes),
+		mk(t.Requests, c.RequestPartitions, c.RequestMaxMessageBytes),
+		mk(t.State, 1, c.MaxMessageBytes, kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"}),
+		mk(t.DLQ, c.DLQPartitions, c.RequestMaxMessageBytes+DeadLetterHeadroom,
+			kafka.ConfigEntry{ConfigName: "retention.ms", ConfigValue: strconv.FormatInt(c.DLQRetention.Milliseconds(), 10)}),
 	}
 }
 
-// Bootstrap creates the topics that do not exist yet, checks those that do,
-// and waits until every partition has a leader. Running it again is safe.
+// Bootstrap creates the topics that do not exist yet, checks those that do
+// (partitions, compaction, a max.message.bytes at least the configured
+// one), and waits until every partition has a leader. Running it again is
+// safe. It does not change an existing topic: a mismatch is an error
+// wrapping ErrTopicMismatch that names the topic, the setting, what was
+// found and what is wanted.
 func Bootstrap(ctx context.Context, brokers []string, cfg TopicsConfig) (Topics, error) {
 	if err := cfg.validate(); err != nil {
 		return Topics{}, err
@@ -168,7 +189,7 @@ func Bootstrap(ctx context.Context, brokers []string, cfg TopicsConfig) (Topics,
 				}
 			}
 		}
-		return checkCompacted(ctx, client, topics.State)
+		return checkConfigs(ctx, client, want, topics.State)
 	}
 	if err := backoff.Retry(ready, backoff.WithContext(backoff.NewExponentialBackOff(), ctx)); err != nil {
 		return Topics{}, fmt.Errorf("events: bootstrap topics: %w", err)
@@ -176,21 +197,46 @@ func Bootstrap(ctx context.Context, brokers []string, cfg TopicsConfig) (Topics,
 	return topics, nil
 }
 
-func checkCompacted(ctx context.Context, client *kafka.Client, topic string) error {
-	resp, err := client.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{
-		{ResourceType: kafka.ResourceTypeTopic, ResourceName: topic, ConfigNames: []string{"cleanup.policy"}}}})
+// checkConfigs reads the topics' configuration and compares it with want:
+// the state topic compacted, max.message.bytes no smaller than wanted.
+func checkConfigs(ctx context.Context, client *kafka.Client, want []kafka.TopicConfig, state string) error {
+	req := &kafka.DescribeConfigsRequest{}
+	wantBytes := map[string]int{}
+	for _, tc := range want {
+		req.Resources = append(req.Resources, kafka.DescribeConfigRequestResource{ResourceType: kafka.ResourceTypeTopic,
+			ResourceName: tc.Topic, ConfigNames: []string{"cleanup.policy", maxMessageBytes}})
+		for _, e := range tc.ConfigEntries {
+			if e.ConfigName == maxMessageBytes {
+				wantBytes[tc.Topic], _ = strconv.Atoi(e.ConfigValue)
+			}
+		}
+	}
+	resp, err := client.DescribeConfigs(ctx, req)
 	if err != nil {
 		return retryOrStop(err)
 	}
+	var errs []error
 	for _, r := range resp.Resources {
 		if r.Error != nil {
 			return retryOrStop(r.Error)
 		}
 		for _, e := range r.ConfigEntries {
-			if e.ConfigName == "cleanup.policy" && e.ConfigValue != "compact" {
-				return backoff.Permanent(fmt.Errorf("%w: %s has cleanup.policy=%s, want compact", ErrTopicMismatch, topic, e.ConfigValue))
+			switch e.ConfigName {
+			case "cleanup.policy":
+				if r.ResourceName == state && e.ConfigValue != "compact" {
+					errs = append(errs, fmt.Errorf("%w: %s has cleanup.policy=%s, want compact", ErrTopicMismatch, r.ResourceName, e.ConfigValue))
+				}
+			case maxMessageBytes:
+				got, err := strconv.Atoi(e.ConfigValue)
+				if wantN := wantBytes[r.ResourceName]; err != nil || got < wantN {
+					errs = append(errs, fmt.Errorf("%w: %s has %s=%s, want at least %d (raise it: kafka-configs.sh --alter --entity-type topics --entity-name %s --add-config %s=%d)",
+						ErrTopicMismatch, r.ResourceName, maxMessageBytes, e.ConfigValue, wantN, r.ResourceName, maxMessageBytes, wantN))
+				}
 			}
 		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return backoff.Permanent(err)
 	}
 	return nil
 }
