@@ -114,8 +114,8 @@ func (s *Server) watchEpoch(ctx context.Context, from int64, epoch uint64) error
 func (s *Server) consumeEvents(ctx context.Context, o *owner, prod *events.Producer) error {
 	cfg := events.DefaultConsumerConfig(s.cfg.Brokers, s.topics.Events, s.topics.DLQ)
 	cfg.Security = s.cfg.Security
-	c, err := events.NewGroupConsumer(cfg, s.cfg.TopicPrefix+"coordinator-events", events.Validator{Class: schema.ClassEvent},
-		o.handleEvent, prod, s.log, s.evm)
+	c, err := events.NewGroupBatchConsumer(cfg, s.cfg.TopicPrefix+"coordinator-events", events.Validator{Class: schema.ClassEvent},
+		o.handleEvents, prod, s.log, s.evm)
 	if err != nil {
 		return err
 	}

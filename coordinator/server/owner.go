@@ -120,31 +120,49 @@ func (o *owner) active() []*coordinator.Rollout {
 	return out
 }
 
-// handleEvent folds an ack, a health report or a hello into the rollouts
-// that involve its node.
-func (o *owner) handleEvent(ctx context.Context, d events.Delivery) error {
+// handleEvents folds a batch of acks, health reports and hellos, in order,
+// into the rollouts that involve their nodes: one owner job, so one write
+// of the dirty records and one publish of the commands for the whole batch.
+// When the write fails every delivery gets the error and the batch is
+// handed again (folding an event twice changes nothing: an answered
+// command is no longer pending, health and hello are idempotent).
+func (o *owner) handleEvents(ctx context.Context, ds []events.Delivery) []error {
 	now := o.s.now()
-	var node string
-	var in coordinator.Input
-	switch m := d.Message.(type) {
-	case *schema.Ack:
-		node, in = m.NodeID, coordinator.AckIn{Now: now, Ack: *m}
-		o.s.m.acks.WithLabelValues(string(m.Outcome)).Inc()
-	case *schema.Health:
-		node, in = m.NodeID, coordinator.HealthIn{Now: now, Health: *m}
-	case *schema.Hello:
-		node, in = m.NodeID, coordinator.HelloIn{Now: now, Hello: *m}
-	default:
-		return nil
+	type input struct {
+		node string
+		in   coordinator.Input
 	}
-	return o.submit(ctx, func(context.Context) error {
-		for _, r := range o.active() {
-			if r.Node(node) != nil {
-				o.fold(r, in)
+	ins := make([]input, 0, len(ds))
+	for _, d := range ds {
+		switch m := d.Message.(type) {
+		case *schema.Ack:
+			ins = append(ins, input{m.NodeID, coordinator.AckIn{Now: now, Ack: *m}})
+			o.s.m.acks.WithLabelValues(string(m.Outcome)).Inc()
+		case *schema.Health:
+			ins = append(ins, input{m.NodeID, coordinator.HealthIn{Now: now, Health: *m}})
+		case *schema.Hello:
+			ins = append(ins, input{m.NodeID, coordinator.HelloIn{Now: now, Hello: *m}})
+		}
+	}
+	err := o.submit(ctx, func(context.Context) error {
+		active := o.active()
+		for _, in := range ins {
+			for _, r := range active {
+				if r.Node(in.node) != nil {
+					o.fold(r, in.in)
+				}
 			}
 		}
 		return nil
 	})
+	if err == nil {
+		return nil
+	}
+	errs := make([]error, len(ds))
+	for i := range errs {
+		errs[i] = err
+	}
+	return errs
 }
 
 // handleRequest creates a rollout or steers one.
