@@ -154,6 +154,15 @@ func counter(t testing.TB, reg *prometheus.Registry, name string, labels map[str
 	return sum
 }
 
+// awaitDeadLetters waits until n dead letters were published: a batch's
+// are, once its handler is done with it.
+func awaitDeadLetters(t testing.TB, reg *prometheus.Registry, n float64) {
+	t.Helper()
+	waitFor(t, 60*time.Second, "the dead letters", func() bool {
+		return counter(t, reg, "regshift_events_dead_letters_total", nil) == n
+	})
+}
+
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()

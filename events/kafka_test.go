@@ -436,6 +436,7 @@ func testHandlerErrors(t *testing.T, brokers []string) {
 		t.Errorf("handled %v after attempts %v; want [0 3] after 3, 1, 1", handled, attempts)
 	}
 	mu.Unlock()
+	awaitDeadLetters(t, reg, 2) // published once the batch is handled
 	reasons := map[string]bool{}
 	for _, dl := range dlqRecords(t, brokers, tp.DLQ, 2) {
 		r, _ := headerValue(dl, events.HeaderDLQReason)

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -182,14 +181,6 @@ func TestManySmallRecordsFitTheSmallestLimit(t *testing.T) {
 		if err := pub.Publish(context.Background(), recs...); err != nil {
 			t.Fatal(err)
 		}
-	})
-}
-
-// awaitDeadLetters waits until n dead letters were published.
-func awaitDeadLetters(t testing.TB, reg *prometheus.Registry, n float64) {
-	t.Helper()
-	waitFor(t, 60*time.Second, "the dead letters", func() bool {
-		return counter(t, reg, "regshift_events_dead_letters_total", nil) == n
 	})
 }
 
