@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
 
 	"github.com/regshift/regshift/coordinator"
 	"github.com/regshift/regshift/coordinator/server"
@@ -29,11 +30,12 @@ const (
 
 // coord is the coordinator runtime running in this process.
 type coord struct {
-	api    string
-	reg    *prometheus.Registry
-	topics events.Topics
-	groups []string // the consumer groups it joins, deleted after the run
-	stop   func()
+	api     string
+	brokers []string
+	reg     *prometheus.Registry
+	topics  events.Topics
+	groups  []string // the consumer groups it joins, deleted after the run
+	stop    func()
 }
 
 // startCoordinator runs a coordinator on brokers under prefix, signing
@@ -74,7 +76,7 @@ func startCoordinator(ctx context.Context, brokers []string, prefix string, part
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(sctx, ln) }()
-	c := &coord{api: "http://" + ln.Addr().String(), reg: reg, topics: events.NewTopics(prefix),
+	c := &coord{api: "http://" + ln.Addr().String(), brokers: brokers, reg: reg, topics: events.NewTopics(prefix),
 		groups: []string{prefix + "coordinator", prefix + "coordinator-events", prefix + "coordinator-requests"},
 		stop:   func() { cancel(); <-done }}
 	deadline := time.Now().Add(time.Minute)
@@ -158,9 +160,12 @@ func (c *coord) watch(ctx context.Context, timeout time.Duration) outcome {
 			last.why = "the rollout ended " + string(last.phase)
 			return last
 		case c.deadLetters(c.topics.Requests) > 0:
-			last.why, last.at = "the create request was dead-lettered (-log-level warn shows why)", time.Now()
+			last.why, last.at = "the coordinator dead-lettered the create request: "+deadLetterReason(ctx, c.brokers, c.topics, c.topics.Requests), time.Now()
 			return last
-		case time.Now().After(deadline) || ctx.Err() != nil:
+		case ctx.Err() != nil:
+			last.why, last.at = fmt.Sprintf("interrupted (phase %q)", last.phase), time.Now()
+			return last
+		case time.Now().After(deadline):
 			last.why, last.at = fmt.Sprintf("not ended within %s (phase %q)", timeout, last.phase), time.Now()
 			return last
 		}
@@ -207,4 +212,40 @@ func getJSON(ctx context.Context, url string, v any) error {
 		return errors.New(url + ": " + resp.Status)
 	}
 	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// deadLetterReason is the error the coordinator gave for the first record
+// of topic it dead-lettered, read from the dead-letter topic.
+func deadLetterReason(ctx context.Context, brokers []string, t events.Topics, topic string) string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for p := range events.DefaultTopicsConfig().DLQPartitions {
+		end, err := endOffsetOf(ctx, brokers, t.DLQ, p)
+		if err != nil || end == 0 {
+			continue
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: t.DLQ, Partition: p, MaxWait: 250 * time.Millisecond})
+		for next := int64(0); next < end; {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				break
+			}
+			if header(m, events.HeaderDLQTopic) == topic {
+				_ = r.Close()
+				return header(m, events.HeaderDLQError)
+			}
+			next = m.Offset + 1
+		}
+		_ = r.Close()
+	}
+	return "see -log-level warn"
+}
+
+func header(m kafka.Message, key string) string {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
 }

@@ -130,3 +130,22 @@ func (fromStart) Load(context.Context) (int64, error) { return kafka.FirstOffset
 func (fromStart) Save(context.Context, int64) error   { return nil }
 
 var _ events.OffsetStore = fromStart{}
+
+// logProgress logs the fleet's counts every 10 s (at info) until stopped.
+func (f *fleet) logProgress(ctx context.Context, start time.Time) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			f.log.Info("progress", "since_create", time.Since(start).Round(time.Second).String(), "commands", f.commands.Load(),
+				"acks", f.acks.Load(), "duplicates", f.duplicates.Load(), "health", f.health.Load(), "queued", len(f.out.in))
+		}
+	}()
+	return cancel
+}

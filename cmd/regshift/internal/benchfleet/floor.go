@@ -3,6 +3,7 @@ package benchfleet
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -64,19 +65,33 @@ func rawFloor(ctx context.Context, brokers []string, prefix string, n, partition
 			}
 		})
 	}
+	var warmed atomic.Int64
+	warm := make([]kafka.Message, min(n, 1000))
 	for p := range partitions {
 		read(topics.Commands, p, func(m kafka.Message) {
-			acks.add(gctx, kafka.Message{Topic: topics.Events, Key: m.Key, Value: floorRecord})
+			acks.add(gctx, kafka.Message{Topic: topics.Events, Key: m.Key, Value: m.Value}) // a warm-up is answered as one
 		})
 	}
 	for p := range tcfg.EventPartitions {
-		read(topics.Events, p, func(kafka.Message) {
-			if got.Add(1) == int64(n) {
+		read(topics.Events, p, func(m kafka.Message) {
+			switch {
+			case len(m.Value) != len(floorRecord):
+				warmed.Add(1)
+			case got.Add(1) == int64(n):
 				close(all)
 			}
 		})
 	}
 
+	// A warm-up round first: right after topics are made, a broker may
+	// still refuse writes to some partitions (not leader yet), and the
+	// writers learn the partitions' leaders.
+	for i := range warm {
+		warm[i] = kafka.Message{Topic: topics.Commands, Key: []byte(nodeID(i)), Value: []byte("w")}
+	}
+	if err := warmUp(ctx, in, warm, &warmed); err != nil {
+		return 0, err
+	}
 	start := time.Now()
 	err = in.WriteMessages(ctx, msgs...)
 	if err == nil {
@@ -97,4 +112,37 @@ func rawFloor(ctx context.Context, brokers []string, prefix string, n, partition
 		return 0, err
 	}
 	return took, nil
+}
+
+// warmUp writes msgs, again while the broker refuses some, and waits until
+// as many acks were counted in warmed.
+func warmUp(ctx context.Context, w *kafka.Writer, msgs []kafka.Message, warmed *atomic.Int64) error {
+	deadline, want := time.Now().Add(time.Minute), int64(len(msgs))
+	for {
+		err := w.WriteMessages(ctx, msgs...)
+		var we kafka.WriteErrors
+		switch {
+		case err == nil:
+		case errors.As(err, &we) && time.Now().Before(deadline):
+			failed := msgs[:0:0]
+			for i, e := range we {
+				if e != nil {
+					failed = append(failed, msgs[i])
+				}
+			}
+			msgs = failed
+			time.Sleep(250 * time.Millisecond)
+			continue
+		default:
+			return fmt.Errorf("raw floor: warm-up: %w", err)
+		}
+		break
+	}
+	for warmed.Load() < want {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("raw floor: warm-up: %d of %d acks within a minute", warmed.Load(), want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
 }

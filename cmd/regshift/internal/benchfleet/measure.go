@@ -131,7 +131,12 @@ func (c *stateCounter) Stop(ctx context.Context) (bytes, records int64, err erro
 
 // endOffset is the offset the next record of partition 0 of topic gets.
 func endOffset(ctx context.Context, brokers []string, topic string) (int64, error) {
-	conn, err := kafka.DialLeader(ctx, "tcp", brokers[0], topic, 0)
+	return endOffsetOf(ctx, brokers, topic, 0)
+}
+
+// endOffsetOf is the offset the next record of a partition of topic gets.
+func endOffsetOf(ctx context.Context, brokers []string, topic string, partition int) (int64, error) {
+	conn, err := kafka.DialLeader(ctx, "tcp", brokers[0], topic, partition)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", topic, err)
 	}

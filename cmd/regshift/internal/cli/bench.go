@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/regshift/regshift/cmd/regshift/internal/benchfleet"
@@ -21,6 +23,7 @@ func (c *CLI) benchFleet(ctx context.Context, args []string) error {
 	partitions := fs.Int("partitions", def.Partitions, "partitions of the commands topic")
 	timeout := fs.Duration("timeout", def.Timeout, "a rollout not ended by then is reported as not finalized")
 	level := fs.String("log-level", "error", "component logs on stderr: debug, info, warn or error")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole process (coordinator, fleet and embedded broker) to this file")
 	if err := c.parse(fs, args); err != nil || helpAsked(fs, args) {
 		return err
 	}
@@ -34,6 +37,17 @@ func (c *CLI) benchFleet(ctx context.Context, args []string) error {
 	cfg := benchfleet.Config{Nodes: *nodes, Soak: *soak, Health: *health, Partitions: *partitions, Timeout: *timeout}
 	if *kafkaAddr != "" {
 		cfg.Brokers = strings.Split(*kafkaAddr, ",")
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	benchfleet.WriteSetup(c.Stdout, cfg, *runs)
 	benchfleet.WriteHeader(c.Stdout)
