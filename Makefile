@@ -8,7 +8,7 @@ GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 # `make test` never skips a test for a missing server: it fails and says so.
 export REGSHIFT_REQUIRE_SERVERS ?= 1
 
-.PHONY: help deps up down status demo demo-fail test unit itest smoke bench lint fmt images compose-up compose-down
+.PHONY: help deps up down status demo demo-fail test unit itest smoke bench bench-fleet lint fmt images compose-up compose-down
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -52,6 +52,9 @@ compose-down: ## stop and remove the compose stack and its volumes
 
 bench: deps up ## run the benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+bench-fleet: ## one rollout to NODES simulated agents (default 1000) on an embedded broker, with its figures (docs/performance.md)
+	$(GO) run ./cmd/regshift bench fleet -nodes $${NODES:-1000}
 
 lint: ## go.mod tidy check, gofmt check, go vet, staticcheck
 	@out="$$($(GO) mod tidy -diff)"; rc=$$?; if [[ $$rc -ne 0 || -n "$$out" ]]; then echo "$$out"; echo "go.mod/go.sum are not tidy: run \`go mod tidy\` and commit the result"; exit 1; fi

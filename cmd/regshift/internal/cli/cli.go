@@ -57,6 +57,7 @@ func (c *CLI) commands() []command {
 		{"rollout finalize", "publish a finalize: uninstall the old interface everywhere (-id ROLLOUT)", requestCommand(requestFinalize)},
 		{"rollout status", "print a rollout's waves, nodes and decisions, or list rollouts; -watch redraws", (*CLI).rolloutStatus},
 		{"nodes", "print every node: rollout, wave, progress, health, pending command, failure", (*CLI).nodes},
+		{"bench fleet", "run a rollout to N simulated agents in this process and print its figures (-nodes N [-kafka brokers])", (*CLI).benchFleet},
 		{"keys generate", "write a new Ed25519 key pair (see `regshift keys generate -h`)", (*CLI).keysGenerate},
 	}
 }

@@ -1,0 +1,251 @@
+package benchfleet
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/regshift/regshift/coordinator"
+	"github.com/regshift/regshift/coordinator/server"
+	"github.com/regshift/regshift/events"
+	"github.com/regshift/regshift/registries"
+	"github.com/regshift/regshift/registries/memory"
+	"github.com/regshift/regshift/schema"
+)
+
+const (
+	rolloutID = "bench"
+	keyID     = "bench-coordinator"
+)
+
+// coord is the coordinator runtime running in this process.
+type coord struct {
+	api     string
+	brokers []string
+	reg     *prometheus.Registry
+	topics  events.Topics
+	groups  []string // the consumer groups it joins, deleted after the run
+	stop    func()
+}
+
+// startCoordinator runs a coordinator on brokers under prefix, signing
+// with a new key written to dir, its registries in memory (empty on both
+// sides: parity 1). It returns once the coordinator leads, with the
+// public key its commands verify with.
+func startCoordinator(ctx context.Context, brokers []string, prefix string, partitions int, dir string, log *slog.Logger) (*coord, ed25519.PublicKey, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	keyFile, _, err := events.WriteKeyPair(dir, keyID, priv)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := server.DefaultConfig()
+	cfg.ID, cfg.Brokers, cfg.TopicPrefix, cfg.SigningKey, cfg.AcceptUnsigned = keyID, brokers, prefix, keyFile, true
+	cfg.CommandPartitions = partitions
+	// The gate after a soak waits for a registry report taken after the
+	// soak began: report often, so that wait stays short.
+	cfg.RegistryEvery = 500 * time.Millisecond
+	old, fresh := memory.NewStore(), memory.NewStore()
+	open := func(kind, _ string, log *slog.Logger) (registries.Registry, error) {
+		if kind == string(registries.KindZooKeeper) {
+			return memory.New(old, log), nil
+		}
+		return memory.New(fresh, log), nil
+	}
+	reg := prometheus.NewRegistry()
+	s, err := server.New(cfg, server.Deps{Registry: reg, Open: open}, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(sctx, ln) }()
+	c := &coord{api: "http://" + ln.Addr().String(), brokers: brokers, reg: reg, topics: events.NewTopics(prefix),
+		groups: []string{prefix + "coordinator", prefix + "coordinator-events", prefix + "coordinator-requests"},
+		stop:   func() { cancel(); <-done }}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var h server.Health
+		err := getJSON(ctx, c.api+"/healthz", &h)
+		if err == nil && h.Leader {
+			return c, pub, nil
+		}
+		select {
+		case err := <-done:
+			cancel()
+			return nil, nil, fmt.Errorf("coordinator: %w", err)
+		default:
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			c.stop()
+			return nil, nil, fmt.Errorf("coordinator did not lead within a minute (%v)", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// plan moves n nodes from a ZooKeeper to a Consul interface (both served
+// by memory registries): waves canary 1, 10, 50, 100 % of each role, all in
+// flight at once, every gate soaking soak, finalized automatically.
+func plan(n int, soak time.Duration) schema.Plan {
+	p := schema.Plan{
+		From: schema.Interface{Name: "zookeeper", Kind: string(registries.KindZooKeeper), Address: "memory:old",
+			Package: schema.Package{URL: "http://127.0.0.1/packages/zookeeper.tgz", Digest: "sha256:" + hexDigits}},
+		To: schema.Interface{Name: "consul", Kind: string(registries.KindConsul), Address: "memory:new",
+			Package: schema.Package{URL: "http://127.0.0.1/packages/consul.tgz", Digest: "sha256:" + hexDigits}},
+		Waves: schema.Waves{Canary: 1, Percentages: []int{10, 50, 100}, MaxInFlight: n},
+		Gates: schema.Gates{AckTimeoutSeconds: 600, SoakSeconds: int(soak / time.Second), MinHealthyRatio: 1, MinParity: 0.99,
+			FailureBudget: 0, OnFailure: coordinator.OnFailureSwitchBack},
+		Finalize: coordinator.FinalizeAutomatic,
+		Nodes:    make([]schema.PlanNode, n),
+	}
+	for i := range p.Nodes {
+		role := schema.RoleProvider
+		if i%2 == 1 {
+			role = schema.RoleConsumer
+		}
+		p.Nodes[i] = schema.PlanNode{NodeID: nodeID(i), Roles: []string{role}}
+	}
+	return p
+}
+
+const hexDigits = "4f8b2c1e0d9a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c"
+
+// outcome is how a rollout ended, as the coordinator's API shows it.
+type outcome struct {
+	phase schema.RolloutPhase
+	waves int
+	at    time.Time // when the last decision was made (the coordinator's clock: this process's)
+	why   string    // why it did not finalize; "" when it did
+}
+
+// watch polls the rollout's summary until it ends, the create request is
+// dead-lettered, or timeout passes.
+func (c *coord) watch(ctx context.Context, timeout time.Duration) outcome {
+	deadline := time.Now().Add(timeout)
+	var last outcome
+	for {
+		var list []server.Summary
+		if err := getJSON(ctx, c.api+"/v1/rollouts", &list); err == nil {
+			for _, s := range list {
+				if s.ID != rolloutID {
+					continue
+				}
+				last.phase, last.waves, last.at = s.Phase, s.Waves, time.Now()
+				if s.Decision != nil {
+					last.at = s.Decision.At
+				}
+			}
+		}
+		switch {
+		case last.phase == schema.PhaseFinalized:
+			return last
+		case last.phase.Ended():
+			last.why = "the rollout ended " + string(last.phase)
+			return last
+		case c.deadLetters(c.topics.Requests) > 0:
+			last.why, last.at = "the coordinator dead-lettered the create request: "+deadLetterReason(ctx, c.brokers, c.topics, c.topics.Requests), time.Now()
+			return last
+		case ctx.Err() != nil:
+			last.why, last.at = fmt.Sprintf("interrupted (phase %q)", last.phase), time.Now()
+			return last
+		case time.Now().After(deadline):
+			last.why, last.at = fmt.Sprintf("not ended within %s (phase %q)", timeout, last.phase), time.Now()
+			return last
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// deadLetters is how many records read from topic the coordinator
+// dead-lettered, from its own metrics.
+func (c *coord) deadLetters(topic string) float64 {
+	mfs, err := c.reg.Gather()
+	if err != nil {
+		return 0
+	}
+	var n float64
+	for _, mf := range mfs {
+		if mf.GetName() != "regshift_events_dead_letters_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "topic" && l.GetValue() == topic {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return n
+}
+
+var httpClient = &http.Client{Timeout: 10 * time.Second}
+
+func getJSON(ctx context.Context, url string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return errors.New(url + ": " + resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// deadLetterReason is the error the coordinator gave for the first record
+// of topic it dead-lettered, read from the dead-letter topic.
+func deadLetterReason(ctx context.Context, brokers []string, t events.Topics, topic string) string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for p := range events.DefaultTopicsConfig().DLQPartitions {
+		end, err := endOffsetOf(ctx, brokers, t.DLQ, p)
+		if err != nil || end == 0 {
+			continue
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: t.DLQ, Partition: p, MaxWait: 250 * time.Millisecond})
+		for next := int64(0); next < end; {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				break
+			}
+			if header(m, events.HeaderDLQTopic) == topic {
+				_ = r.Close()
+				return header(m, events.HeaderDLQError)
+			}
+			next = m.Offset + 1
+		}
+		_ = r.Close()
+	}
+	return "see -log-level warn"
+}
+
+func header(m kafka.Message, key string) string {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}

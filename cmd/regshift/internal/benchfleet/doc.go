@@ -1,0 +1,12 @@
+// Package benchfleet is the scale harness behind `regshift bench fleet`: it
+// runs a coordinator runtime in this process against N simulated agents and
+// measures one healthy rollout from create to finalized, next to the raw
+// floor of the broker it runs on (a plain keyed produce -> partition readers
+// -> ack round of the same N).
+//
+// The agents are light: one reader per commands partition dispatches each
+// command to its node's small state, verifies its signature with the
+// events command verifier as a real agent does, and answers through one
+// batching publisher with the contract's own types (schema.Ack,
+// schema.Health), so the coordinator cannot tell them from agents.
+package benchfleet

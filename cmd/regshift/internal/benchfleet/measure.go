@@ -1,0 +1,145 @@
+package benchfleet
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// heapSampler records the highest HeapInuse of the process, sampled every
+// 100 ms until stopped.
+type heapSampler struct {
+	peak atomic.Uint64
+	stop chan struct{}
+	done chan struct{}
+}
+
+func sampleHeap() *heapSampler {
+	h := &heapSampler{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(h.done)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			h.sample()
+			select {
+			case <-h.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return h
+}
+
+func (h *heapSampler) sample() {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	if ms.HeapInuse > h.peak.Load() {
+		h.peak.Store(ms.HeapInuse)
+	}
+}
+
+// Stop ends the sampling and returns the peak.
+func (h *heapSampler) Stop() uint64 {
+	close(h.stop)
+	<-h.done
+	return h.peak.Load()
+}
+
+// heapInuse is HeapInuse after a collection: the baseline.
+func heapInuse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+// stateCounter sums the sizes (key, value and headers) of the records
+// written to a one-partition topic from an offset on.
+type stateCounter struct {
+	brokers []string
+	topic   string
+
+	bytes, records atomic.Int64
+	next           atomic.Int64 // offset of the next record to count
+	cancel         context.CancelFunc
+	done           chan struct{}
+}
+
+// countState starts counting the records topic gets from now on.
+func countState(ctx context.Context, brokers []string, topic string) (*stateCounter, error) {
+	from, err := endOffset(ctx, brokers, topic)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	c := &stateCounter{brokers: brokers, topic: topic, cancel: cancel, done: make(chan struct{})}
+	c.next.Store(from)
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: 0, MinBytes: 1, MaxBytes: 64 << 20,
+		MaxWait: 250 * time.Millisecond})
+	if err := r.SetOffset(from); err != nil {
+		cancel()
+		_ = r.Close()
+		return nil, err
+	}
+	go func() {
+		defer close(c.done)
+		defer r.Close()
+		for {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				time.Sleep(100 * time.Millisecond) // the reader reconnects by itself
+				continue
+			}
+			size := len(m.Key) + len(m.Value)
+			for _, h := range m.Headers {
+				size += len(h.Key) + len(h.Value)
+			}
+			c.bytes.Add(int64(size))
+			c.records.Add(1)
+			c.next.Store(m.Offset + 1)
+		}
+	}()
+	return c, nil
+}
+
+// Stop waits, up to a minute, until every record written so far is
+// counted, then stops and returns the sums.
+func (c *stateCounter) Stop(ctx context.Context) (bytes, records int64, err error) {
+	defer func() { c.cancel(); <-c.done }()
+	end, err := endOffset(ctx, c.brokers, c.topic)
+	if err != nil {
+		return 0, 0, err
+	}
+	deadline := time.Now().Add(time.Minute)
+	for c.next.Load() < end {
+		if time.Now().After(deadline) {
+			return c.bytes.Load(), c.records.Load(), fmt.Errorf("state topic: counted up to offset %d of %d within a minute", c.next.Load(), end)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return c.bytes.Load(), c.records.Load(), nil
+}
+
+// endOffset is the offset the next record of partition 0 of topic gets.
+func endOffset(ctx context.Context, brokers []string, topic string) (int64, error) {
+	return endOffsetOf(ctx, brokers, topic, 0)
+}
+
+// endOffsetOf is the offset the next record of a partition of topic gets.
+func endOffsetOf(ctx context.Context, brokers []string, topic string, partition int) (int64, error) {
+	conn, err := kafka.DialLeader(ctx, "tcp", brokers[0], topic, partition)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", topic, err)
+	}
+	defer conn.Close()
+	return conn.ReadLastOffset()
+}

@@ -1,0 +1,86 @@
+package benchfleet
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// WriteSetup says what the runs measure.
+func WriteSetup(w io.Writer, cfg Config, runs int) {
+	broker := "kfake (embedded)"
+	if len(cfg.Brokers) > 0 {
+		broker = strings.Join(cfg.Brokers, ",")
+	}
+	health := fmt.Sprintf("every %s and after each command", cfg.Health)
+	if cfg.Health == 0 {
+		health = "after each command only"
+	}
+	fmt.Fprintf(w, "regshift bench fleet: %d nodes (half providers, half consumers) on %s, %d run(s)\n", cfg.Nodes, broker, runs)
+	fmt.Fprintf(w, "plan: waves canary 1 + 10/50/100 %% of each role, max in flight %d, soak %s a gate, finalize automatic; health %s; %d command partitions\n\n",
+		cfg.Nodes, cfg.Soak, health, cfg.Partitions)
+}
+
+var columns = []struct {
+	name  string
+	width int
+}{
+	{"run", 3}, {"nodes", 7}, {"create->end", 11}, {"-soaks", 9}, {"cmd/s", 8}, {"ack/s", 8}, {"state MB", 9},
+	{"heap MB", 8}, {"B/node", 8}, {"floor", 8}, {"ratio", 7}, {"switch-backs", 12}, {"phase", 0},
+}
+
+// WriteHeader writes the table's header.
+func WriteHeader(w io.Writer) {
+	cells := make([]string, len(columns))
+	for i, c := range columns {
+		cells[i] = c.name
+	}
+	writeCells(w, cells)
+}
+
+// WriteRow writes one run's row, and under it why it did not finalize.
+func WriteRow(w io.Writer, run int, r Result) {
+	writeCells(w, []string{
+		fmt.Sprint(run), fmt.Sprint(r.Nodes), seconds(r.Elapsed), seconds(r.Active()),
+		fmt.Sprintf("%.0f", r.PerSecond(r.Commands)), fmt.Sprintf("%.0f", r.PerSecond(r.Acks)),
+		fmt.Sprintf("%.1f", float64(r.StateBytes)/1e6), fmt.Sprintf("%.1f", float64(r.HeapGrowth())/1e6),
+		fmt.Sprint(r.HeapGrowth() / uint64(r.Nodes)), seconds(r.Floor), fmt.Sprintf("%.1fx", r.Ratio()),
+		fmt.Sprint(r.SwitchBacks), string(r.Phase),
+	})
+	if r.Problem != "" {
+		fmt.Fprintf(w, "    run %d: %s\n", run, r.Problem)
+	}
+	if r.Duplicates > 0 || r.Refused > 0 {
+		fmt.Fprintf(w, "    run %d: %d re-sent commands answered as duplicates, %d refused\n", run, r.Duplicates, r.Refused)
+	}
+}
+
+func writeCells(w io.Writer, cells []string) {
+	var b strings.Builder
+	for i, c := range cells {
+		if i > 0 {
+			b.WriteString("  ")
+		}
+		fmt.Fprintf(&b, "%*s", columns[i].width, c)
+	}
+	fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+}
+
+func seconds(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }
+
+// WriteLegend says what the columns mean.
+func WriteLegend(w io.Writer) {
+	fmt.Fprint(w, `
+create->end  from publishing the create request to the rollout's last decision (finalized, or where it stopped)
+-soaks       create->end less gates x soak: the time the rollout worked
+cmd/s ack/s  commands carried out and acks sent by the simulated fleet, over -soaks
+state MB     bytes written to the state topic from the create on (keys, values, headers)
+heap MB      the process's peak HeapInuse (sampled every 100 ms) over the baseline taken before the create with
+             the fleet running; the fleet's transient buffers are in it, and on kfake the broker's copy of every record
+B/node       heap MB per node
+floor        raw kafka-go round on the same broker: keyed produce of N small records -> a reader per partition ->
+             an ack record each -> N acks read; first produce to last ack
+ratio        one command->ack round of the rollout (-soaks / commands per node) over the floor
+`)
+}
