@@ -37,22 +37,22 @@ func DefaultConfig() Config {
 func (c Config) validate() error {
 	var errs []error
 	if c.Nodes < 2 {
-		errs = append(errs, fmt.Errorf("Nodes %d: want at least 2 (a provider and a consumer)", c.Nodes))
+		errs = append(errs, fmt.Errorf("nodes %d: want at least 2 (a provider and a consumer)", c.Nodes))
 	}
 	if c.Nodes > 999_999 {
-		errs = append(errs, fmt.Errorf("Nodes %d: at most 999,999", c.Nodes))
+		errs = append(errs, fmt.Errorf("nodes %d: at most 999,999", c.Nodes))
 	}
 	if c.Soak < 0 || c.Soak%time.Second != 0 {
-		errs = append(errs, fmt.Errorf("Soak %s: want whole seconds, 0 or more", c.Soak))
+		errs = append(errs, fmt.Errorf("soak %s: want whole seconds, 0 or more", c.Soak))
 	}
 	if c.Health < 0 {
-		errs = append(errs, fmt.Errorf("Health %s is negative", c.Health))
+		errs = append(errs, fmt.Errorf("health %s is negative", c.Health))
 	}
 	if c.Partitions < 1 {
-		errs = append(errs, fmt.Errorf("Partitions %d: want at least 1", c.Partitions))
+		errs = append(errs, fmt.Errorf("partitions %d: want at least 1", c.Partitions))
 	}
 	if c.Timeout <= 0 {
-		errs = append(errs, fmt.Errorf("Timeout %s: want positive", c.Timeout))
+		errs = append(errs, fmt.Errorf("timeout %s: want positive", c.Timeout))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("benchfleet: Config: %w", err)
