@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -17,6 +18,23 @@ type StateLog struct {
 	Security Security
 	// Decoder verifies and decodes each record.
 	Decoder Decoder
+	// Types, when set, are the only record types (ce_type) decoded and
+	// visited; the others are passed over unread — a leader following its
+	// own writes for an epoch claim reads nothing else.
+	Types []string
+}
+
+// wants reports whether a record's type is to be decoded.
+func (l StateLog) wants(rec kafka.Message) bool {
+	if len(l.Types) == 0 {
+		return true
+	}
+	for _, h := range rec.Headers {
+		if h.Key == HeaderType {
+			return slices.Contains(l.Types, string(h.Value))
+		}
+	}
+	return true // no type: decode it and let the decoder say what is wrong
 }
 
 // StateVisit is called with each record's offset and its decoded delivery,
@@ -61,8 +79,10 @@ func (l StateLog) Replay(ctx context.Context, visit StateVisit) (int64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("events: read %s at offset %d of %d: %w", l.Topic, r.Offset(), end, err)
 		}
-		d, err := l.Decoder.Decode(rec)
-		visit(rec.Offset, d, err)
+		if l.wants(rec) {
+			d, err := l.Decoder.Decode(rec)
+			visit(rec.Offset, d, err)
+		}
 		if rec.Offset+1 >= end {
 			return end, nil
 		}
@@ -86,6 +106,9 @@ func (l StateLog) Follow(ctx context.Context, from int64, visit func(offset int6
 				return nil
 			case <-time.After(100 * time.Millisecond): // the reader reconnects by itself
 			}
+			continue
+		}
+		if !l.wants(rec) {
 			continue
 		}
 		d, err := l.Decoder.Decode(rec)

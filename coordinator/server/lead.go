@@ -99,7 +99,9 @@ func (s *Server) stateLog() events.StateLog {
 // watchEpoch reads new state records and ends leading when another replica
 // claimed a higher epoch (a deposed leader must stop sending at once).
 func (s *Server) watchEpoch(ctx context.Context, from int64, epoch uint64) error {
-	return s.stateLog().Follow(ctx, from, func(_ int64, d events.Delivery, err error) error {
+	log := s.stateLog()
+	log.Types = []string{schema.TypeEpochRecord} // not the node records this leader writes by the thousand
+	return log.Follow(ctx, from, func(_ int64, d events.Delivery, err error) error {
 		if err != nil || d.Message.MessageType() != schema.TypeEpochRecord {
 			return nil
 		}
