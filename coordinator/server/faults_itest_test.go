@@ -87,13 +87,7 @@ func TestLeaderFailover(t *testing.T) {
 	env := itest.New(t)
 	ordersSvc := env.Service("orders")
 	url, digest := env.ConsulPackage(t)
-	agents := map[string]*itest.Agent{
-		"p1": env.StartAgent(t, itest.Provider("p1", ordersSvc)),
-		"p2": env.StartAgent(t, itest.Provider("p2", ordersSvc)),
-		"c1": env.StartAgent(t, itest.Consumer("c1", ordersSvc)),
-		"c2": env.StartAgent(t, itest.Consumer("c2", ordersSvc)),
-	}
-	awaitProviders(t, env, ordersSvc, agents["p1"], agents["p2"])
+	agents := startFleet(t, env, ordersSvc)
 	replicas := []*coord{startCoordinator(t, env, "coord-a"), startCoordinator(t, env, "coord-b")}
 	leader := func() (*coord, *coord, error) {
 		for i, c := range replicas {
@@ -267,6 +261,20 @@ func TestOperatorRequests(t *testing.T) {
 	if got := strings.Join(names, " "); !strings.Contains(got, "paused") || !strings.Contains(got, "resumed") || !strings.Contains(got, "aborted") {
 		t.Fatalf("decisions %s", got)
 	}
+}
+
+// startFleet starts providers p1, p2 and consumers c1, c2 of service and
+// waits until the providers are registered.
+func startFleet(t *testing.T, env *itest.Env, service string) map[string]*itest.Agent {
+	t.Helper()
+	agents := map[string]*itest.Agent{
+		"p1": env.StartAgent(t, itest.Provider("p1", service)),
+		"p2": env.StartAgent(t, itest.Provider("p2", service)),
+		"c1": env.StartAgent(t, itest.Consumer("c1", service)),
+		"c2": env.StartAgent(t, itest.Consumer("c2", service)),
+	}
+	awaitProviders(t, env, service, agents["p1"], agents["p2"])
+	return agents
 }
 
 // awaitProviders waits until the providers' instances are in ZooKeeper.

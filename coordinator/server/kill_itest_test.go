@@ -88,13 +88,7 @@ func TestCoordinatorKilledMidWave(t *testing.T) {
 	env := itest.New(t)
 	ordersSvc := env.Service("orders")
 	url, digest := env.ConsulPackage(t)
-	agents := map[string]*itest.Agent{
-		"p1": env.StartAgent(t, itest.Provider("p1", ordersSvc)),
-		"p2": env.StartAgent(t, itest.Provider("p2", ordersSvc)),
-		"c1": env.StartAgent(t, itest.Consumer("c1", ordersSvc)),
-		"c2": env.StartAgent(t, itest.Consumer("c2", ordersSvc)),
-	}
-	awaitProviders(t, env, ordersSvc, agents["p1"], agents["p2"])
+	agents := startFleet(t, env, ordersSvc)
 	file := filepath.Join(env.Dir, "coordinator.yaml")
 	cfg := fmt.Sprintf("id: coord-k\nbrokers: [%s]\ntopicPrefix: %s\nsigningKey: %s\nacceptUnsigned: true\nlisten: 127.0.0.1:0\ntick: 200ms\nregistryEvery: 500ms\ncommandPartitions: 4\n",
 		env.Brokers[0], env.Prefix, filepath.Join(env.KeysDir, "coordinator-itest.key"))
