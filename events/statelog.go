@@ -29,12 +29,8 @@ func (l StateLog) wants(rec kafka.Message) bool {
 	if len(l.Types) == 0 {
 		return true
 	}
-	for _, h := range rec.Headers {
-		if h.Key == HeaderType {
-			return slices.Contains(l.Types, string(h.Value))
-		}
-	}
-	return true // no type: decode it and let the decoder say what is wrong
+	typ, ok := header(rec, HeaderType)          // the envelope's own reading: a later header wins
+	return !ok || slices.Contains(l.Types, typ) // no type: decode it and let the decoder say what is wrong
 }
 
 // StateVisit is called with each record's offset and its decoded delivery,
