@@ -189,7 +189,12 @@ EOF
     "-Dlog4j2.configurationFile=$RUN/conf/kafka-log4j2.properties")
   if [[ ! -f "$KAFKA_DATA/meta.properties" ]]; then
     local cid
-    cid="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)"
+    # Kafka's own Uuid.randomUuid never begins with '-' (one in 64 would): the
+    # format tool would read such an id as an option and fail.
+    cid="-"
+    while [[ "$cid" == -* ]]; do
+      cid="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)"
+    done
     mkdir -p "$LOGS"
     java "${java_opts[@]}" -cp "$DEPS/kafka/libs/*" kafka.tools.StorageTool format \
       -t "$cid" -c "$props" --standalone >"$LOGS/kafka-format.log" 2>&1 ||
