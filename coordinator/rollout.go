@@ -190,11 +190,34 @@ const (
 )
 
 // Output is what one Step asks the runtime to do: persist the rollout, then
-// send the commands; start or stop the bridge; log the decisions.
+// send the commands; start or stop the bridge; log the decisions and the
+// inputs it refused.
 type Output struct {
 	Commands  []Command
 	Decisions []Decision
 	Bridge    BridgeAction
+	Refused   []Refused
+}
+
+// Refusal names why Step set an input aside without acting on it.
+type Refusal string
+
+// Refusals.
+const (
+	// RefusedOtherRollout: an ack whose rollout id is not this rollout's.
+	RefusedOtherRollout Refusal = "other-rollout"
+	// RefusedFutureEpoch: an ack whose epoch is above this rollout's
+	// leader epoch — no command this rollout sent carried it.
+	RefusedFutureEpoch Refusal = "future-epoch"
+)
+
+// Refused is an input Step set aside, and why. It changes nothing and is
+// not persisted: the runtime logs and counts it.
+type Refused struct {
+	Node    string
+	Command string
+	Why     Refusal
+	Detail  string
 }
 
 // NewRollout starts a rollout of a validated plan: it asks the runtime to

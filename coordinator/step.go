@@ -104,6 +104,21 @@ func (r *Rollout) onAck(out *Output, a schema.Ack) {
 	if !ok {
 		return
 	}
+	// An ack answers one send of a command of this rollout. Every send of
+	// this rollout carried an epoch up to the current leader's (r.Epoch): a
+	// new leader re-sends a pending command with its id and a higher epoch,
+	// and the answer to an earlier send still counts. An ack claiming a
+	// higher epoch answers a send this leader never made.
+	switch {
+	case a.RolloutID != r.ID:
+		out.Refused = append(out.Refused, Refused{Node: a.NodeID, Command: a.CommandID, Why: RefusedOtherRollout,
+			Detail: schema.Truncate(fmt.Sprintf("ack for rollout %q, this is %q", a.RolloutID, r.ID), schema.MaxDetail)})
+		return
+	case a.Epoch > r.Epoch:
+		out.Refused = append(out.Refused, Refused{Node: a.NodeID, Command: a.CommandID, Why: RefusedFutureEpoch,
+			Detail: fmt.Sprintf("ack of epoch %d, this leader's is %d", a.Epoch, r.Epoch)})
+		return
+	}
 	n := &r.Nodes[i]
 	if n.Pending == nil || n.Pending.Command.ID != a.CommandID {
 		return // not for this rollout, or a duplicate of an answered command

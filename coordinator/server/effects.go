@@ -55,6 +55,10 @@ func (o *owner) fold(r *coordinator.Rollout, in coordinator.Input) {
 	if out.Bridge != "" {
 		o.fx.bridges = append(o.fx.bridges, bridgeAction{r, out.Bridge})
 	}
+	for _, x := range out.Refused {
+		o.s.m.refused.WithLabelValues(string(x.Why)).Inc()
+		o.s.log.Warn("input refused", "rollout", r.ID, "node", x.Node, "command", x.Command, "reason", x.Why, "detail", x.Detail)
+	}
 }
 
 // flush writes the dirty records of every rollout stepped since the last

@@ -8,6 +8,7 @@ type metrics struct {
 	nodes           *prometheus.GaugeVec
 	commands        *prometheus.CounterVec
 	acks            *prometheus.CounterVec
+	refused         *prometheus.CounterVec
 	timedOut        prometheus.Counter
 	decisionSeconds prometheus.Histogram
 	stateRecords    prometheus.Counter
@@ -27,6 +28,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Commands sent (re-sends included), by kind."}, []string{"kind"}),
 		acks: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "acks_total",
 			Help: "Acks received, by outcome (done, failed, rejected)."}, []string{"outcome"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "inputs_refused_total",
+			Help: "Verified inputs a rollout set aside without acting on them, by reason (other-rollout, future-epoch)."}, []string{"reason"}),
 		timedOut: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "commands_timed_out_total",
 			Help: "Commands not answered within the ack timeout (the node counts as unknown)."}),
 		decisionSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "decision_duration_seconds",
@@ -36,7 +39,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		stateBytes: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "state_bytes_written_total",
 			Help: "Bytes (keys and values) written to the state topic."}),
 	}
-	for _, c := range []prometheus.Collector{m.leader, m.rollouts, m.nodes, m.commands, m.acks, m.timedOut, m.decisionSeconds,
+	for _, c := range []prometheus.Collector{m.leader, m.rollouts, m.nodes, m.commands, m.acks, m.refused, m.timedOut, m.decisionSeconds,
 		m.stateRecords, m.stateBytes} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
