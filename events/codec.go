@@ -122,22 +122,29 @@ func agree(env Envelope, m schema.Message) error {
 	return nil
 }
 
-// Validator decodes messages that travel unsigned — agent events, state
-// records — checking the envelope, the class and the schema. A signature,
-// if present, is not looked at.
+// agreeingBody is body, then agree.
+func agreeingBody(env Envelope) (schema.Message, error) {
+	m, err := body(env)
+	if err != nil {
+		return nil, err
+	}
+	if err := agree(env, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Validator decodes messages that travel unsigned — state records, and
+// agent events in tests and tools that read them without the node keys —
+// checking the envelope, the class and the schema. A signature, if
+// present, is not looked at.
 type Validator struct {
 	Class schema.Class
 }
 
 // Decode implements Decoder.
 func (v Validator) Decode(rec kafka.Message) (Delivery, error) {
-	return decodeWith(rec, v.Class, func(env Envelope) (schema.Message, error) {
-		m, err := body(env)
-		if err == nil {
-			err = agree(env, m)
-		}
-		return m, err
-	})
+	return decodeWith(rec, v.Class, agreeingBody)
 }
 
 // decodeWith opens rec as a message of class and checks it with verify.

@@ -122,6 +122,85 @@ func fuzzRequest(t *testing.T, s *events.Signer, keys *events.Keyring, key, id, 
 	}
 }
 
+// fuzzNodes are the node keys FuzzEventVerifier's keyring trusts, fixed
+// so seeds stay valid: node-17 (the examples' node) and node-18.
+func fuzzNodes(t testing.TB) map[string]*events.Signer {
+	nodes := map[string]*events.Signer{}
+	for _, n := range []byte{17, 18} {
+		s, err := events.NewSigner(fmt.Sprintf("node-%d", n), ed25519.NewKeyFromSeed(bytes.Repeat([]byte{n}, ed25519.SeedSize)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes[s.KeyID] = s
+	}
+	return nodes
+}
+
+// FuzzEventVerifier feeds records to the coordinator's event verifier.
+// keyID names the signing key (none when empty); when sign is set the
+// harness signs (typ, value) with that node's key — or, for a key id the
+// keyring does not hold, with node-18's — so the fuzzer reaches the checks
+// after the signature; otherwise sig is the signature header.
+func FuzzEventVerifier(f *testing.F) {
+	nodes := fuzzNodes(f)
+	keys := keyringOf(f, nodes["node-17"], nodes["node-18"])
+	f.Fuzz(func(t *testing.T, key, keyID, typ string, value []byte, sign bool, sig string) {
+		fuzzEvent(t, nodes, keys, key, keyID, typ, value, sign, sig)
+	})
+}
+
+// fuzzEvent runs one input through a verifier that requires signatures
+// and one that allows unsigned events, checks what either accepts, and
+// reports whether the first accepted it.
+func fuzzEvent(t *testing.T, nodes map[string]*events.Signer, keys *events.Keyring, key, keyID, typ string, value []byte, sign bool, sig string) bool {
+	env := events.Envelope{ID: "evt-1", Type: typ, Source: "fuzz", Time: now, PartitionKey: key, Data: value}
+	rec := env.Message("fuzz")
+	if keyID != "" {
+		if sign {
+			s, ok := nodes[keyID]
+			if !ok {
+				s = nodes["node-18"]
+			}
+			sig = base64Sig(s.Sign(typ, value))
+		}
+		rec.Headers = append(rec.Headers, kafka.Header{Key: events.HeaderKeyID, Value: []byte(keyID)},
+			kafka.Header{Key: events.HeaderSignature, Value: []byte(sig)})
+	}
+	accepted := false
+	for _, allowUnsigned := range []bool{false, true} {
+		v, err := events.NewEventVerifier(events.EventVerifierConfig{AllowUnsigned: allowUnsigned}, keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := v.Decode(rec)
+		if err != nil {
+			if _, ok := events.ReasonOf(err); !ok {
+				t.Fatalf("error without a reason: %v", err)
+			}
+			continue
+		}
+		if _, err := schema.Encode(d.Message); err != nil {
+			t.Fatalf("accepted %s that does not encode back: %v", d.Envelope.Type, err)
+		}
+		node := d.Message.PartitionKey()
+		if node != string(rec.Key) || node != d.Envelope.PartitionKey {
+			t.Fatalf("accepted an event of node %q under key %q partitionkey %q", node, rec.Key, d.Envelope.PartitionKey)
+		}
+		if d.Envelope.KeyID == "" {
+			if !allowUnsigned {
+				t.Fatalf("accepted an unsigned %s", d.Envelope.Type)
+			}
+			continue
+		}
+		s, ok := nodes[node]
+		if d.Envelope.KeyID != node || !ok || !ed25519.Verify(s.Public(), events.PAE(d.Envelope.Type, d.Envelope.Data), d.Envelope.Signature) {
+			t.Fatalf("accepted an event of node %q signed as %q whose signature is not that node's", node, d.Envelope.KeyID)
+		}
+		accepted = accepted || !allowUnsigned
+	}
+	return accepted
+}
+
 // FuzzEnvelope fuzzes the headers themselves: "k=v" lines.
 func FuzzEnvelope(f *testing.F) {
 	f.Fuzz(func(t *testing.T, key string, headers string, value []byte) {
@@ -177,6 +256,15 @@ func fuzzSeeds(t testing.TB) map[string][][]any {
 				[]any{m.PartitionKey(), id, strings.Replace(spec.Type, ".v1", ".v2", 1), body, true, ""},
 				[]any{m.PartitionKey(), id, spec.Type, stale(body), true, ""},
 			)
+		case schema.ClassEvent:
+			other := base64Sig(fuzzNodes(t)["node-18"].Sign(spec.Type, body))
+			seeds["FuzzEventVerifier"] = append(seeds["FuzzEventVerifier"],
+				[]any{m.PartitionKey(), m.PartitionKey(), spec.Type, body, true, ""},
+				[]any{m.PartitionKey(), "node-18", spec.Type, body, true, ""},
+				[]any{m.PartitionKey(), m.PartitionKey(), spec.Type, body, false, other},
+				[]any{m.PartitionKey(), "", spec.Type, body, false, ""},
+			)
+			fallthrough
 		default:
 			h := fmt.Sprintf("ce_id=e-1\nce_type=%s\nce_source=fuzz\nce_specversion=1.0\nce_time=2026-11-26T10:00:00Z\ncontent-type=application/json\npartitionkey=%s",
 				spec.Type, m.PartitionKey())
@@ -238,6 +326,14 @@ func TestFuzzSeedsReachAcceptance(t *testing.T) {
 			if want := i%4 == 0; got != want {
 				t.Errorf("%s seed %d: accepted %v, want %v", target, i, got, want)
 			}
+		}
+	}
+	nodes := fuzzNodes(t)
+	nodeKeys := keyringOf(t, nodes["node-17"], nodes["node-18"])
+	for i, in := range fuzzSeeds(t)["FuzzEventVerifier"] {
+		got := fuzzEvent(t, nodes, nodeKeys, in[0].(string), in[1].(string), in[2].(string), in[3].([]byte), in[4].(bool), in[5].(string))
+		if want := i%4 == 0; got != want {
+			t.Errorf("FuzzEventVerifier seed %d: accepted %v, want %v", i, got, want)
 		}
 	}
 }

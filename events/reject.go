@@ -25,6 +25,7 @@ const (
 	ReasonUnsupportedVersion Reason = "unsupported-version" // ce_type is a known type at another version
 	ReasonWrongClass         Reason = "wrong-class"         // a type that does not belong on this topic
 	ReasonUnsigned           Reason = "unsigned"            // no signature where one is required
+	ReasonWrongSigner        Reason = "wrong-signer"        // an event signed by a key other than its node's (ce_keyid != partitionkey)
 	ReasonUnknownKey         Reason = "unknown-key"         // ce_keyid names no trusted key
 	ReasonRevokedKey         Reason = "revoked-key"         // ce_keyid names a revoked key
 	ReasonBadSignature       Reason = "bad-signature"       // the signature does not verify over (type, body)

@@ -74,7 +74,10 @@ func (v *CommandVerifier) Decode(rec kafka.Message) (Delivery, error) {
 // that is not revoked, the signature, the schema, addressed to this node,
 // the unsigned headers agreeing with the signed body, inside the validity window (with
 // MaxSkew), an epoch not below the highest seen, a command id not yet
-// applied. The error is a *RejectError whose Reason names the failed check.
+// applied. The error is a *RejectError whose Reason names the failed check;
+// when the signature and the schema passed and a later check failed, the
+// *RejectError is wrapped in a *RefusedCommand that carries the signed
+// header.
 func (v *CommandVerifier) Verify(env Envelope, now time.Time) (schema.Command, error) {
 	if err := verifySignature(v.keys, env); err != nil {
 		return nil, err
@@ -85,24 +88,47 @@ func (v *CommandVerifier) Verify(env Envelope, now time.Time) (schema.Command, e
 	}
 	cmd := m.(schema.Command) // class command: every type is a Command
 	h := cmd.Header()
-	if h.NodeID != v.cfg.NodeID {
-		return nil, reject(ReasonWrongNode, "command %s is for node %q, this is %q", h.CommandID, h.NodeID, v.cfg.NodeID)
-	}
-	if err := agree(env, m); err != nil {
-		return nil, err
-	}
-	switch {
-	case now.Add(v.cfg.MaxSkew).Before(h.IssuedAt):
-		return nil, reject(ReasonNotYetValid, "command %s issued at %s, now %s", h.CommandID, h.IssuedAt.Format(time.RFC3339), now.Format(time.RFC3339))
-	case !h.ExpiresAt.After(h.IssuedAt) || now.Add(-v.cfg.MaxSkew).After(h.ExpiresAt):
-		return nil, reject(ReasonExpired, "command %s expires at %s, now %s", h.CommandID, h.ExpiresAt.Format(time.RFC3339), now.Format(time.RFC3339))
-	case h.Epoch < v.replay.HighestEpoch():
-		return nil, reject(ReasonStaleEpoch, "command %s from epoch %d, highest seen %d", h.CommandID, h.Epoch, v.replay.HighestEpoch())
-	case v.replay.Applied(h.CommandID):
-		return nil, reject(ReasonDuplicate, "command %s already applied", h.CommandID)
+	if err := v.refusal(env, m, h, now); err != nil {
+		return nil, &RefusedCommand{Header: h, Err: err}
 	}
 	return cmd, nil
 }
+
+// refusal runs the checks after the signature on a signed, valid command.
+func (v *CommandVerifier) refusal(env Envelope, m schema.Message, h schema.CommandHeader, now time.Time) error {
+	if h.NodeID != v.cfg.NodeID {
+		return reject(ReasonWrongNode, "command %s is for node %q, this is %q", h.CommandID, h.NodeID, v.cfg.NodeID)
+	}
+	if err := agree(env, m); err != nil {
+		return err
+	}
+	switch {
+	case now.Add(v.cfg.MaxSkew).Before(h.IssuedAt):
+		return reject(ReasonNotYetValid, "command %s issued at %s, now %s", h.CommandID, h.IssuedAt.Format(time.RFC3339), now.Format(time.RFC3339))
+	case !h.ExpiresAt.After(h.IssuedAt) || now.Add(-v.cfg.MaxSkew).After(h.ExpiresAt):
+		return reject(ReasonExpired, "command %s expires at %s, now %s", h.CommandID, h.ExpiresAt.Format(time.RFC3339), now.Format(time.RFC3339))
+	case h.Epoch < v.replay.HighestEpoch():
+		return reject(ReasonStaleEpoch, "command %s from epoch %d, highest seen %d", h.CommandID, h.Epoch, v.replay.HighestEpoch())
+	case v.replay.Applied(h.CommandID):
+		return reject(ReasonDuplicate, "command %s already applied", h.CommandID)
+	}
+	return nil
+}
+
+// RefusedCommand is a command whose signature verified, from a trusted
+// coordinator key, and whose body is valid, but which a later check
+// refused: for another node, outside its validity window, of a stale
+// epoch, already applied. Its Header is the signed one, so an agent may
+// answer it. A rejection that is not a RefusedCommand failed at or before
+// the signature: nothing in the record is the coordinator's, not even its
+// command id, and an agent must not answer it.
+type RefusedCommand struct {
+	Header schema.CommandHeader
+	Err    error // a *RejectError
+}
+
+func (e *RefusedCommand) Error() string { return e.Err.Error() }
+func (e *RefusedCommand) Unwrap() error { return e.Err }
 
 // Replay is an in-memory ReplayState, safe for concurrent use. An agent
 // that must remember across restarts persists what Record is given.

@@ -192,9 +192,23 @@ func TestCommandVerifierReasons(t *testing.T) {
 			if !ok || got != tc.want {
 				t.Fatalf("Decode = %v (reason %q), want reason %q", err, got, tc.want)
 			}
+			// Only a command whose signature and body passed carries its
+			// header out, for the agent to answer.
+			var refused *events.RefusedCommand
+			want := signedAndValid[got] && tc.name != "record key differs from partitionkey" // that mismatch is the envelope's
+			if errors.As(err, &refused) != want {
+				t.Fatalf("Decode = %v: a RefusedCommand %v, want %v", err, !want, want)
+			}
+			if refused != nil && refused.Header.CommandID != "cmd-0001" {
+				t.Fatalf("refused header %+v", refused.Header)
+			}
 		})
 	}
 }
+
+// signedAndValid are the reasons of checks after the signature and the schema.
+var signedAndValid = map[events.Reason]bool{events.ReasonWrongNode: true, events.ReasonHeaderMismatch: true,
+	events.ReasonNotYetValid: true, events.ReasonExpired: true, events.ReasonStaleEpoch: true, events.ReasonDuplicate: true}
 
 func seen(epoch uint64, ids ...string) func(r *events.Replay) {
 	return func(r *events.Replay) {
