@@ -3,10 +3,12 @@ package itest
 import (
 	"context"
 	"net"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/regshift/regshift/events"
 	"github.com/regshift/regshift/itest/servers"
 	"github.com/regshift/regshift/nodeagent"
 	"github.com/regshift/regshift/nodeagent/client"
@@ -52,9 +54,25 @@ func (e *Env) AgentConfig(t testing.TB, spec AgentSpec) nodeagent.Config {
 	}
 	c.Consumes = spec.Consumes
 	c.Kafka.Brokers, c.Kafka.TopicPrefix = e.Brokers, e.Prefix
-	c.Trust.KeysDir = e.KeysDir
+	c.Trust.KeysDir, c.Identity.SigningKey = e.KeysDir, e.NodeKey(t, spec.Node)
 	c.HealthInterval = 250 * time.Millisecond
 	return c
+}
+
+// NodeKey returns the private key file of node's agent, making the key
+// pair on first use: <Dir>/identity/<node>.key, its public key copied into
+// NodeKeysDir for a coordinator to trust. A coordinator reads NodeKeysDir
+// when it starts leading: make the keys (start the agents) first.
+func (e *Env) NodeKey(t testing.TB, node string) string {
+	t.Helper()
+	dir := filepath.Join(e.Dir, "identity")
+	priv := filepath.Join(dir, node+events.PrivateKeyExt)
+	if _, err := os.Stat(priv); err == nil {
+		return priv
+	}
+	KeyPair(t, dir, node)
+	Enrol(t, dir, node, e.NodeKeysDir)
+	return priv
 }
 
 // Agent is an agent running in this test's process.

@@ -2,8 +2,6 @@ package itest
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -50,6 +48,10 @@ type Env struct {
 	// Digest is the rollout's package digest that every command header
 	// names: the last package ConsulPackage built.
 	Digest string
+
+	// NodeKeysDir holds the public key of every agent's node (NodeKey makes
+	// them), for a coordinator to trust.
+	NodeKeysDir string
 }
 
 // New makes an Env: unique topics (bootstrapped), a coordinator key pair,
@@ -79,20 +81,13 @@ func New(t testing.TB) *Env {
 	e.Topics = topics
 	t.Cleanup(func() { deleteTopics(e.Brokers, topics) })
 
-	e.KeysDir = filepath.Join(e.Dir, "keys")
-	if err := os.MkdirAll(e.KeysDir, 0o700); err != nil {
-		t.Fatal(err)
+	e.KeysDir, e.NodeKeysDir = filepath.Join(e.Dir, "keys"), filepath.Join(e.Dir, "nodes")
+	for _, d := range []string{e.KeysDir, e.NodeKeysDir, filepath.Join(e.Dir, "identity")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
 	}
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := events.WriteKeyPair(e.KeysDir, "coordinator-itest", priv); err != nil {
-		t.Fatal(err)
-	}
-	if e.Signer, err = events.NewSigner("coordinator-itest", priv); err != nil {
-		t.Fatal(err)
-	}
+	e.Signer, _ = KeyPair(t, e.KeysDir, "coordinator-itest")
 	m, err := events.NewMetrics(prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)

@@ -95,6 +95,10 @@ func NewAgent(cfg Config, deps Deps, log *slog.Logger) (*Agent, error) {
 	if keys.Len() == 0 {
 		return nil, fmt.Errorf("%w: trust.keysDir: %s holds no *%s key: the agent would trust no command", ErrConfig, cfg.Trust.KeysDir, events.PublicKeyExt)
 	}
+	signer, err := events.LoadSigner(cfg.Identity.SigningKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: identity.signingKey: %w", ErrConfig, err)
+	}
 	sec, err := cfg.Kafka.Security()
 	if err != nil {
 		return nil, fmt.Errorf("%w: kafka: %w", ErrConfig, err)
@@ -118,7 +122,7 @@ func NewAgent(cfg Config, deps Deps, log *slog.Logger) (*Agent, error) {
 		topics:  events.NewTopics(cfg.Kafka.TopicPrefix),
 		changed: make(chan struct{}, 1),
 	}
-	a.enc = &events.Encoder{Topics: a.topics, Source: "regshift/agent/" + cfg.Node, Now: deps.Now}
+	a.enc = &events.Encoder{Topics: a.topics, Source: "regshift/agent/" + cfg.Node, Signer: signer, Now: deps.Now}
 	return a, nil
 }
 

@@ -2,7 +2,6 @@ package nodeagent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -103,10 +102,16 @@ func toCommand(cmd schema.Command) (Command, error) {
 	return Command{}, fmt.Errorf("unknown command type %T", cmd)
 }
 
-// commandDecoder verifies commands and answers those it refuses: a
-// duplicate is acked done again (its work was done), any other refusal of a
-// record keyed to this node is acked rejected with its reason. The record
-// then goes where the transport sends it (skipped or dead-lettered).
+// commandDecoder verifies commands and answers those it refuses — only
+// those whose coordinator signature verified: a duplicate is acked done
+// again (its work was done), a command for another node, outside its
+// validity window or of a stale epoch is acked rejected with its reason,
+// for the command id of the signed header. A record that fails at or
+// before the signature (unsigned, unknown or revoked key, bad signature,
+// broken envelope) or whose signed body breaks its schema is not answered
+// at all: its id is not the coordinator's, and answering would turn a
+// forgery into this node's signed ack. The record then goes where the
+// transport sends it (skipped or dead-lettered, with its reason).
 type commandDecoder struct {
 	a *Agent
 	v *events.CommandVerifier
@@ -118,33 +123,25 @@ func (d commandDecoder) Decode(rec kafka.Message) (events.Delivery, error) {
 		return del, err
 	}
 	reason, _ := events.ReasonOf(err)
-	// The body is not trusted here: it only addresses the answer.
-	var claimed schema.CommandHeader
-	_ = json.Unmarshal(rec.Value, &claimed)
-	if claimed.CommandID == "" {
-		claimed.CommandID = header(rec, "ce_id")
+	var refused *events.RefusedCommand
+	if !errors.As(err, &refused) {
+		d.a.m.commands.WithLabelValues("unverified", "unanswered").Inc()
+		d.a.log.Warn("unverified command dead-lettered without an answer", "reason", reason, "partition", rec.Partition, "offset", rec.Offset, "err", err)
+		return del, err
 	}
-	ack := Ack{CommandID: claimed.CommandID, Status: schema.AckRejected, Reason: reasonOf(string(reason), err.Error())}
+	h := refused.Header
+	ack := Ack{CommandID: h.CommandID, Status: schema.AckRejected, Reason: reasonOf(string(reason), err.Error())}
 	if reason == events.ReasonDuplicate {
-		ack = Ack{CommandID: claimed.CommandID, Status: schema.AckDone, Reason: ReasonDuplicate}
+		ack = Ack{CommandID: h.CommandID, Status: schema.AckDone, Reason: ReasonDuplicate}
 	}
-	d.a.m.commands.WithLabelValues("unverified", string(ack.Status)).Inc()
-	d.a.log.Warn("command refused", "id", claimed.CommandID, "reason", reason, "err", err)
+	d.a.m.commands.WithLabelValues("refused", string(ack.Status)).Inc()
+	d.a.log.Warn("command refused", "id", h.CommandID, "reason", reason, "err", err)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if perr := d.a.publish(ctx, d.a.ackOf(claimed, ack)); perr != nil {
-		d.a.log.Warn("could not answer a refused command", "id", claimed.CommandID, "err", perr)
+	if perr := d.a.publish(ctx, d.a.ackOf(h, ack)); perr != nil {
+		d.a.log.Warn("could not answer a refused command", "id", h.CommandID, "err", perr)
 	}
 	return del, err
-}
-
-func header(rec kafka.Message, key string) string {
-	for _, h := range rec.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
 }
 
 // replay lets the verifier read the persisted epoch and applied ids.
@@ -191,7 +188,7 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "regshift", Subsystem: "agent", Name: "commands_total",
-			Help: "Commands handled, by kind and outcome (done, failed, rejected)."}, []string{"kind", "outcome"}),
+			Help: "Commands handled, by kind and outcome (done, failed, rejected); kind refused: verified but refused (a duplicate is done), kind unverified: not answered (outcome unanswered)."}, []string{"kind", "outcome"}),
 		commandSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "regshift", Subsystem: "agent", Name: "command_duration_seconds",
 			Help: "Time from a verified command to its persisted outcome.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18)}),
 	}

@@ -34,6 +34,7 @@ type Config struct {
 	Consumes []string           `yaml:"consumes"`
 	Kafka    events.KafkaConfig `yaml:"kafka"`
 	Trust    Trust              `yaml:"trust"`
+	Identity Identity           `yaml:"identity"`
 	API      API                `yaml:"api"`
 	// HealthInterval is how often Health is published (and on every change).
 	HealthInterval time.Duration `yaml:"healthInterval"`
@@ -81,6 +82,16 @@ type Trust struct {
 	// ids, one a line.
 	KeysDir      string        `yaml:"keysDir"`
 	MaxClockSkew time.Duration `yaml:"maxClockSkew"`
+}
+
+// Identity is the key the agent signs its acks, health and hello with.
+type Identity struct {
+	// SigningKey is this node's private key file, <node>.key as `regshift
+	// keys generate -id <node>` writes it: its key id (the file name) must
+	// be the node id, because the coordinator accepts a node's events only
+	// under that node's key. The coordinator trusts the matching .pub in its
+	// nodeKeysDir.
+	SigningKey string `yaml:"signingKey"`
 }
 
 // API is the local API for the host's apps.
@@ -183,6 +194,11 @@ func (c *Config) validate() error {
 		return bad("trust.maxClockSkew", "%s, want 0..10m", c.Trust.MaxClockSkew)
 	case c.Trust.KeysDir == "" || !path.IsAbs(c.Trust.KeysDir):
 		return bad("trust.keysDir", "%q must be the absolute path of the coordinator keys' folder", c.Trust.KeysDir)
+	case c.Identity.SigningKey == "" || !path.IsAbs(c.Identity.SigningKey):
+		return bad("identity.signingKey", "%q must be the absolute path of this node's private key, %s%s", c.Identity.SigningKey, c.Node, events.PrivateKeyExt)
+	case path.Base(c.Identity.SigningKey) != c.Node+events.PrivateKeyExt:
+		return bad("identity.signingKey", "%q is not %s%s: the key id must be the node id, the coordinator accepts a node's events only under its own key",
+			c.Identity.SigningKey, c.Node, events.PrivateKeyExt)
 	}
 	if err := checkAddrs(c.Start.Address); err != nil {
 		return bad("startInterface.address", "%v", err)

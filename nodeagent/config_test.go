@@ -42,6 +42,10 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"consumes: [payments]", "consumes: ['pay ments']", "consumes[0]"},
 		{"  brokers: [127.0.0.1:9092]", "  brokers: [kafka]", "kafka.brokers[0]"},
 		{"  keysDir: /etc/regshift/keys", "  keysDir: keys", "trust.keysDir"},
+		{"  signingKey: /etc/regshift/identity/node-1.key", "  signingKey: node-1.key", "identity.signingKey"},
+		{"identity:\n  signingKey: /etc/regshift/identity/node-1.key", "identity: {}", "identity.signingKey"},
+		{"  signingKey: /etc/regshift/identity/node-1.key", "  signingKey: /etc/regshift/identity/node-2.key", "identity.signingKey"},
+		{"  signingKey: /etc/regshift/identity/node-1.key", "  signingKey: /etc/regshift/identity/node-1.pub", "identity.signingKey"},
 		{"  listen: 127.0.0.1:7070", "  listen: 0.0.0.0:7070", "api.listen"},
 		{"  listen: 127.0.0.1:7070", "  listen: unix:agent.sock", "api.listen"},
 		{"api:", "parityThreshold: 1.5\napi:", "parityThreshold"},
@@ -63,7 +67,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 }
 
 func TestConfigRoles(t *testing.T) {
-	base := "node: n\nstateDir: /s\ntrust: {keysDir: /k}\n"
+	base := "node: n\nstateDir: /s\ntrust: {keysDir: /k}\nidentity: {signingKey: /k/n.key}\n"
 	tests := []struct {
 		doc, wantErr string
 	}{

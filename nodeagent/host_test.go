@@ -52,7 +52,7 @@ func testConfig(t *testing.T, role Role) Config {
 	c := DefaultConfig()
 	c.Node, c.Role, c.StateDir = "node-1", role, t.TempDir()
 	c.Start.Address = "zk:2181"
-	c.Trust.KeysDir = "/k"
+	c.Trust.KeysDir, c.Identity.SigningKey = "/k", "/k/node-1.key"
 	if role.Registers() {
 		c.Services = []Service{{Name: "orders", Port: 8080}}
 	}
