@@ -21,6 +21,7 @@ import (
 	"github.com/regshift/regshift/coordinator"
 	"github.com/regshift/regshift/coordinator/server"
 	"github.com/regshift/regshift/events"
+	"github.com/regshift/regshift/itest"
 	"github.com/regshift/regshift/registries"
 	"github.com/regshift/regshift/registries/memory"
 	"github.com/regshift/regshift/schema"
@@ -71,7 +72,8 @@ func TestSwitchBackWithTenThousandMissing(t *testing.T) {
 	}
 
 	cfg := server.DefaultConfig()
-	cfg.Brokers = brokers
+	cfg.Brokers, cfg.NodeKeysDir = brokers, t.TempDir()
+	p1Key := nodeKey(t, cfg.NodeKeysDir, "p1")
 	api := serveLeading(ctx, t, cfg, open)
 
 	topics := events.NewTopics(cfg.TopicPrefix)
@@ -80,7 +82,7 @@ func TestSwitchBackWithTenThousandMissing(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = prod.Close() }) // after the fake agent stopped
-	p1 := startFakeAgent(ctx, t, brokers, topics, prod, "p1")
+	p1 := startFakeAgent(ctx, t, brokers, topics, prod, p1Key)
 
 	plan, err := coordinator.ParsePlan([]byte(boundPlan))
 	if err != nil {
@@ -147,9 +149,10 @@ func TestSwitchBackWithTenThousandMissing(t *testing.T) {
 }
 
 // serveLeading runs a coordinator replica with cfg (a fast tick and
-// registry measurement, a fresh signing key, unsigned requests accepted)
-// until ctx ends, waits for it to lead, and returns its API's URL. The
-// test waits for it to stop when it ends.
+// registry measurement, a fresh signing key, unsigned requests accepted;
+// the node keys in cfg.NodeKeysDir, which nodeKey makes) until ctx ends,
+// waits for it to lead, and returns its API's URL. The test waits for it
+// to stop when it ends.
 func serveLeading(ctx context.Context, t *testing.T, cfg server.Config, open server.Opener) string {
 	t.Helper()
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
@@ -234,16 +237,27 @@ func persisted(ctx context.Context, t *testing.T, brokers []string, topic, id st
 	return last, found
 }
 
+// nodeKey makes node's key pair and enrols its public key in nodeKeysDir.
+func nodeKey(t *testing.T, nodeKeysDir, node string) *events.Signer {
+	t.Helper()
+	dir := t.TempDir()
+	s, _ := itest.KeyPair(t, dir, node)
+	itest.Enrol(t, dir, node, nodeKeysDir)
+	return s
+}
+
 // fakeAgent answers one node's commands as an agent that carries each out
-// at once, and reports the new interface healthy once it is active.
+// at once, and reports the new interface healthy once it is active. Its
+// events are signed with the node's key.
 type fakeAgent struct {
 	node string
 	mu   sync.Mutex
 	got  []string // message types of the commands received
 }
 
-func startFakeAgent(ctx context.Context, t *testing.T, brokers []string, topics events.Topics, prod *events.Producer, node string) *fakeAgent {
+func startFakeAgent(ctx context.Context, t *testing.T, brokers []string, topics events.Topics, prod *events.Producer, key *events.Signer) *fakeAgent {
 	t.Helper()
+	node := key.KeyID
 	a := &fakeAgent{node: node}
 	var n int
 	await(t, "the commands topic", func() (err error) {
@@ -252,7 +266,7 @@ func startFakeAgent(ctx context.Context, t *testing.T, brokers []string, topics 
 	})
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topics.Commands,
 		Partition: events.Partition([]byte(node), n), MaxWait: 100 * time.Millisecond})
-	enc := &events.Encoder{Topics: topics, Source: "test/" + node}
+	enc := &events.Encoder{Topics: topics, Source: "test/" + node, Signer: key}
 	publish := func(m schema.Message) {
 		rec, err := enc.Encode(m)
 		if err == nil {

@@ -22,18 +22,20 @@ var ErrConfig = errors.New("invalid coordinator config")
 // fileConfig is the YAML shape of Config (docs/operating.md). Unset fields
 // keep DefaultConfig's values.
 type fileConfig struct {
-	ID                string        `yaml:"id"`
-	Brokers           []string      `yaml:"brokers"`
-	TopicPrefix       string        `yaml:"topicPrefix"`
-	SigningKey        string        `yaml:"signingKey"`
-	OperatorKeysDir   string        `yaml:"operatorKeysDir"`
-	AcceptUnsigned    bool          `yaml:"acceptUnsigned"`
-	Listen            string        `yaml:"listen"`
-	PackagesDir       string        `yaml:"packagesDir"`
-	Tick              time.Duration `yaml:"tick"`
-	CommandTTL        time.Duration `yaml:"commandTTL"`
-	RegistryEvery     time.Duration `yaml:"registryEvery"`
-	CommandPartitions int           `yaml:"commandPartitions"`
+	ID                   string        `yaml:"id"`
+	Brokers              []string      `yaml:"brokers"`
+	TopicPrefix          string        `yaml:"topicPrefix"`
+	SigningKey           string        `yaml:"signingKey"`
+	OperatorKeysDir      string        `yaml:"operatorKeysDir"`
+	AcceptUnsigned       bool          `yaml:"acceptUnsigned"`
+	NodeKeysDir          string        `yaml:"nodeKeysDir"`
+	AcceptUnsignedEvents bool          `yaml:"acceptUnsignedEvents"`
+	Listen               string        `yaml:"listen"`
+	PackagesDir          string        `yaml:"packagesDir"`
+	Tick                 time.Duration `yaml:"tick"`
+	CommandTTL           time.Duration `yaml:"commandTTL"`
+	RegistryEvery        time.Duration `yaml:"registryEvery"`
+	CommandPartitions    int           `yaml:"commandPartitions"`
 	// Kafka is the kafka section every config shares (events.KafkaConfig),
 	// without brokers and prefix, which are top-level fields here.
 	Kafka events.KafkaConfig `yaml:"kafka"`
@@ -67,7 +69,7 @@ func parseConfig(b []byte, dir string) (Config, error) {
 	if err := dec.Decode(&f); err != nil {
 		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	for _, p := range []*string{&f.SigningKey, &f.OperatorKeysDir, &f.PackagesDir} {
+	for _, p := range []*string{&f.SigningKey, &f.OperatorKeysDir, &f.NodeKeysDir, &f.PackagesDir} {
 		*p = relativeTo(dir, *p)
 	}
 	f.Kafka.RelativeTo(dir)
@@ -79,7 +81,8 @@ func parseConfig(b []byte, dir string) (Config, error) {
 		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	return Config{ID: f.ID, Brokers: f.Brokers, TopicPrefix: f.TopicPrefix, SigningKey: f.SigningKey,
-		OperatorKeysDir: f.OperatorKeysDir, AcceptUnsigned: f.AcceptUnsigned, Listen: f.Listen, PackagesDir: f.PackagesDir,
+		OperatorKeysDir: f.OperatorKeysDir, AcceptUnsigned: f.AcceptUnsigned, NodeKeysDir: f.NodeKeysDir,
+		AcceptUnsignedEvents: f.AcceptUnsignedEvents, Listen: f.Listen, PackagesDir: f.PackagesDir,
 		Tick: f.Tick, CommandTTL: f.CommandTTL, RegistryEvery: f.RegistryEvery, CommandPartitions: f.CommandPartitions,
 		Security: sec}, nil
 }
@@ -106,6 +109,8 @@ func (f *fileConfig) validate() error {
 		return bad("signingKey", "empty: commands must be signed")
 	case f.OperatorKeysDir == "" && !f.AcceptUnsigned:
 		return bad("operatorKeysDir", "empty and acceptUnsigned is off: no request could be accepted")
+	case f.NodeKeysDir == "" && !f.AcceptUnsignedEvents:
+		return bad("nodeKeysDir", "empty and acceptUnsignedEvents is off: no agent event could be accepted")
 	case f.Tick <= 0:
 		return bad("tick", "%s, want a positive duration", f.Tick)
 	case f.CommandTTL <= 0:
@@ -131,6 +136,11 @@ func (f *fileConfig) validate() error {
 	if f.OperatorKeysDir != "" {
 		if _, err := events.LoadKeyring(f.OperatorKeysDir); err != nil {
 			return bad("operatorKeysDir", "%v", err)
+		}
+	}
+	if f.NodeKeysDir != "" {
+		if _, err := events.LoadKeyring(f.NodeKeysDir); err != nil {
+			return bad("nodeKeysDir", "%v", err)
 		}
 	}
 	if f.PackagesDir != "" {

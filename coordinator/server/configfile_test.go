@@ -19,7 +19,7 @@ import (
 func configDir(t *testing.T, edit func(string) string) string {
 	t.Helper()
 	dir := t.TempDir()
-	for _, kp := range []struct{ dir, id string }{{"keys", "coordinator"}, {"operators", "alice"}} {
+	for _, kp := range []struct{ dir, id string }{{"keys", "coordinator"}, {"operators", "alice"}, {"nodes", "p1"}} {
 		_, priv, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
 			t.Fatal(err)
@@ -31,9 +31,11 @@ func configDir(t *testing.T, edit func(string) string) string {
 			t.Fatal(err)
 		}
 	}
-	// The operator keyring holds public keys only.
-	if err := os.Remove(filepath.Join(dir, "operators", "alice.key")); err != nil {
-		t.Fatal(err)
+	// The operator and node keyrings hold public keys only.
+	for _, priv := range []string{"operators/alice.key", "nodes/p1.key"} {
+		if err := os.Remove(filepath.Join(dir, priv)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := os.Mkdir(filepath.Join(dir, "packages"), 0o755); err != nil {
 		t.Fatal(err)
@@ -66,6 +68,8 @@ func TestLoadConfigReadsEveryField(t *testing.T) {
 		t.Errorf("paths not taken from the file's folder: signingKey %q operatorKeysDir %q", c.SigningKey, c.OperatorKeysDir)
 	case c.PackagesDir != filepath.Join(dir, "packages") || c.AcceptUnsigned || c.Listen != "127.0.0.1:7080":
 		t.Errorf("packagesDir %q acceptUnsigned %v listen %q", c.PackagesDir, c.AcceptUnsigned, c.Listen)
+	case c.NodeKeysDir != filepath.Join(dir, "nodes") || c.AcceptUnsignedEvents:
+		t.Errorf("nodeKeysDir %q acceptUnsignedEvents %v", c.NodeKeysDir, c.AcceptUnsignedEvents)
 	case c.Tick != time.Second || c.CommandTTL != 10*time.Minute || c.RegistryEvery != 2*time.Second || c.CommandPartitions != 12:
 		t.Errorf("tick %s commandTTL %s registryEvery %s commandPartitions %d", c.Tick, c.CommandTTL, c.RegistryEvery, c.CommandPartitions)
 	case c.Security.SASL == nil || c.Security.SASL.Name() != "SCRAM-SHA-512" || c.Security.TLS != nil:
@@ -74,16 +78,19 @@ func TestLoadConfigReadsEveryField(t *testing.T) {
 }
 
 func TestLoadConfigDefaults(t *testing.T) {
-	file := configDir(t, func(string) string { return "signingKey: keys/coordinator.key\nacceptUnsigned: true\n" })
+	file := configDir(t, func(string) string {
+		return "signingKey: keys/coordinator.key\nacceptUnsigned: true\nacceptUnsignedEvents: true\n"
+	})
 	c, err := server.LoadConfig(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := server.DefaultConfig()
-	d.SigningKey, d.AcceptUnsigned = filepath.Join(filepath.Dir(file), "keys", "coordinator.key"), true
+	d.SigningKey, d.AcceptUnsigned, d.AcceptUnsignedEvents = filepath.Join(filepath.Dir(file), "keys", "coordinator.key"), true, true
 	if c.ID != d.ID || strings.Join(c.Brokers, ",") != strings.Join(d.Brokers, ",") || c.TopicPrefix != d.TopicPrefix ||
 		c.Listen != d.Listen || c.Tick != d.Tick || c.CommandTTL != d.CommandTTL || c.RegistryEvery != d.RegistryEvery ||
-		c.CommandPartitions != d.CommandPartitions || c.SigningKey != d.SigningKey || c.Security.SASL != nil || c.Security.TLS != nil {
+		c.CommandPartitions != d.CommandPartitions || c.SigningKey != d.SigningKey || c.AcceptUnsignedEvents != d.AcceptUnsignedEvents ||
+		c.NodeKeysDir != "" || c.Security.SASL != nil || c.Security.TLS != nil {
 		t.Errorf("got %+v\nwant the defaults %+v", c, d)
 	}
 }
@@ -113,10 +120,12 @@ func TestLoadConfigNamesTheBadField(t *testing.T) {
 		{"public key as signing key", replace("keys/coordinator.key", "keys/coordinator.pub"), "signingKey: "},
 		{"no way to accept requests", replace("operatorKeysDir: operators", "operatorKeysDir: ''"), "operatorKeysDir: empty and acceptUnsigned is off"},
 		{"missing keyring", replace("operatorKeysDir: operators", "operatorKeysDir: nowhere"), "operatorKeysDir: "},
+		{"no way to accept events", replace("nodeKeysDir: nodes", "nodeKeysDir: ''"), "nodeKeysDir: empty and acceptUnsignedEvents is off"},
+		{"missing node keyring", replace("nodeKeysDir: nodes", "nodeKeysDir: nowhere"), "nodeKeysDir: "},
 		{"listen", replace("listen: 127.0.0.1:7080", "listen: localhost"), `listen: "localhost" is not host:port`},
 		{"packages dir", replace("packagesDir: packages", "packagesDir: nowhere"), "packagesDir: "},
 		{"tick", replace("tick: 1s", "tick: 0s"), "tick: 0s, want a positive duration"},
-		{"tick not a duration", replace("tick: 1s", "tick: soon"), "line 10"},
+		{"tick not a duration", replace("tick: 1s", "tick: soon"), "line 12"},
 		{"command ttl", replace("commandTTL: 10m", "commandTTL: -1m"), "commandTTL: -1m0s, want a positive duration"},
 		{"registry every", replace("registryEvery: 2s", "registryEvery: 0s"), "registryEvery: 0s, want a positive duration"},
 		{"command partitions", replace("commandPartitions: 12", "commandPartitions: 0"), "commandPartitions: 0, want at least 1"},

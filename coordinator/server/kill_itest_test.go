@@ -90,8 +90,8 @@ func TestCoordinatorKilledMidWave(t *testing.T) {
 	url, digest := env.ConsulPackage(t)
 	agents := startFleet(t, env, ordersSvc)
 	file := filepath.Join(env.Dir, "coordinator.yaml")
-	cfg := fmt.Sprintf("id: coord-k\nbrokers: [%s]\ntopicPrefix: %s\nsigningKey: %s\nacceptUnsigned: true\nlisten: 127.0.0.1:0\ntick: 200ms\nregistryEvery: 500ms\ncommandPartitions: 4\n",
-		env.Brokers[0], env.Prefix, filepath.Join(env.KeysDir, "coordinator-itest.key"))
+	cfg := fmt.Sprintf("id: coord-k\nbrokers: [%s]\ntopicPrefix: %s\nsigningKey: %s\nacceptUnsigned: true\nnodeKeysDir: %s\nlisten: 127.0.0.1:0\ntick: 200ms\nregistryEvery: 500ms\ncommandPartitions: 4\n",
+		env.Brokers[0], env.Prefix, filepath.Join(env.KeysDir, "coordinator-itest.key"), env.NodeKeysDir)
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -113,11 +113,28 @@ func (s *Server) watchEpoch(ctx context.Context, from int64, epoch uint64) error
 	})
 }
 
+// consumeEvents folds the agents' events, each verified against the node
+// keyring (on every core: the batch consumer decodes in parallel); a
+// forged or mis-bound one is dead-lettered with its reason and never
+// reaches Step.
 func (s *Server) consumeEvents(ctx context.Context, o *owner, prod *events.Producer) error {
+	keys := events.NewKeyring()
+	if s.cfg.NodeKeysDir != "" {
+		var err error
+		if keys, err = events.LoadKeyring(s.cfg.NodeKeysDir); err != nil {
+			return fmt.Errorf("node keys: %w", err)
+		}
+	}
+	if s.cfg.AcceptUnsignedEvents {
+		s.log.Warn("unsigned agent events are accepted: anyone who can write the events topic can move rollouts", "node_keys", keys.Len())
+	}
+	v, err := events.NewEventVerifier(events.EventVerifierConfig{AllowUnsigned: s.cfg.AcceptUnsignedEvents}, keys)
+	if err != nil {
+		return err
+	}
 	cfg := events.DefaultConsumerConfig(s.cfg.Brokers, s.topics.Events, s.topics.DLQ)
 	cfg.Security = s.cfg.Security
-	c, err := events.NewGroupBatchConsumer(cfg, s.cfg.TopicPrefix+"coordinator-events", events.Validator{Class: schema.ClassEvent},
-		o.handleEvents, prod, s.log, s.evm)
+	c, err := events.NewGroupBatchConsumer(cfg, s.cfg.TopicPrefix+"coordinator-events", v, o.handleEvents, prod, s.log, s.evm)
 	if err != nil {
 		return err
 	}

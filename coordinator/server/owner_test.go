@@ -23,8 +23,6 @@ import (
 	"github.com/regshift/regshift/coordinator"
 	"github.com/regshift/regshift/coordinator/server"
 	"github.com/regshift/regshift/events"
-	"github.com/regshift/regshift/registries"
-	"github.com/regshift/regshift/registries/memory"
 	"github.com/regshift/regshift/schema"
 )
 
@@ -53,16 +51,10 @@ func TestAPIAnswersWhileAPublishRetries(t *testing.T) {
 	}
 	cfg := server.DefaultConfig()
 	cfg.ID, cfg.Brokers, cfg.SigningKey, cfg.AcceptUnsigned = "coord-test", brokers, keyFile, true
+	cfg.NodeKeysDir = t.TempDir() // no agent: no event to accept
 	cfg.Tick, cfg.RegistryEvery, cfg.CommandPartitions = 50*time.Millisecond, 100*time.Millisecond, 2
-	old, fresh := memory.NewStore(), memory.NewStore()
-	open := func(kind, _ string, log *slog.Logger) (registries.Registry, error) {
-		if kind == "zookeeper" {
-			return memory.New(old, log), nil
-		}
-		return memory.New(fresh, log), nil
-	}
 	reg := prometheus.NewRegistry()
-	s, err := server.New(cfg, server.Deps{Registry: reg, Open: open}, testLog(t))
+	s, err := server.New(cfg, server.Deps{Registry: reg, Open: memoryRegistries()}, testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}

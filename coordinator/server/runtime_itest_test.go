@@ -32,6 +32,7 @@ func startCoordinator(t *testing.T, env *itest.Env, id string) *coord {
 	cfg.ID, cfg.Brokers, cfg.TopicPrefix = id, env.Brokers, env.Prefix
 	cfg.SigningKey = filepath.Join(env.KeysDir, "coordinator-itest.key")
 	cfg.AcceptUnsigned = true
+	cfg.NodeKeysDir = env.NodeKeysDir // the agents' keys: start them first
 	cfg.Tick, cfg.RegistryEvery, cfg.CommandPartitions = 200*time.Millisecond, 500*time.Millisecond, 4
 	rt, err := server.New(cfg, server.Deps{Registry: prometheus.NewRegistry()}, env.Log.With("replica", id))
 	if err != nil {

@@ -34,6 +34,15 @@ type Config struct {
 	// network only).
 	OperatorKeysDir string
 	AcceptUnsigned  bool
+	// NodeKeysDir holds one public key per node, <node id>.pub (what
+	// `regshift keys generate -id <node>` writes), and an optional "revoked"
+	// file: an ack, health report or hello is accepted only when signed by
+	// the key of the node it speaks for. AcceptUnsignedEvents also accepts
+	// unsigned events (a test, a simulated fleet); a signed event is
+	// verified all the same. With neither, no event could be accepted and
+	// the config is refused.
+	NodeKeysDir          string
+	AcceptUnsignedEvents bool
 	// Listen is the HTTP API's address (127.0.0.1:7080); Run binds it,
 	// Serve takes a listener instead.
 	Listen string
@@ -68,6 +77,8 @@ func (c Config) validate() error {
 		return errors.New("coordinator: SigningKey is empty: commands must be signed")
 	case c.OperatorKeysDir == "" && !c.AcceptUnsigned:
 		return errors.New("coordinator: no OperatorKeysDir and AcceptUnsigned is off: no request could be accepted")
+	case c.NodeKeysDir == "" && !c.AcceptUnsignedEvents:
+		return errors.New("coordinator: no NodeKeysDir and AcceptUnsignedEvents is off: no agent event could be accepted")
 	case c.Tick <= 0 || c.CommandTTL <= 0 || c.RegistryEvery <= 0:
 		return errors.New("coordinator: Tick, CommandTTL and RegistryEvery must be positive")
 	}
