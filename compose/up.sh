@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Writes what the compose stack mounts (configs, the coordinator's key pair,
-# the Consul interface package, a rollout plan) into REGSHIFT_COMPOSE_DIR,
-# starts compose/docker-compose.yml and waits until the coordinator leads
-# and every agent answers. With --rollout it then migrates the sample fleet
-# from ZooKeeper to Consul and waits for the rollout to finalize.
+# each agent's node key pair, the Consul interface package, a rollout plan)
+# into REGSHIFT_COMPOSE_DIR, starts compose/docker-compose.yml and waits
+# until the coordinator leads and every agent answers. With --rollout it
+# then migrates the sample fleet from ZooKeeper to Consul and waits for the
+# rollout to finalize.
 #
 # Usage: compose/up.sh [--rollout]      (make compose-up runs it without)
 set -euo pipefail
@@ -23,7 +24,7 @@ say() { printf 'compose: %s\n' "$*"; }
 die() { printf 'compose: %s\n' "$*" >&2; exit 1; }
 
 command -v "$COMPOSE" >/dev/null || die "$COMPOSE missing: run 'make images' (installs it) or set COMPOSE"
-mkdir -p "$DIR"/{conf,keys,secrets,packages,pkg-consul}
+mkdir -p "$DIR"/{conf,keys,secrets,nodes,identity,packages,pkg-consul}
 BIN="$DIR/regshift"
 (cd "$ROOT" && go build -o "$BIN" ./cmd/regshift)
 
@@ -31,6 +32,14 @@ if [[ ! -f "$DIR/secrets/coordinator.key" ]]; then
   "$BIN" keys generate -id coordinator -out "$DIR/secrets" >/dev/null
 fi
 cp "$DIR/secrets/coordinator.pub" "$DIR/keys/coordinator.pub"
+# Enrol each agent's node: its key pair in identity/<node>/ (mounted into
+# that agent only), its public key in nodes/, which the coordinator trusts.
+for node in p1 p2 c1 c2; do
+  if [[ ! -f "$DIR/identity/$node/$node.key" ]]; then
+    "$BIN" keys generate -id "$node" -out "$DIR/identity/$node" >/dev/null
+  fi
+  cp "$DIR/identity/$node/$node.pub" "$DIR/nodes/$node.pub"
+done
 
 cat >"$DIR/pkg-consul/manifest.yaml" <<YAML
 apiVersion: regshift.io/v1
@@ -51,6 +60,7 @@ brokers: [127.0.0.1:$KAFKA_PORT]
 topicPrefix: regshift.
 signingKey: /etc/regshift/secrets/coordinator.key
 acceptUnsigned: true
+nodeKeysDir: /etc/regshift/nodes
 listen: 127.0.0.1:$COORD_PORT
 packagesDir: /var/lib/regshift/packages
 tick: 200ms
@@ -72,6 +82,7 @@ startInterface: {name: zookeeper, type: zookeeper, address: "127.0.0.1:$ZK_PORT"
 $svc
 kafka: {brokers: [127.0.0.1:$KAFKA_PORT], topicPrefix: regshift.}
 trust: {keysDir: /etc/regshift/keys}
+identity: {signingKey: /etc/regshift/identity/$node.key}
 api: {listen: "127.0.0.1:$((AGENT_PORT0 + n))"}
 healthInterval: 1s
 YAML

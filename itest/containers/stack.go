@@ -30,6 +30,8 @@ import (
 const (
 	keyID        = "coordinator-containers"
 	keysDir      = "/etc/regshift/keys"
+	nodeKeysDir  = "/etc/regshift/nodes"    // the coordinator's: one <node>.pub per agent
+	identityDir  = "/etc/regshift/identity" // an agent's: its <node>.key
 	packagesDir  = "/var/lib/regshift/packages"
 	basePath     = "/services"
 	agentState   = "/var/lib/regshift-agent"
@@ -146,19 +148,45 @@ func (s *Stack) CoordinatorAPI() string { return "http://" + addr(s.coordinatorP
 func (s *Stack) ConsulPackageURL() string { return s.CoordinatorAPI() + consulPkgURL }
 
 // CoordinatorYAML is a config for the Stack's coordinator: unsigned requests
-// accepted, fast ticks, the Consul package in packagesDir.
+// accepted, the enrolled nodes' keys trusted for events, fast ticks, the
+// Consul package in packagesDir.
 func (s *Stack) CoordinatorYAML(id string) string {
-	return fmt.Sprintf("id: %s\nbrokers: [%s]\ntopicPrefix: %q\nsigningKey: %s\nacceptUnsigned: true\nlisten: %s\npackagesDir: %s\ntick: 200ms\nregistryEvery: 500ms\ncommandPartitions: 4\n",
-		id, strings.Join(s.Kafka.Brokers, ", "), s.Prefix, keysDir+"/"+keyID+events.PrivateKeyExt, addr(s.coordinatorPort), packagesDir)
+	return fmt.Sprintf("id: %s\nbrokers: [%s]\ntopicPrefix: %q\nsigningKey: %s\nacceptUnsigned: true\nnodeKeysDir: %s\nlisten: %s\npackagesDir: %s\ntick: 200ms\nregistryEvery: 500ms\ncommandPartitions: 4\n",
+		id, strings.Join(s.Kafka.Brokers, ", "), s.Prefix, keysDir+"/"+keyID+events.PrivateKeyExt, nodeKeysDir, addr(s.coordinatorPort), packagesDir)
 }
 
+// Enrol makes a key pair for each node's agent and adds its public key to
+// the nodes a coordinator trusts. A coordinator reads them when it starts:
+// enrol the fleet first.
+func (s *Stack) Enrol(t testing.TB, nodes ...string) {
+	t.Helper()
+	for _, d := range []string{s.hostDir("identity"), s.hostDir("nodes")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, node := range nodes {
+		itest.KeyPair(t, s.hostDir("identity"), node)
+		itest.Enrol(t, s.hostDir("identity"), node, s.hostDir("nodes"))
+	}
+}
+
+func (s *Stack) hostDir(name string) string { return filepath.Join(s.Dir, name) }
+
 // StartCoordinator starts a coordinator container with CoordinatorYAML, the
-// signing key and the Consul package.
+// signing key, the keys of the nodes enrolled so far and the Consul package.
 func (s *Stack) StartCoordinator(t testing.TB, id string) *Coordinator {
 	t.Helper()
-	return StartCoordinator(t, s.CoordinatorYAML(id),
-		File{Path: keysDir + "/" + keyID + events.PrivateKeyExt, HostPath: s.privKey, Mode: 0o600},
-		File{Path: packagesDir + "/consul.tgz", HostPath: s.consulPkg})
+	files := []File{
+		{Path: keysDir + "/" + keyID + events.PrivateKeyExt, HostPath: s.privKey, Mode: 0o600},
+		{Path: packagesDir + "/consul.tgz", HostPath: s.consulPkg},
+		{Path: nodeKeysDir + "/" + events.RevokedFile, Content: []byte("# node key ids refused, one a line\n")},
+	}
+	pubs, _ := filepath.Glob(filepath.Join(s.hostDir("nodes"), "*"+events.PublicKeyExt))
+	for _, p := range pubs {
+		files = append(files, File{Path: nodeKeysDir + "/" + filepath.Base(p), HostPath: p})
+	}
+	return StartCoordinator(t, s.CoordinatorYAML(id), files...)
 }
 
 // AgentSpec says what a host does: role provider or consumer.
@@ -186,14 +214,22 @@ func (s *Stack) AgentYAML(t testing.TB, spec AgentSpec) string {
 		fmt.Fprintf(&b, "consumes: [%s]\n", strings.Join(spec.Consumes, ", "))
 	}
 	fmt.Fprintf(&b, "kafka: {brokers: [%s], topicPrefix: %q}\n", strings.Join(s.Kafka.Brokers, ", "), s.Prefix)
-	fmt.Fprintf(&b, "trust: {keysDir: %s}\napi: {listen: %q}\nhealthInterval: 250ms\n", keysDir, addr(servers.FreePort(t)))
+	fmt.Fprintf(&b, "trust: {keysDir: %s}\nidentity: {signingKey: %s/%s%s}\napi: {listen: %q}\nhealthInterval: 250ms\n",
+		keysDir, identityDir, spec.Node, events.PrivateKeyExt, addr(servers.FreePort(t)))
 	return b.String()
 }
 
-// StartAgent starts an agent container for spec, trusting the Stack's key.
+// StartAgent starts an agent container for spec, trusting the Stack's key
+// and signing with its node's key (Enrol makes it; enrolled here if it was
+// not, but then a coordinator started before does not trust it).
 func (s *Stack) StartAgent(t testing.TB, spec AgentSpec) *Agent {
 	t.Helper()
-	return StartAgent(t, s.AgentYAML(t, spec), File{Path: keysDir + "/" + keyID + events.PublicKeyExt, HostPath: s.pubKey})
+	key := filepath.Join(s.hostDir("identity"), spec.Node+events.PrivateKeyExt)
+	if _, err := os.Stat(key); err != nil {
+		s.Enrol(t, spec.Node)
+	}
+	return StartAgent(t, s.AgentYAML(t, spec), File{Path: keysDir + "/" + keyID + events.PublicKeyExt, HostPath: s.pubKey},
+		File{Path: identityDir + "/" + spec.Node + events.PrivateKeyExt, HostPath: key, Mode: 0o600})
 }
 
 // Plan is a ZooKeeper → Consul plan for nodes (node → role) with the Consul

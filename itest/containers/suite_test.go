@@ -29,12 +29,15 @@ type fleet struct {
 func startFleet(t *testing.T) *fleet {
 	t.Helper()
 	f := &fleet{s: containers.StartStack(t), agents: map[string]*containers.Agent{}}
-	f.co = f.s.StartCoordinator(t, "coord-1")
 	for i := 1; i <= 3; i++ {
 		f.specs = append(f.specs,
 			containers.AgentSpec{Node: fmt.Sprintf("p%d", i), Role: "provider", Offers: []string{service}},
 			containers.AgentSpec{Node: fmt.Sprintf("c%d", i), Role: "consumer", Consumes: []string{service}})
 	}
+	for _, spec := range f.specs {
+		f.s.Enrol(t, spec.Node) // before the coordinator starts: it reads the node keys then
+	}
+	f.co = f.s.StartCoordinator(t, "coord-1")
 	for _, spec := range f.specs {
 		f.agents[spec.Node] = f.s.StartAgent(t, spec)
 		if spec.Role == "provider" {

@@ -53,6 +53,7 @@ func startCoordinator(ctx context.Context, brokers []string, prefix string, part
 	}
 	cfg := server.DefaultConfig()
 	cfg.ID, cfg.Brokers, cfg.TopicPrefix, cfg.SigningKey, cfg.AcceptUnsigned = keyID, brokers, prefix, keyFile, true
+	cfg.AcceptUnsignedEvents = true // the simulated fleet publishes unsigned events
 	cfg.CommandPartitions = partitions
 	// The gate after a soak waits for a registry report taken after the
 	// soak began: report often, so that wait stays short.

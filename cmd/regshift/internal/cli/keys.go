@@ -20,7 +20,9 @@ import (
 //
 // The coordinator signs commands with its .key; agents trust its .pub. An
 // operator or another system signs requests with its .key; the coordinator
-// trusts its .pub. A keyring is a folder of .pub files.
+// trusts its .pub. An agent signs its events with its node's .key (-id is
+// the node id); the coordinator trusts its .pub in nodeKeysDir. A keyring
+// is a folder of .pub files.
 func (c *CLI) keysGenerate(_ context.Context, args []string) error {
 	fs := c.flags("keys generate", "keys generate -id ID [-out DIR]")
 	id := fs.String("id", "", "key id: names the files and goes into every signature's ce_keyid (required)")

@@ -28,14 +28,14 @@ func TestOperateARealCoordinator(t *testing.T) {
 	zk := servers.RequireZooKeeper(t)[0]
 	consulAddr := servers.RequireConsul(t)
 	dir := t.TempDir()
-	for _, id := range []string{"coord", "ops"} {
-		if _, _, err := run(t, "keys", "generate", "-id", id, "-out", filepath.Join(dir, id)); err != nil {
+	for id, out := range map[string]string{"coord": "coord", "ops": "ops", "p1": "nodes"} { // p1: a node enrolled, though no agent runs
+		if _, _, err := run(t, "keys", "generate", "-id", id, "-out", filepath.Join(dir, out)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	prefix := "clitest." + newRequestID()[4:] + "."
 	cfg := "id: coord-cli\nbrokers: [" + strings.Join(brokers, ", ") + "]\ntopicPrefix: " + prefix +
-		"\nsigningKey: coord/coord.key\noperatorKeysDir: ops\nlisten: 127.0.0.1:0\ntick: 100ms\nregistryEvery: 200ms\ncommandPartitions: 2\n"
+		"\nsigningKey: coord/coord.key\noperatorKeysDir: ops\nnodeKeysDir: nodes\nlisten: 127.0.0.1:0\ntick: 100ms\nregistryEvery: 200ms\ncommandPartitions: 2\n"
 	if err := os.WriteFile(filepath.Join(dir, "coordinator.yaml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -214,32 +214,58 @@ func (w *world) killConsul() {
 	}
 }
 
-// keys writes the coordinator's and an operator's key pairs.
+// keys writes the coordinator's and an operator's key pairs, and enrols
+// every host of the fleet: its agent's key pair in identity/, its public
+// key in nodes/, the folder the coordinator trusts for agent events (read
+// when it starts leading, before the fleet starts).
 func (w *world) keys() (keysDir string, operator *events.Signer, err error) {
 	keysDir = filepath.Join(w.dir, "keys")
-	for _, id := range []string{"demo-coordinator", "demo-operator"} {
-		_, priv, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
+	if _, err := writeKeyPair(keysDir, "demo-coordinator"); err != nil {
+		return "", nil, err
+	}
+	if operator, err = writeKeyPair(filepath.Join(w.dir, "operators"), "demo-operator"); err != nil {
+		return "", nil, err
+	}
+	for _, node := range w.hosts() {
+		if _, err := writeKeyPair(filepath.Join(w.dir, "identity"), node); err != nil {
 			return "", nil, err
 		}
-		sub := keysDir
-		if id == "demo-operator" {
-			sub = filepath.Join(w.dir, "operators")
-		}
-		if err := os.MkdirAll(sub, 0o700); err != nil {
+		if err := os.MkdirAll(filepath.Join(w.dir, "nodes"), 0o700); err != nil {
 			return "", nil, err
 		}
-		if _, _, err := events.WriteKeyPair(sub, id, priv); err != nil {
+		pub := node + events.PublicKeyExt
+		if err := os.Link(filepath.Join(w.dir, "identity", pub), filepath.Join(w.dir, "nodes", pub)); err != nil {
 			return "", nil, err
-		}
-		if id == "demo-operator" {
-			operator, err = events.NewSigner(id, priv)
-			if err != nil {
-				return "", nil, err
-			}
 		}
 	}
 	return keysDir, operator, nil
+}
+
+// hosts are the fleet's node ids: the providers, then the consumers.
+func (w *world) hosts() []string {
+	var out []string
+	for i := 1; i <= w.o.Providers; i++ {
+		out = append(out, fmt.Sprintf("provider-%d", i))
+	}
+	for i := 1; i <= w.o.Consumers; i++ {
+		out = append(out, fmt.Sprintf("consumer-%d", i))
+	}
+	return out
+}
+
+// writeKeyPair writes a new key pair <dir>/<id>.key and .pub and returns its signer.
+func writeKeyPair(dir, id string) (*events.Signer, error) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if _, _, err := events.WriteKeyPair(dir, id, priv); err != nil {
+		return nil, err
+	}
+	return events.NewSigner(id, priv)
 }
 
 // consulPackage builds the Consul interface package into the folder the

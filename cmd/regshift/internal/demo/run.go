@@ -33,6 +33,7 @@ func (w *world) startCoordinator(ctx context.Context, keysDir string) (string, e
 	cfg.ID, cfg.Brokers, cfg.TopicPrefix = "demo-coordinator", w.o.Kafka, w.prefix
 	cfg.SigningKey = filepath.Join(keysDir, "demo-coordinator.key")
 	cfg.OperatorKeysDir = filepath.Join(w.dir, "operators")
+	cfg.NodeKeysDir = filepath.Join(w.dir, "nodes")
 	cfg.Listen = ln.Addr().String()
 	cfg.PackagesDir = filepath.Join(w.dir, "packages")
 	cfg.Tick, cfg.RegistryEvery, cfg.CommandPartitions = 250*time.Millisecond, 500*time.Millisecond, 4
@@ -102,6 +103,7 @@ func (w *world) startFleet(ctx context.Context, keysDir string) ([]*caller, map[
 		cfg.Start = nodeagent.StartInterface{Name: "zookeeper", Type: "zookeeper", Address: w.o.ZooKeeper, BasePath: w.basePath}
 		cfg.Kafka.Brokers, cfg.Kafka.TopicPrefix = w.o.Kafka, w.prefix
 		cfg.Trust.KeysDir = keysDir
+		cfg.Identity.SigningKey = filepath.Join(w.dir, "identity", node+events.PrivateKeyExt)
 		cfg.API.Listen = ln.Addr().String()
 		cfg.HealthInterval = 500 * time.Millisecond
 		if role == nodeagent.RoleProvider {
