@@ -192,10 +192,12 @@ func BenchmarkDecodeHealth(b *testing.B) {
 // 2,000 nodes, keyed by node over the six partitions of the events topic,
 // read by a group batch consumer (default settings) whose handler only
 // counts them. It reports events/s from the first batch to the last, on
-// the embedded broker and on the real one, with the Validator ("decoded")
-// and with a decoder that does nothing ("transport": the floor the broker,
-// kafka-go and the loop set). Each iteration reads the whole topic with a
-// new group; -benchtime=1x is enough.
+// the embedded broker and on the real one, with the Validator ("decoded"),
+// with the coordinator's EventVerifier on reports and acks (3:1) each
+// signed by its node's key ("verified": what a coordinator does) and with a decoder that
+// does nothing ("transport": the floor the broker, kafka-go and the loop
+// set). Each iteration reads the whole topic with a new group;
+// -benchtime=1x is enough.
 func BenchmarkIngest(b *testing.B) {
 	for _, broker := range []struct {
 		name    string
@@ -206,8 +208,21 @@ func BenchmarkIngest(b *testing.B) {
 	} {
 		b.Run(broker.name, func(b *testing.B) {
 			brokers := broker.brokers(b)
-			b.Run("decoded", func(b *testing.B) { benchIngestWith(b, brokers, events.Validator{Class: schema.ClassEvent}) })
-			b.Run("transport", func(b *testing.B) { benchIngestWith(b, brokers, passDecoder{}) })
+			unsigned := func(b *testing.B, tp events.Topics, nodes int) ([]kafka.Message, events.Decoder) {
+				return healthEvents(b, tp, nodes, nodes), events.Validator{Class: schema.ClassEvent}
+			}
+			b.Run("decoded", func(b *testing.B) { benchIngestWith(b, brokers, unsigned) })
+			b.Run("verified", func(b *testing.B) {
+				benchIngestWith(b, brokers, func(b *testing.B, tp events.Topics, nodes int) ([]kafka.Message, events.Decoder) {
+					recs, keys := signedEvents(b, tp, nodes, nodes)
+					return recs, eventVerifier(b, keys, false)
+				})
+			})
+			b.Run("transport", func(b *testing.B) {
+				benchIngestWith(b, brokers, func(b *testing.B, tp events.Topics, nodes int) ([]kafka.Message, events.Decoder) {
+					return healthEvents(b, tp, nodes, nodes), passDecoder{}
+				})
+			})
 		})
 	}
 }
@@ -219,7 +234,9 @@ func (passDecoder) Decode(rec kafka.Message) (events.Delivery, error) {
 	return events.Delivery{Record: rec}, nil
 }
 
-func benchIngestWith(b *testing.B, brokers []string, dec events.Decoder) {
+// benchIngestWith publishes total/nodes times the round of one event a
+// node that round makes, and reads them with its decoder.
+func benchIngestWith(b *testing.B, brokers []string, round func(b *testing.B, tp events.Topics, nodes int) ([]kafka.Message, events.Decoder)) {
 	const nodes, total = 2_000, 200_000
 	tp := bootstrap(b, brokers, nil)
 	m, _ := testMetrics(b)
@@ -230,9 +247,9 @@ func benchIngestWith(b *testing.B, brokers []string, dec events.Decoder) {
 		b.Fatal(err)
 	}
 	defer pub.Close()
-	round := healthEvents(b, tp, nodes, nodes) // one report a node, sent total/nodes times
+	recs, dec := round(b, tp, nodes) // one event a node, sent total/nodes times
 	for range total / nodes {
-		if err := pub.Publish(context.Background(), round...); err != nil {
+		if err := pub.Publish(context.Background(), recs...); err != nil {
 			b.Fatal(err)
 		}
 	}
