@@ -196,6 +196,8 @@ func (c *Config) validate() error {
 		return bad("trust.keysDir", "%q must be the absolute path of the coordinator keys' folder", c.Trust.KeysDir)
 	case c.Identity.SigningKey == "" || !path.IsAbs(c.Identity.SigningKey):
 		return bad("identity.signingKey", "%q must be the absolute path of this node's private key, %s%s", c.Identity.SigningKey, c.Node, events.PrivateKeyExt)
+	case events.CheckKeyID(c.Node) != nil:
+		return bad("identity.signingKey", "the node id %q cannot name a key (%v): a node signs under its id", c.Node, events.CheckKeyID(c.Node))
 	case path.Base(c.Identity.SigningKey) != c.Node+events.PrivateKeyExt:
 		return bad("identity.signingKey", "%q is not %s%s: the key id must be the node id, the coordinator accepts a node's events only under its own key",
 			c.Identity.SigningKey, c.Node, events.PrivateKeyExt)

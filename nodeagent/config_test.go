@@ -46,6 +46,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"identity:\n  signingKey: /etc/regshift/identity/node-1.key", "identity: {}", "identity.signingKey"},
 		{"  signingKey: /etc/regshift/identity/node-1.key", "  signingKey: /etc/regshift/identity/node-2.key", "identity.signingKey"},
 		{"  signingKey: /etc/regshift/identity/node-1.key", "  signingKey: /etc/regshift/identity/node-1.pub", "identity.signingKey"},
+		{"node: node-1", "node: " + strings.Repeat("n", 65), "identity.signingKey"}, // a valid node id, too long for a key id
 		{"  listen: 127.0.0.1:7070", "  listen: 0.0.0.0:7070", "api.listen"},
 		{"  listen: 127.0.0.1:7070", "  listen: unix:agent.sock", "api.listen"},
 		{"api:", "parityThreshold: 1.5\napi:", "parityThreshold"},
