@@ -3,6 +3,7 @@ package benchfleet
 import (
 	"errors"
 	"fmt"
+	"os/exec"
 	"time"
 )
 
@@ -27,6 +28,13 @@ type Config struct {
 	// Timeout ends a rollout that has not ended by then; it is reported as
 	// not finalized. Default 30m.
 	Timeout time.Duration
+	// Split runs the coordinator in a child process (this binary's hidden
+	// `bench fleet-coordinator`), whose heap is then measured on its own.
+	// It needs Brokers: the split is for runs on a real broker. Default false.
+	Split bool
+
+	// command starts the child of Split; nil: this binary (tests set it).
+	command func(args ...string) *exec.Cmd
 }
 
 // DefaultConfig returns the defaults.
@@ -50,6 +58,9 @@ func (c Config) validate() error {
 	}
 	if c.Partitions < 1 {
 		errs = append(errs, fmt.Errorf("partitions %d: want at least 1", c.Partitions))
+	}
+	if c.Split && len(c.Brokers) == 0 {
+		errs = append(errs, errors.New("split: needs a real broker (-kafka): the coordinator is measured on its own only on one"))
 	}
 	if c.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("timeout %s: want positive", c.Timeout))
