@@ -144,14 +144,6 @@ func testSplit(t *testing.T, brokers []string) {
 	}
 }
 
-func TestSplitNeedsBrokers(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Split = true
-	if _, err := Run(context.Background(), cfg, testLog(t)); err == nil || !strings.Contains(err.Error(), "split") {
-		t.Fatalf("err %v, want split refused without brokers", err)
-	}
-}
-
 // childEnv makes the test binary the coordinator child of a split run.
 const childEnv = "BENCHFLEET_TEST_CHILD"
 
