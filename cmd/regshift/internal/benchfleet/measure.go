@@ -155,8 +155,8 @@ func (c *stateCounter) within(from, to time.Time) (records, bytes int64) {
 	return records, bytes
 }
 
-// Stop waits, up to a minute, until every record written so far is
-// counted, then stops and returns the sums.
+// Stop waits, up to a minute or until ctx ends (an interrupted run), until
+// every record written so far is counted, then stops and returns the sums.
 func (c *stateCounter) Stop(ctx context.Context) (bytes, records int64, err error) {
 	defer func() { c.cancel(); <-c.done }()
 	end, err := endOffset(ctx, c.brokers, c.topic)
@@ -165,8 +165,8 @@ func (c *stateCounter) Stop(ctx context.Context) (bytes, records int64, err erro
 	}
 	deadline := time.Now().Add(time.Minute)
 	for c.next.Load() < end {
-		if time.Now().After(deadline) {
-			return c.bytes.Load(), c.records.Load(), fmt.Errorf("state topic: counted up to offset %d of %d within a minute", c.next.Load(), end)
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return c.bytes.Load(), c.records.Load(), fmt.Errorf("state topic: counted up to offset %d of %d", c.next.Load(), end)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

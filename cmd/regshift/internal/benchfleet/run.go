@@ -280,7 +280,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Result, error) {
 	if o.phase == schema.PhaseFinalized { // every gate passed, each after its soak
 		res.Soaks = time.Duration(o.waves) * cfg.Soak
 	}
-	if res.StateBytes, res.StateRecords, err = state.Stop(context.WithoutCancel(ctx)); err != nil {
+	if res.StateBytes, res.StateRecords, err = state.Stop(ctx); err != nil {
 		log.Warn("state bytes undercounted", "err", err)
 	}
 	for _, b := range f.rounds.largest() {
