@@ -51,7 +51,7 @@ func (e *Env) AgentConfig(t testing.TB, spec AgentSpec) nodeagent.Config {
 			Check: nodeagent.Check{Interval: 10 * time.Second, Timeout: 2 * time.Second}})
 	}
 	c.Consumes = spec.Consumes
-	c.Kafka.Brokers, c.Kafka.TopicPrefix = e.Brokers, e.Prefix
+	c.Kafka = e.Kafka(PartyAgent)
 	c.Trust.KeysDir = e.KeysDir
 	c.HealthInterval = 250 * time.Millisecond
 	return c
