@@ -39,7 +39,11 @@ func (a *Agent) consume(ctx context.Context) error {
 		return err
 	}
 	a.log.Info("consuming commands", "topic", a.topics.Commands, "partition", partition, "of", n)
-	return c.WithName(a.cfg.Node).Run(ctx)
+	err = c.WithName(a.cfg.Node).Run(ctx)
+	if ctx.Err() != nil {
+		return nil // stopping: an offset save cut short by ctx is no failure
+	}
+	return err
 }
 
 // handle carries out one verified command: decide, execute, persist, ack.
@@ -171,15 +175,23 @@ func (o offsets) Load(context.Context) (int64, error) {
 	return o.a.cp.CommandsOffset, nil
 }
 
-func (o offsets) Save(_ context.Context, next int64) error {
+// Save persists the offset, retrying as a state save does: a full or
+// failing disk stalls the commands partition until the offset is saved, but
+// the agent keeps serving (local API, health, registrations) instead of
+// exiting, deregistering and crash-looping. It fails only when ctx ends. The
+// lock is not held while the disk is written: only the command loop, which
+// calls Save, changes the checkpoint.
+func (o offsets) Save(ctx context.Context, next int64) error {
 	o.a.mu.Lock()
-	defer o.a.mu.Unlock()
 	cp := o.a.cp
+	o.a.mu.Unlock()
 	cp.CommandsOffset = next
-	if err := o.a.store.Save(cp); err != nil {
+	if err := retryUntil(ctx, func() error { return o.a.store.Save(cp) }, o.a.log, "the commands offset to persist"); err != nil {
 		return err
 	}
-	o.a.cp = cp
+	o.a.mu.Lock()
+	o.a.cp.CommandsOffset = next
+	o.a.mu.Unlock()
 	return nil
 }
 

@@ -179,8 +179,10 @@ func (c *Config) validate() error {
 		return bad("parityThreshold", "%v, want a fraction in (0, 1]", c.ParityThreshold)
 	case c.MaxPackageBytes < 1024:
 		return bad("maxPackageBytes", "%d is below 1024", c.MaxPackageBytes)
-	case c.Trust.MaxClockSkew < 0 || c.Trust.MaxClockSkew > 10*time.Minute:
-		return bad("trust.maxClockSkew", "%s, want 0..10m", c.Trust.MaxClockSkew)
+	case c.Trust.MaxClockSkew <= 0 || c.Trust.MaxClockSkew > 10*time.Minute:
+		// The command verifier needs a positive skew: 0 would pass here and
+		// stop the agent when it starts consuming.
+		return bad("trust.maxClockSkew", "%s, want above 0 and at most 10m", c.Trust.MaxClockSkew)
 	case c.Trust.KeysDir == "" || !path.IsAbs(c.Trust.KeysDir):
 		return bad("trust.keysDir", "%q must be the absolute path of the coordinator keys' folder", c.Trust.KeysDir)
 	}

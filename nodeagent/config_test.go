@@ -42,6 +42,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"consumes: [payments]", "consumes: ['pay ments']", "consumes[0]"},
 		{"  brokers: [127.0.0.1:9092]", "  brokers: [kafka]", "kafka.brokers[0]"},
 		{"  keysDir: /etc/regshift/keys", "  keysDir: keys", "trust.keysDir"},
+		{"  keysDir: /etc/regshift/keys", "  keysDir: /etc/regshift/keys\n  maxClockSkew: 0s", "trust.maxClockSkew"},
 		{"  listen: 127.0.0.1:7070", "  listen: 0.0.0.0:7070", "api.listen"},
 		{"  listen: 127.0.0.1:7070", "  listen: unix:agent.sock", "api.listen"},
 		{"api:", "parityThreshold: 1.5\napi:", "parityThreshold"},
