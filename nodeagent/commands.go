@@ -32,6 +32,7 @@ func (a *Agent) consume(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.verifier = v
 	ccfg := events.DefaultConsumerConfig(a.cfg.Kafka.Brokers, a.topics.Commands, a.topics.DLQ)
 	ccfg.Security = a.sec
 	c, err := events.NewPartitionConsumer(ccfg, partition, offsets{a}, commandDecoder{a: a, v: v}, a.handle, a.prod, a.log, a.evm)
@@ -62,7 +63,12 @@ func (a *Agent) handle(ctx context.Context, d events.Delivery) error {
 	if err != nil {
 		next, ack = old.State, Ack{CommandID: h.CommandID, Status: schema.AckRejected, Reason: reasonOf(ReasonMissingArgument, err.Error())}
 	} else {
-		next, ack = a.host.Execute(ctx, old.State, Decide(old.State, nc))
+		run, stop := ctx, func() {}
+		if nc.Kind == schema.CommandInstall {
+			run, stop = a.preemptible(ctx, d.Record)
+		}
+		next, ack = a.host.Execute(run, old.State, Decide(old.State, nc))
+		stop()
 	}
 	cp := old
 	cp.State, cp.Epoch = next, max(old.Epoch, h.Epoch)
