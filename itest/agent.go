@@ -53,6 +53,7 @@ func (e *Env) AgentConfig(t testing.TB, spec AgentSpec) nodeagent.Config {
 	c.Consumes = spec.Consumes
 	c.Kafka = e.Kafka(PartyAgent)
 	c.Trust.KeysDir = e.KeysDir
+	c.Fetch.FileRoot = e.Dir // Package writes the Env's packages there
 	c.HealthInterval = 250 * time.Millisecond
 	return c
 }

@@ -91,6 +91,17 @@ type Waves struct {
 	MaxInFlight int   `json:"max_in_flight"`
 }
 
+// Bounds of a plan's counts and durations: the same in the JSON Schema
+// (defs.v1.json $defs plan, waves, gates) and in coordinator.ValidatePlan,
+// which a test holds equal. Seven days keeps every seconds value far from
+// time.Duration's overflow (about 292 years) and covers any real soak.
+const (
+	PlanMaxNodes             = 100_000 // nodes; also the most canary, max_in_flight and failure_budget can mean
+	PlanMaxWaves             = 100     // percentages: rising in 1..100
+	PlanMinAckTimeoutSeconds = 10      // above every agent's package fetch (nodeagent: fetch.timeout < this)
+	PlanMaxSeconds           = 7 * 24 * 60 * 60
+)
+
 // Gates decide whether a wave may be followed by the next.
 type Gates struct {
 	AckTimeoutSeconds int     `json:"ack_timeout_seconds"`

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sync"
@@ -69,6 +70,10 @@ func Validate(typ string, body []byte) error {
 		return fmt.Errorf("%w: %s: not JSON: %w", ErrInvalid, typ, err)
 	}
 	if err := all[typ].Validate(inst); err != nil {
+		var ve *jsonschema.ValidationError
+		if errors.As(err, &ve) {
+			return fmt.Errorf("%w: %s: %s", ErrInvalid, typ, FieldProblems(ve))
+		}
 		return fmt.Errorf("%w: %s: %w", ErrInvalid, typ, err)
 	}
 	return nil
