@@ -206,8 +206,11 @@ func BenchmarkIngest(b *testing.B) {
 	} {
 		b.Run(broker.name, func(b *testing.B) {
 			brokers := broker.brokers(b)
-			b.Run("decoded", func(b *testing.B) { benchIngestWith(b, brokers, events.Validator{Class: schema.ClassEvent}) })
-			b.Run("transport", func(b *testing.B) { benchIngestWith(b, brokers, passDecoder{}) })
+			b.Run("decoded", func(b *testing.B) { benchIngestWith(b, brokers, events.Validator{Class: schema.ClassEvent}, 0) })
+			b.Run("decoded-commit-every-1s", func(b *testing.B) {
+				benchIngestWith(b, brokers, events.Validator{Class: schema.ClassEvent}, time.Second)
+			})
+			b.Run("transport", func(b *testing.B) { benchIngestWith(b, brokers, passDecoder{}, 0) })
 		})
 	}
 }
@@ -219,7 +222,7 @@ func (passDecoder) Decode(rec kafka.Message) (events.Delivery, error) {
 	return events.Delivery{Record: rec}, nil
 }
 
-func benchIngestWith(b *testing.B, brokers []string, dec events.Decoder) {
+func benchIngestWith(b *testing.B, brokers []string, dec events.Decoder, commitEvery time.Duration) {
 	const nodes, total = 2_000, 200_000
 	tp := bootstrap(b, brokers, nil)
 	m, _ := testMetrics(b)
@@ -242,6 +245,7 @@ func benchIngestWith(b *testing.B, brokers []string, dec events.Decoder) {
 		var first, last atomic.Int64 // unix nanoseconds
 		done := make(chan struct{})
 		cfg := events.DefaultConsumerConfig(brokers, tp.Events, tp.DLQ)
+		cfg.CommitEvery = commitEvery
 		c, err := events.NewGroupBatchConsumer(cfg, fmt.Sprintf("bench-%d", i), dec,
 			func(_ context.Context, ds []events.Delivery) []error {
 				now := time.Now().UnixNano()
