@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os/exec"
 	"time"
+
+	"github.com/regshift/regshift/schema"
 )
 
 // Config is one run's settings.
@@ -47,8 +49,8 @@ func (c Config) validate() error {
 	if c.Nodes < 2 {
 		errs = append(errs, fmt.Errorf("nodes %d: want at least 2 (a provider and a consumer)", c.Nodes))
 	}
-	if c.Nodes > 999_999 {
-		errs = append(errs, fmt.Errorf("nodes %d: at most 999,999", c.Nodes))
+	if c.Nodes > schema.PlanMaxNodes {
+		errs = append(errs, fmt.Errorf("nodes %d: a plan has at most %d", c.Nodes, schema.PlanMaxNodes))
 	}
 	if c.Soak < 0 || c.Soak%time.Second != 0 {
 		errs = append(errs, fmt.Errorf("soak %s: want whole seconds, 0 or more", c.Soak))

@@ -136,13 +136,14 @@ func startCoordinator(ctx context.Context, brokers []string, prefix string, part
 }
 
 // plan moves n nodes from a ZooKeeper to a Consul interface (both served
-// by memory registries): waves canary 1, 10, 50, 100 % of each role, all in
+// by memory registries: the addresses are well-formed for their kinds and
+// never dialled): waves canary 1, 10, 50, 100 % of each role, all in
 // flight at once, every gate soaking soak, finalized automatically.
 func plan(n int, soak time.Duration) schema.Plan {
 	p := schema.Plan{
-		From: schema.Interface{Name: "zookeeper", Kind: string(registries.KindZooKeeper), Address: "memory:old",
+		From: schema.Interface{Name: "zookeeper", Kind: string(registries.KindZooKeeper), Address: "127.0.0.1:2181",
 			Package: schema.Package{URL: "http://127.0.0.1/packages/zookeeper.tgz", Digest: "sha256:" + hexDigits}},
-		To: schema.Interface{Name: "consul", Kind: string(registries.KindConsul), Address: "memory:new",
+		To: schema.Interface{Name: "consul", Kind: string(registries.KindConsul), Address: "127.0.0.1:8500",
 			Package: schema.Package{URL: "http://127.0.0.1/packages/consul.tgz", Digest: "sha256:" + hexDigits}},
 		Waves: schema.Waves{Canary: 1, Percentages: []int{10, 50, 100}, MaxInFlight: n},
 		Gates: schema.Gates{AckTimeoutSeconds: 600, SoakSeconds: int(soak / time.Second), MinHealthyRatio: 1, MinParity: 0.99,
