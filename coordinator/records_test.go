@@ -185,3 +185,18 @@ func TestHaltHoldsUntilResume(t *testing.T) {
 		t.Fatalf("after resume: held %v, %+v", r.Held, out)
 	}
 }
+
+// TestApproveDoesNotPassAHalt: approve passes a gate, not a hold after a
+// failed step; resume (or abort) is the way on.
+func TestApproveDoesNotPassAHalt(t *testing.T) {
+	head, nodes := rollingRecords(t)
+	r, err := FromRecords(head, nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Halt("boom")
+	Step(&r, RequestIn{Now: r.Now, Kind: schema.RequestApprove, By: "alice"})
+	if d := r.Decisions[len(r.Decisions)-1]; !r.Held || r.Wave != 0 || d.Decision != schema.DecisionRequestRefused {
+		t.Fatalf("approve of a halted rollout: held %v, wave %d, decision %+v", r.Held, r.Wave, d)
+	}
+}

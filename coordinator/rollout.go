@@ -282,3 +282,14 @@ func (r *Rollout) Halt(why string) Output {
 		Detail: "a step failed; held until resume (or abort): " + why})
 	return out
 }
+
+// halted reports whether the rollout is held by Halt rather than by a gate:
+// its latest held decision is on CheckStep.
+func (r *Rollout) halted() bool {
+	for i := len(r.Decisions) - 1; i >= 0; i-- {
+		if d := r.Decisions[i]; d.Decision == schema.DecisionHeld {
+			return r.Held && d.Check == schema.CheckStep
+		}
+	}
+	return false
+}
