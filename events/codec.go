@@ -122,22 +122,26 @@ func agree(env Envelope, m schema.Message) error {
 	return nil
 }
 
-// Validator decodes messages that travel unsigned — agent events, state
-// records — checking the envelope, the class and the schema. A signature,
-// if present, is not looked at.
+// Validator decodes messages that travel unsigned — agent events (state
+// records are a StateVerifier's) — checking the envelope, the class and the
+// schema. A signature, if present, is not looked at.
 type Validator struct {
 	Class schema.Class
 }
 
 // Decode implements Decoder.
 func (v Validator) Decode(rec kafka.Message) (Delivery, error) {
-	return decodeWith(rec, v.Class, func(env Envelope) (schema.Message, error) {
-		m, err := body(env)
-		if err == nil {
-			err = agree(env, m)
-		}
-		return m, err
-	})
+	return decodeWith(rec, v.Class, checkBody)
+}
+
+// checkBody validates and decodes the envelope's data and checks that the
+// headers agree with it.
+func checkBody(env Envelope) (schema.Message, error) {
+	m, err := body(env)
+	if err == nil {
+		err = agree(env, m)
+	}
+	return m, err
 }
 
 // decodeWith opens rec as a message of class and checks it with verify.

@@ -147,22 +147,54 @@ func TestSwitchBackWithTenThousandMissing(t *testing.T) {
 }
 
 // serveLeading runs a coordinator replica with cfg (a fast tick and
-// registry measurement, a fresh signing key, unsigned requests accepted)
-// until ctx ends, waits for it to lead, and returns its API's URL. The
-// test waits for it to stop when it ends.
+// registry measurement, a fresh signing key unless cfg names one, unsigned
+// requests accepted) until ctx ends, waits for it to lead, and returns its
+// API's URL. The test waits for it to stop when it ends.
 func serveLeading(ctx context.Context, t *testing.T, cfg server.Config, open server.Opener) string {
 	t.Helper()
-	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	keyFile, _, err := events.WriteKeyPair(t.TempDir(), "coord-test", priv)
-	if err != nil {
-		t.Fatal(err)
+	s := newServer(t, cfg, open)
+	return serve(ctx, t, s)
+}
+
+// newServer is serveLeading's replica, not yet serving.
+func newServer(t *testing.T, cfg server.Config, open server.Opener) *server.Server {
+	t.Helper()
+	if cfg.SigningKey == "" {
+		cfg.SigningKey = writeKey(t, t.TempDir(), "coord-test").file
 	}
-	cfg.ID, cfg.SigningKey, cfg.AcceptUnsigned = "coord-test", keyFile, true
+	cfg.ID, cfg.AcceptUnsigned = "coord-test", true
 	cfg.Tick, cfg.RegistryEvery, cfg.CommandPartitions = 50*time.Millisecond, 100*time.Millisecond, 2
 	s, err := server.New(cfg, server.Deps{Registry: prometheus.NewRegistry(), Open: open}, testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+// key is a key pair written to a folder, and its signer.
+type key struct {
+	*events.Signer
+	file string // the private key file
+}
+
+func writeKey(t *testing.T, dir, id string) key {
+	t.Helper()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	file, _, err := events.WriteKeyPair(dir, id, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := events.NewSigner(id, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key{s, file}
+}
+
+// serve runs s until ctx ends, waits for it to lead, and returns its API's
+// URL. The test waits for it to stop when it ends.
+func serve(ctx context.Context, t *testing.T, s *server.Server) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

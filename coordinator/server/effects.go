@@ -37,10 +37,25 @@ type bridgeAction struct {
 	a coordinator.BridgeAction
 }
 
-// fold steps one rollout and keeps what it asks for until flush.
+// fold steps one rollout and keeps what it asks for until flush. A step
+// that panics holds that rollout (coordinator.Rollout.Halt, the panic's
+// value in the decision) and the others go on; until a request clears the
+// hold — resume, or abort — only requests are folded into it.
 func (o *owner) fold(r *coordinator.Rollout, in coordinator.Input) {
+	_, request := in.(coordinator.RequestIn)
+	if o.stalled[r.ID] && !request {
+		return
+	}
 	start := o.s.now()
-	out := coordinator.Step(r, in)
+	out, failed := o.step(r, in)
+	if failed != "" {
+		o.s.m.stepPanics.Inc()
+		o.s.log.Error("a step panicked: rollout held", "rollout", r.ID, "input", fmt.Sprintf("%T", in), "panic", failed)
+		out = r.Halt(failed)
+		o.stalled[r.ID] = true
+	} else if !r.Held {
+		delete(o.stalled, r.ID)
+	}
 	if len(out.Decisions) > 0 {
 		o.s.m.decisionSeconds.Observe(o.s.now().Sub(start).Seconds())
 	}
@@ -55,6 +70,21 @@ func (o *owner) fold(r *coordinator.Rollout, in coordinator.Input) {
 	if out.Bridge != "" {
 		o.fx.bridges = append(o.fx.bridges, bridgeAction{r, out.Bridge})
 	}
+}
+
+// step is one coordinator step that recovers a panic: failed is then the
+// panic's value (within schema.MaxDetail), and the step's commands are
+// dropped.
+func (o *owner) step(r *coordinator.Rollout, in coordinator.Input) (out coordinator.Output, failed string) {
+	defer func() {
+		if v := recover(); v != nil {
+			out, failed = coordinator.Output{}, schema.Truncate(fmt.Sprint(v), schema.MaxDetail)
+			if failed == "" {
+				failed = "panic"
+			}
+		}
+	}()
+	return o.s.step(r, in), ""
 }
 
 // flush writes the dirty records of every rollout stepped since the last

@@ -30,6 +30,17 @@ type owner struct {
 	fx       effects         // what the steps of the current job asked for
 	changed  map[string]bool // stepped since the last snapshot
 	lastView time.Time
+
+	// The rollouts replay quarantined (fixed while this replica leads): by
+	// id, the first maxQuarantineListed for the API's list, and the nodes
+	// of those not ended, which no new rollout may take.
+	quarantined      map[string]*Summary
+	quarantineListed []Summary
+	quarantinedNodes map[string]string // node id -> rollout id
+
+	// stalled are the rollouts held after their step panicked: only
+	// requests are folded into them until one clears the hold.
+	stalled map[string]bool
 }
 
 // job is one input, or a batch of them: run on the owner goroutine, then
@@ -49,7 +60,22 @@ const viewEvery = 200 * time.Millisecond
 func newOwner(s *Server, prod *events.Producer, epoch uint64) *owner {
 	return &owner{s: s, prod: prod, epoch: epoch, inputs: make(chan job),
 		enc:      &events.Encoder{Topics: s.topics, Source: "regshift/coordinator/" + s.cfg.ID, Signer: s.signer},
-		rollouts: map[string]*coordinator.Rollout{}, fx: newEffects(), changed: map[string]bool{}}
+		rollouts: map[string]*coordinator.Rollout{}, fx: newEffects(), changed: map[string]bool{},
+		quarantined: map[string]*Summary{}, quarantinedNodes: map[string]string{}, stalled: map[string]bool{}}
+}
+
+// quarantine takes the rollouts replay refused.
+func (o *owner) quarantine(q map[string]quarantined) {
+	for id, e := range q {
+		o.quarantined[id] = &e.summary
+		if e.summary.Phase.Ended() {
+			continue
+		}
+		for _, n := range e.nodes {
+			o.quarantinedNodes[n] = id
+		}
+	}
+	o.quarantineListed = listQuarantine(q)
 }
 
 // run owns the rollouts until ctx ends.
@@ -206,11 +232,19 @@ func (o *owner) create(ctx context.Context, h schema.RequestHeader, p schema.Pla
 		o.s.log.Info("create of an existing rollout ignored", "rollout", h.RolloutID, "request", h.RequestID)
 		return nil
 	}
+	if q, ok := o.quarantined[h.RolloutID]; ok {
+		return fmt.Errorf("rollout %s is quarantined: %s", h.RolloutID, q.Quarantined)
+	}
 	for _, other := range o.active() {
 		for _, n := range p.Nodes {
 			if other.Node(n.NodeID) != nil {
 				return fmt.Errorf("rollout %s: node %s is already in active rollout %s", h.RolloutID, n.NodeID, other.ID)
 			}
+		}
+	}
+	for _, n := range p.Nodes {
+		if q, ok := o.quarantinedNodes[n.NodeID]; ok {
+			return fmt.Errorf("rollout %s: node %s is in quarantined rollout %s", h.RolloutID, n.NodeID, q)
 		}
 	}
 	r, out, err := coordinator.NewRollout(h.RolloutID, p, o.epoch, now)

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/regshift/regshift/coordinator"
 	"github.com/regshift/regshift/events"
 	"github.com/regshift/regshift/registries"
 )
@@ -34,6 +35,12 @@ type Config struct {
 	// network only).
 	OperatorKeysDir string
 	AcceptUnsigned  bool
+	// CoordinatorKeysDir holds the public keys (<key id>.pub, optional
+	// "revoked" file) of every coordinator replica: a state record or an
+	// epoch claim is trusted only when one of them signed it, so it must
+	// hold this replica's own key. Empty: only this replica's own key is
+	// trusted — right when every replica signs with the same SigningKey.
+	CoordinatorKeysDir string
 	// Listen is the HTTP API's address (127.0.0.1:7080); Run binds it,
 	// Serve takes a listener instead.
 	Listen string
@@ -108,9 +115,13 @@ type Server struct {
 
 	status atomic.Pointer[Health] // leader or standby, epoch: written by lead, read by /healthz
 	view   atomic.Pointer[view]   // the rollouts as last published by the owner
+
+	state *events.StateVerifier                                            // verifies what is read of the state topic
+	step  func(*coordinator.Rollout, coordinator.Input) coordinator.Output // coordinator.Step; a test plants a failing one
 }
 
-// New checks the config and loads the signing key.
+// New checks the config and loads the signing key and the coordinators'
+// keyring.
 func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -118,6 +129,10 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 	signer, err := events.LoadSigner(cfg.SigningKey)
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: signing key: %w", err)
+	}
+	state, err := stateVerifier(signer, cfg.CoordinatorKeysDir)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: coordinator keys: %w", err)
 	}
 	if deps.Registry == nil {
 		deps.Registry = prometheus.NewRegistry()
@@ -138,7 +153,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 	}
 	log = log.With("component", "coordinator", "replica", cfg.ID)
 	s := &Server{cfg: cfg, log: log, reg: deps.Registry, now: func() time.Time { return deps.Now().UTC() }, signer: signer,
-		topics: events.NewTopics(cfg.TopicPrefix), evm: evm, m: m, bridges: newBridges(deps.Open, log)}
+		topics: events.NewTopics(cfg.TopicPrefix), evm: evm, m: m, bridges: newBridges(deps.Open, log), state: state, step: coordinator.Step}
 	s.status.Store(&Health{Replica: cfg.ID})
 	s.view.Store(&view{rollouts: map[string]*rolloutView{}})
 	return s, nil
