@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -39,11 +40,13 @@ func newSigner(t testing.TB, id string) *events.Signer {
 	return s
 }
 
+// keyringOf trusts the signers' keys, each as admin (a role only requests
+// look at).
 func keyringOf(t testing.TB, signers ...*events.Signer) *events.Keyring {
 	t.Helper()
 	k := events.NewKeyring()
 	for _, s := range signers {
-		if err := k.Add(s.KeyID, s.Public()); err != nil {
+		if err := errors.Join(k.Add(s.KeyID, s.Public()), k.Grant(s.KeyID, events.RoleAdmin)); err != nil {
 			t.Fatal(err)
 		}
 	}
