@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/regshift/regshift/events"
+	"github.com/regshift/regshift/itest"
 	"github.com/regshift/regshift/schema"
 )
 
@@ -135,26 +136,7 @@ func dropHeader(rec kafka.Message, key string) kafka.Message {
 // counter sums the series of a counter that match labels, 0 when none was touched.
 func counter(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
-					continue next
-				}
-			}
-			sum += m.GetCounter().GetValue()
-		}
-	}
-	return sum
+	return itest.Counter(t, reg, name, labels)
 }
 
 // awaitDeadLetters waits until n dead letters were published: a batch's

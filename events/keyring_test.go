@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/regshift/regshift/events"
+	"github.com/regshift/regshift/itest"
 	"github.com/regshift/regshift/schema"
 )
 
@@ -20,14 +21,7 @@ func keyFolder(t *testing.T, ids ...string) (string, map[string]*events.Signer) 
 	dir := t.TempDir()
 	signers := map[string]*events.Signer{}
 	for _, id := range ids {
-		_, priv := mustKey(t)
-		keyPath, _, err := events.WriteKeyPair(dir, id, priv)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if signers[id], err = events.LoadSigner(keyPath); err != nil {
-			t.Fatal(err)
-		}
+		signers[id] = itest.KeyPair(t, dir, id)
 	}
 	return dir, signers
 }
@@ -120,19 +114,12 @@ func TestKeyringReloadsWhileRunning(t *testing.T) {
 	await("alice trusted", keys["alice"], "")
 
 	// A key added while running.
-	_, priv := mustKey(t)
-	carolKey, _, err := events.WriteKeyPair(t.TempDir(), "carol", priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	carol, err := events.LoadSigner(carolKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	elsewhere := t.TempDir()
+	carol := itest.KeyPair(t, elsewhere, "carol")
 	if verdict(t, ring, carol) != events.ReasonUnknownKey {
 		t.Fatal("carol trusted before her key is in the folder")
 	}
-	pub, err := os.ReadFile(strings.TrimSuffix(carolKey, ".key") + ".pub")
+	pub, err := os.ReadFile(filepath.Join(elsewhere, "carol.pub"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -149,8 +149,9 @@ func TestSwitchBackWithTenThousandMissing(t *testing.T) {
 // serveLeading runs a coordinator replica with cfg (a fast tick and
 // registry measurement, a fresh signing key, unsigned requests accepted)
 // until ctx ends, waits for it to lead, and returns its API's URL. The
-// test waits for it to stop when it ends.
-func serveLeading(ctx context.Context, t *testing.T, cfg server.Config, open server.Opener) string {
+// test waits for it to stop when it ends. A clock, when given, is its
+// Deps.Now.
+func serveLeading(ctx context.Context, t *testing.T, cfg server.Config, open server.Opener, clock ...func() time.Time) string {
 	t.Helper()
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	keyFile, _, err := events.WriteKeyPair(t.TempDir(), "coord-test", priv)
@@ -159,7 +160,11 @@ func serveLeading(ctx context.Context, t *testing.T, cfg server.Config, open ser
 	}
 	cfg.ID, cfg.SigningKey, cfg.AcceptUnsigned = "coord-test", keyFile, true
 	cfg.Tick, cfg.RegistryEvery, cfg.CommandPartitions = 50*time.Millisecond, 100*time.Millisecond, 2
-	s, err := server.New(cfg, server.Deps{Registry: prometheus.NewRegistry(), Open: open}, testLog(t))
+	deps := server.Deps{Registry: prometheus.NewRegistry(), Open: open}
+	if len(clock) > 0 {
+		deps.Now = clock[0]
+	}
+	s, err := server.New(cfg, deps, testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}

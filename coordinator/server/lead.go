@@ -21,6 +21,7 @@ func (s *Server) lead(ctx context.Context, prod *events.Producer) error {
 	log := s.stateLog()
 	heads := map[string]schema.RolloutRecord{}
 	nodes := map[string][]schema.NodeRecord{}
+	seen := map[string]schema.SeenRequest{}
 	var highest uint64
 	end, err := log.Replay(ctx, func(offset int64, d events.Delivery, err error) {
 		if err != nil {
@@ -34,6 +35,8 @@ func (s *Server) lead(ctx context.Context, prod *events.Producer) error {
 			heads[m.ID] = *m
 		case *schema.NodeRecord:
 			nodes[m.RolloutID] = append(nodes[m.RolloutID], *m) // the latest of a node wins below
+		case *schema.SeenRequest:
+			seen[m.RequestID] = *m
 		}
 	})
 	if err != nil {
@@ -50,6 +53,7 @@ func (s *Server) lead(ctx context.Context, prod *events.Producer) error {
 	}
 	epoch := highest + 1
 	o := newOwner(s, prod, epoch)
+	o.seen.restore(seen, s.now())
 	claim := &schema.EpochRecord{Epoch: epoch, Leader: s.cfg.ID, AcquiredAt: s.now()}
 	if err := o.publish(ctx, claim); err != nil {
 		return fmt.Errorf("claim epoch %d: %w", epoch, err)
@@ -125,16 +129,7 @@ func (s *Server) consumeEvents(ctx context.Context, o *owner, prod *events.Produ
 }
 
 func (s *Server) consumeRequests(ctx context.Context, o *owner, prod *events.Producer) error {
-	keys := events.NewKeyring()
-	if s.cfg.OperatorKeysDir != "" {
-		var err error
-		if keys, err = events.LoadKeyring(s.cfg.OperatorKeysDir); err != nil {
-			return fmt.Errorf("operator keys: %w", err)
-		}
-	}
-	vcfg := events.DefaultRequestVerifierConfig()
-	vcfg.AllowUnsigned = s.cfg.AcceptUnsigned
-	v, err := events.NewRequestVerifier(vcfg, keys)
+	v, err := events.NewRequestVerifier(s.requests, s.operators)
 	if err != nil {
 		return err
 	}
