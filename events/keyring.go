@@ -35,7 +35,8 @@ type Keyring struct {
 
 	mu     sync.Mutex      // serializes the writers below
 	pinned map[string]bool // revoked with Revoke: stays revoked across reloads
-	stamp  string          // what the folder looked like when last read
+	glance string          // the folder's own stamp and the small files, when last looked at
+	stamp  string          // what the whole folder looked like when last read
 }
 
 // keyset is one immutable state of a keyring.
@@ -129,7 +130,7 @@ func (k *Keyring) lookup(id string) (ed25519.PublicKey, error) {
 func LoadKeyring(dir string) (*Keyring, error) {
 	k := NewKeyring()
 	k.dir = dir
-	k.stamp = stampDir(dir)
+	k.glance, k.stamp = glanceDir(dir), stampDir(dir)
 	ks, err := readKeyset(dir)
 	if err != nil {
 		return nil, err
@@ -145,12 +146,23 @@ func LoadKeyring(dir string) (*Keyring, error) {
 // keys whose .pub is gone are dropped, ids in "revoked" are refused, and a
 // key whose role "roles" lowers gets the lower one. The error says what is
 // wrong, each problem naming its file.
-func (k *Keyring) Reload() (changed bool, err error) {
+func (k *Keyring) Reload() (changed bool, err error) { return k.reload(true) }
+
+// reload is Reload; unless thorough, it looks first only at what changes
+// when a file is added, removed or renamed (the folder's modification
+// time) and at the small revoked and roles files, and stats every .pub
+// only when that changed: a keyring of 100,000 node keys is cheap to poll.
+func (k *Keyring) reload(thorough bool) (changed bool, err error) {
 	if k.dir == "" {
 		return false, errors.New("events: the keyring follows no folder")
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	glance := glanceDir(k.dir)
+	if !thorough && glance == k.glance {
+		return false, nil
+	}
+	k.glance = glance
 	stamp := stampDir(k.dir)
 	if stamp == k.stamp {
 		return false, nil
@@ -167,9 +179,16 @@ func (k *Keyring) Reload() (changed bool, err error) {
 	return true, err
 }
 
+// thoroughEvery is how many polls of Watch pass between two that stat
+// every .pub, which finds a .pub overwritten in place (a file added,
+// removed or renamed is found at the next poll).
+const thoroughEvery = 15
+
 // Watch reloads the keyring from its folder every interval until ctx ends
 // (it then returns nil), logging each change and each change it could not
-// take whole (see Reload), and counting them in m when it is not nil.
+// take whole (see Reload), and counting them in m when it is not nil. A
+// key added or removed, a revocation and a role change take effect at the
+// next poll; a .pub overwritten in place within thoroughEvery polls.
 func (k *Keyring) Watch(ctx context.Context, every time.Duration, log *slog.Logger, m *Metrics) error {
 	if k.dir == "" {
 		return errors.New("events: the keyring follows no folder")
@@ -181,13 +200,13 @@ func (k *Keyring) Watch(ctx context.Context, every time.Duration, log *slog.Logg
 	m.keyringSize(k.dir, k.trusted())
 	t := time.NewTicker(every)
 	defer t.Stop()
-	for {
+	for poll := 1; ; poll++ {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		}
-		changed, err := k.Reload()
+		changed, err := k.reload(poll%thoroughEvery == 0)
 		switch {
 		case err != nil:
 			log.Error("keyring change not taken whole: kept the last good keys and roles, applied its removals, revocations and lowered roles",
@@ -295,32 +314,46 @@ func pubID(e os.DirEntry) (string, bool) {
 	return strings.TrimSuffix(e.Name(), PublicKeyExt), true
 }
 
-// stampDir sums what a keyring folder looks like: each .pub's name, size
-// and modification time (followed through links, as a Kubernetes volume
-// swaps them), and the revoked and roles files' contents, which are small
-// and matter most. A folder it cannot read has the error as its stamp.
+// glanceDir sums what a keyring folder looks like at a glance: its own
+// modification time (a file added, removed or renamed in it, a Kubernetes
+// volume swapping its data link) and the revoked and roles files'
+// contents, which are small and matter most. A folder it cannot read has
+// the error as its glance.
+func glanceDir(dir string) string {
+	h := sha256.New()
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	fmt.Fprintf(h, "%d\n", fi.ModTime().UnixNano())
+	for _, name := range []string{RevokedFile, RolesFile} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		fmt.Fprintf(h, "%s %d %v\n", name, len(b), err)
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// stampDir sums what a keyring folder looks like: its glance and each
+// .pub's name, size and modification time (followed through links). A
+// folder it cannot read has the error as its stamp.
 func stampDir(dir string) string {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return "error: " + err.Error()
 	}
 	h := sha256.New()
+	h.Write([]byte(glanceDir(dir)))
 	for _, e := range entries { // sorted by name
 		if _, ok := pubID(e); !ok {
 			continue
 		}
-		name := e.Name()
-		fi, err := os.Stat(filepath.Join(dir, name))
+		fi, err := os.Stat(filepath.Join(dir, e.Name()))
 		if err != nil {
-			fmt.Fprintf(h, "%s error %v\n", name, err)
+			fmt.Fprintf(h, "%s error %v\n", e.Name(), err)
 			continue
 		}
-		fmt.Fprintf(h, "%s %d %d\n", name, fi.Size(), fi.ModTime().UnixNano())
-	}
-	for _, name := range []string{RevokedFile, RolesFile} {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		fmt.Fprintf(h, "%s %d %v\n", name, len(b), err)
-		h.Write(b)
+		fmt.Fprintf(h, "%s %d %d\n", e.Name(), fi.Size(), fi.ModTime().UnixNano())
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

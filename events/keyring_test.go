@@ -3,6 +3,7 @@ package events_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,9 +29,7 @@ func keyFolder(t *testing.T, ids ...string) (string, map[string]*events.Signer) 
 
 func writeFile(t *testing.T, dir, name, text string) {
 	t.Helper()
-	if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	itest.ReplaceFile(t, filepath.Join(dir, name), text)
 }
 
 // verdict is how a verifier on ring answers a pause signed by s (with
@@ -193,5 +192,31 @@ func TestKeyringRevokeOutlivesReload(t *testing.T) {
 	}
 	if _, err := events.NewKeyring().Reload(); err == nil {
 		t.Error("Reload of a keyring that follows no folder")
+	}
+}
+
+// BenchmarkKeyringPoll is what a watched keyring of 10,000 keys (one per
+// node) costs a poll when nothing changed: "glance" as most polls of Watch
+// look, "thorough" as every thoroughEvery-th (and Reload) do.
+func BenchmarkKeyringPoll(b *testing.B) {
+	dir := b.TempDir()
+	_, priv := mustKey(b)
+	for i := range 10_000 {
+		if _, _, err := events.WriteKeyPair(dir, fmt.Sprintf("node-%05d", i), priv); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ring, err := events.LoadKeyring(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for name, thorough := range map[string]bool{"glance": false, "thorough": true} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if changed, err := events.ReloadKeyring(ring, thorough); changed || err != nil {
+					b.Fatalf("Reload = %v, %v", changed, err)
+				}
+			}
+		})
 	}
 }

@@ -3,6 +3,8 @@ package itest
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,4 +55,18 @@ func Counter(t testing.TB, g prometheus.Gatherer, name string, labels map[string
 		}
 	}
 	return sum
+}
+
+// ReplaceFile replaces the file at path with text at once (a new file
+// renamed over it), as a keyring folder's files are to be changed: a file
+// rewritten in place may be read while it is truncated.
+func ReplaceFile(t testing.TB, path, text string) {
+	t.Helper()
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
 }

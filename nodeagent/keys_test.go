@@ -120,9 +120,7 @@ func TestAgentFollowsItsKeyring(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("new key trusted after %s", reloaded(1).Round(time.Millisecond))
-	if err := os.WriteFile(filepath.Join(keysDir, events.RevokedFile), []byte("coord-old\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	itest.ReplaceFile(t, filepath.Join(keysDir, events.RevokedFile), "coord-old\n")
 	t.Logf("old key revoked after %s", reloaded(2).Round(time.Millisecond))
 	send(oldKey, "c2")
 	itest.Eventually(t, 30*time.Second, "the command of the revoked key refused", func() error {

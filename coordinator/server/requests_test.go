@@ -111,7 +111,9 @@ func TestRequestsNeedTheRightKey(t *testing.T) {
 
 	viewer.send(&schema.Pause{RequestHeader: viewer.header("ro-keys")})
 	op.send(&schema.Abort{RequestHeader: op.header("ro-keys")})
-	op.create("ro-other", idlePlan(t))
+	other := idlePlan(t)
+	other.Nodes[0].NodeID = "p2" // in no rollout: only the role refuses it
+	op.create("ro-other", other)
 	dead(events.ReasonForbidden, 3)
 	h := bob.header("ro-keys")
 	h.RequestedBy = "root" // bob's key, the admin's name
@@ -127,7 +129,7 @@ func TestRequestsNeedTheRightKey(t *testing.T) {
 
 	// Revoked in the folder's revoked file while the coordinator runs.
 	start := time.Now()
-	appendLine(t, filepath.Join(ops.dir, events.RevokedFile), "ops # lost laptop")
+	itest.ReplaceFile(t, filepath.Join(ops.dir, events.RevokedFile), "ops # lost laptop\n")
 	awaitReload(t, api, ops.dir, 1)
 	t.Logf("revocation in effect %s after the revoked file was written", time.Since(start).Round(time.Millisecond))
 	op.send(&schema.Resume{RequestHeader: op.header("ro-keys")})
@@ -283,20 +285,6 @@ func operatorKeys(t *testing.T, roles map[string]events.Role) keyFolder {
 		t.Fatal(err)
 	}
 	return f
-}
-
-func appendLine(t *testing.T, path, line string) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteString(line + "\n"); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // requester publishes requests signed by one operator key.
