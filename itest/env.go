@@ -209,7 +209,9 @@ func (e *Env) SendWith(t testing.TB, enc *events.Encoder, cmds ...schema.Command
 }
 
 // Request publishes an operator request, signed by s (nil: unsigned), as
-// PartyOperator.
+// PartyOperator. A
+// signed request's RequestedBy must be s's key id, and s's role in the
+// coordinator's operator keyring must allow it.
 func (e *Env) Request(t testing.TB, s *events.Signer, req schema.Request) {
 	t.Helper()
 	rec, err := e.Encoder(s).Encode(req)

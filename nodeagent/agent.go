@@ -170,6 +170,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { a.reconcileLoop(gctx); return nil })
 	g.Go(func() error { a.healthLoop(gctx); return nil })
 	g.Go(func() error { return a.consume(gctx) })
+	g.Go(func() error { return a.keys.Watch(gctx, events.DefaultKeyringPoll, a.log, a.evm) }) // a revoked coordinator key is refused within seconds
 	a.log.Info("agent started", "role", a.cfg.Role, "primary", a.state().Primary, "api", lis.Addr().String())
 	err = g.Wait()
 	a.shutdown()

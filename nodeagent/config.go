@@ -107,7 +107,8 @@ type Check struct {
 type Trust struct {
 	// KeysDir holds the coordinator public keys as <key id>.pub (what
 	// `regshift keys generate` writes) and an optional "revoked" file of key
-	// ids, one a line.
+	// ids, one a line. A running agent reads it again within seconds of a
+	// change (events.Keyring.Watch).
 	KeysDir      string        `yaml:"keysDir"`
 	MaxClockSkew time.Duration `yaml:"maxClockSkew"`
 }

@@ -46,7 +46,9 @@ type Command interface {
 	Header() CommandHeader
 }
 
-// RequestHeader is what every operator request names.
+// RequestHeader is what every operator request names. A signed request's
+// RequestedBy is the id of the key that signed it (the coordinator refuses
+// any other); an unsigned one's is what the sender says.
 type RequestHeader struct {
 	RequestID   string    `json:"request_id"`
 	RequestedAt time.Time `json:"requested_at"`
@@ -65,6 +67,8 @@ func (h RequestHeader) PartitionKey() string { return h.RolloutID }
 type Request interface {
 	Message
 	Requested() RequestHeader
+	// RequestKind is what the request asks.
+	RequestKind() RequestKind
 }
 
 // Plan is what a rollout moves, where, in which order and under which gates.

@@ -147,24 +147,29 @@ func TestSwitchBackWithTenThousandMissing(t *testing.T) {
 }
 
 // serveLeading runs a coordinator replica with cfg (a fast tick and
-// registry measurement, a fresh signing key unless cfg names one, unsigned
-// requests accepted) until ctx ends, waits for it to lead, and returns its
-// API's URL. The test waits for it to stop when it ends.
-func serveLeading(ctx context.Context, t *testing.T, cfg server.Config, open server.Opener) string {
+// registry measurement, a fresh signing key unless cfg names one,
+// unsigned requests accepted) until ctx ends, waits for it to lead, and
+// returns its API's URL. The test waits for it to stop when it ends. A
+// clock, when given, is its Deps.Now.
+func serveLeading(ctx context.Context, t *testing.T, cfg server.Config, open server.Opener, clock ...func() time.Time) string {
 	t.Helper()
-	s := newServer(t, cfg, open)
+	s := newServer(t, cfg, open, clock...)
 	return serve(ctx, t, s)
 }
 
 // newServer is serveLeading's replica, not yet serving.
-func newServer(t *testing.T, cfg server.Config, open server.Opener) *server.Server {
+func newServer(t *testing.T, cfg server.Config, open server.Opener, clock ...func() time.Time) *server.Server {
 	t.Helper()
 	if cfg.SigningKey == "" {
 		cfg.SigningKey = writeKey(t, t.TempDir(), "coord-test").file
 	}
 	cfg.ID, cfg.AcceptUnsigned = "coord-test", true
 	cfg.Tick, cfg.RegistryEvery, cfg.CommandPartitions = 50*time.Millisecond, 100*time.Millisecond, 2
-	s, err := server.New(cfg, server.Deps{Registry: prometheus.NewRegistry(), Open: open}, testLog(t))
+	deps := server.Deps{Registry: prometheus.NewRegistry(), Open: open}
+	if len(clock) > 0 {
+		deps.Now = clock[0]
+	}
+	s, err := server.New(cfg, deps, testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -129,8 +129,9 @@ func deref(f *float64) any {
 }
 
 // persist writes the dirty records of the rollouts — each head, then its
-// nodes — in one publish and waits for all of them. On failure the records
-// are marked dirty again.
+// nodes — and after them the requests handled since the last write, in one
+// publish, and waits for all of them. On failure the records are marked
+// dirty again.
 func (o *owner) persist(ctx context.Context, rs ...*coordinator.Rollout) error {
 	var msgs []schema.Message
 	taken := make([]coordinator.Dirty, len(rs))
@@ -144,6 +145,8 @@ func (o *owner) persist(ctx context.Context, rs ...*coordinator.Rollout) error {
 			msgs = append(msgs, &n)
 		}
 	}
+	seen, written := o.seen.toWrite()
+	msgs = append(msgs, seen...)
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -154,6 +157,7 @@ func (o *owner) persist(ctx context.Context, rs ...*coordinator.Rollout) error {
 		}
 		return fmt.Errorf("persist: %w", err)
 	}
+	written()
 	o.s.m.stateBytes.Add(float64(size))
 	o.s.m.stateRecords.Add(float64(len(msgs)))
 	return nil

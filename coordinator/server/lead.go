@@ -27,6 +27,7 @@ func (s *Server) lead(ctx context.Context, prod *events.Producer) error {
 	epoch := rep.highest + 1
 	o := newOwner(s, prod, epoch)
 	o.quarantine(rep.quarantine)
+	o.seen.restore(rep.seen, s.now())
 	claim := &schema.EpochRecord{Epoch: epoch, Leader: s.cfg.ID, AcquiredAt: s.now()}
 	if err := o.publish(ctx, claim); err != nil {
 		return fmt.Errorf("claim epoch %d: %w", epoch, err)
@@ -115,16 +116,7 @@ func (s *Server) consumeEvents(ctx context.Context, o *owner, prod *events.Produ
 }
 
 func (s *Server) consumeRequests(ctx context.Context, o *owner, prod *events.Producer) error {
-	keys := events.NewKeyring()
-	if s.cfg.OperatorKeysDir != "" {
-		var err error
-		if keys, err = events.LoadKeyring(s.cfg.OperatorKeysDir); err != nil {
-			return fmt.Errorf("operator keys: %w", err)
-		}
-	}
-	vcfg := events.DefaultRequestVerifierConfig()
-	vcfg.AllowUnsigned = s.cfg.AcceptUnsigned
-	v, err := events.NewRequestVerifier(vcfg, keys)
+	v, err := events.NewRequestVerifier(s.requests, s.operators)
 	if err != nil {
 		return err
 	}

@@ -32,7 +32,7 @@ func TestPanicInOneStepHoldsThatRollout(t *testing.T) {
 	startFakeAgent(ctx, t, e.brokers, e.topics, e.prod, "a1")
 	startFakeAgent(ctx, t, e.brokers, e.topics, e.prod, "b1")
 	plan := planFor(t, "a1")
-	plan.Gates.AckTimeoutSeconds = 5 // an ack dropped while held is asked for again within a second of the resume
+	plan.Gates.AckTimeoutSeconds = schema.PlanMinAckTimeoutSeconds // an ack dropped while held is asked for again soon after the resume
 	createRollout(ctx, t, e.prod, e.topics, "ro-a", plan)
 	createRollout(ctx, t, e.prod, e.topics, "ro-b", planFor(t, "b1"))
 

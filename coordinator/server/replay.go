@@ -25,6 +25,7 @@ type replayed struct {
 	// quarantine holds the rollouts whose records were refused: they are
 	// not run and their nodes are not commanded.
 	quarantine map[string]quarantined
+	seen       map[string]schema.SeenRequest // request ids handled, by id
 }
 
 // quarantined is a rollout whose records do not make a rollout, as the
@@ -43,6 +44,7 @@ type quarantined struct {
 func (s *Server) replay(ctx context.Context) (replayed, error) {
 	heads := map[string]schema.RolloutRecord{}
 	nodes := map[string][]schema.NodeRecord{}
+	seen := map[string]schema.SeenRequest{}
 	var chain epochChain
 	var refused refusals
 	end, err := s.stateLog().Replay(ctx, func(offset int64, d events.Delivery, err error) {
@@ -59,6 +61,8 @@ func (s *Server) replay(ctx context.Context) (replayed, error) {
 			heads[m.ID] = *m
 		case *schema.NodeRecord:
 			nodes[m.RolloutID] = append(nodes[m.RolloutID], *m) // the latest of a node wins below
+		case *schema.SeenRequest:
+			seen[m.RequestID] = *m
 		}
 	})
 	if err != nil {
@@ -67,7 +71,7 @@ func (s *Server) replay(ctx context.Context) (replayed, error) {
 	if refused.n > 0 {
 		s.log.Warn("state records ignored on replay", "count", refused.n)
 	}
-	out := replayed{end: end, highest: chain.highest, rollouts: map[string]*coordinator.Rollout{}, quarantine: map[string]quarantined{}}
+	out := replayed{end: end, highest: chain.highest, rollouts: map[string]*coordinator.Rollout{}, quarantine: map[string]quarantined{}, seen: seen}
 	for id, head := range heads {
 		recs := latest(nodes[id])
 		r, err := coordinator.FromRecords(head, recs)

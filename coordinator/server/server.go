@@ -30,9 +30,10 @@ type Config struct {
 	// SigningKey is the coordinator's private key file (<key id>.key);
 	// agents trust the matching .pub.
 	SigningKey string
-	// OperatorKeysDir holds the public keys whose requests are accepted;
-	// AcceptUnsigned also accepts unsigned requests (a test or a closed
-	// network only).
+	// OperatorKeysDir holds the public keys whose requests are accepted,
+	// with their roles (events.Keyring: <key id>.pub, "roles", "revoked"),
+	// read again within seconds of a change; AcceptUnsigned also accepts
+	// unsigned requests, as admin (a test or a closed network only).
 	OperatorKeysDir string
 	AcceptUnsigned  bool
 	// CoordinatorKeysDir holds the public keys (<key id>.pub, optional
@@ -113,6 +114,12 @@ type Server struct {
 	m       *metrics
 	bridges *bridges
 
+	// operators are the keys whose requests are accepted, with their
+	// roles, following OperatorKeysDir while the server runs; requests is
+	// how requests are verified.
+	operators *events.Keyring
+	requests  events.RequestVerifierConfig
+
 	status atomic.Pointer[Health] // leader or standby, epoch: written by lead, read by /healthz
 	view   atomic.Pointer[view]   // the rollouts as last published by the owner
 
@@ -134,6 +141,12 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: coordinator keys: %w", err)
 	}
+	operators := events.NewKeyring()
+	if cfg.OperatorKeysDir != "" {
+		if operators, err = events.LoadKeyring(cfg.OperatorKeysDir); err != nil {
+			return nil, fmt.Errorf("coordinator: operator keys: %w", err)
+		}
+	}
 	if deps.Registry == nil {
 		deps.Registry = prometheus.NewRegistry()
 	}
@@ -153,7 +166,9 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 	}
 	log = log.With("component", "coordinator", "replica", cfg.ID)
 	s := &Server{cfg: cfg, log: log, reg: deps.Registry, now: func() time.Time { return deps.Now().UTC() }, signer: signer,
+		operators: operators, requests: events.DefaultRequestVerifierConfig(),
 		topics: events.NewTopics(cfg.TopicPrefix), evm: evm, m: m, bridges: newBridges(deps.Open, log), state: state, step: coordinator.Step}
+	s.requests.AllowUnsigned, s.requests.Now = cfg.AcceptUnsigned, s.now
 	s.status.Store(&Health{Replica: cfg.ID})
 	s.view.Store(&view{rollouts: map[string]*rolloutView{}})
 	return s, nil
@@ -208,6 +223,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer cancel()
 		return srv.Shutdown(sctx)
 	})
+	if s.operators.Dir() != "" {
+		g.Go(func() error { return s.operators.Watch(gctx, events.DefaultKeyringPoll, s.log, s.evm) })
+	}
 	g.Go(func() error {
 		return elector.Run(gctx, func(lctx context.Context) {
 			if err := s.lead(lctx, prod); err != nil && lctx.Err() == nil {

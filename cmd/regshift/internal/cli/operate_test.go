@@ -33,6 +33,9 @@ func TestOperateARealCoordinator(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if err := os.WriteFile(filepath.Join(dir, "ops", events.RolesFile), []byte("ops admin\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	prefix := "clitest." + newRequestID()[4:] + "."
 	cfg := "id: coord-cli\nbrokers: [" + strings.Join(brokers, ", ") + "]\ntopicPrefix: " + prefix +
 		"\nsigningKey: coord/coord.key\noperatorKeysDir: ops\nlisten: 127.0.0.1:0\ntick: 100ms\nregistryEvery: 200ms\ncommandPartitions: 2\n"

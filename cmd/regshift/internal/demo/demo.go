@@ -111,7 +111,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 
 	rollout := "demo-" + stamp
 	plan := w.plan(pkgURL, digest, nodes)
-	if err := w.request(ctx, opKey, &schema.CreateRollout{RequestHeader: header(rollout), Plan: plan}); err != nil {
+	if err := w.request(ctx, opKey, &schema.CreateRollout{RequestHeader: header(rollout, opKey.KeyID), Plan: plan}); err != nil {
 		return err
 	}
 	w.say("rollout %s requested (signed by operator key demo-operator)", rollout)
@@ -139,10 +139,11 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	return nil
 }
 
-func header(rollout string) schema.RequestHeader {
+// header is a new request's header, by the key that signs it.
+func header(rollout, by string) schema.RequestHeader {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	return schema.RequestHeader{RequestID: fmt.Sprintf("req-%x", b), RolloutID: rollout, RequestedBy: "demo", RequestedAt: time.Now().UTC()}
+	return schema.RequestHeader{RequestID: fmt.Sprintf("req-%x", b), RolloutID: rollout, RequestedBy: by, RequestedAt: time.Now().UTC()}
 }
 
 // startConsul runs a Consul dev agent of the demo's own on free ports, so
@@ -235,6 +236,10 @@ func (w *world) keys() (keysDir string, operator *events.Signer, err error) {
 		if id == "demo-operator" {
 			operator, err = events.NewSigner(id, priv)
 			if err != nil {
+				return "", nil, err
+			}
+			// It creates the rollout: an admin.
+			if err := os.WriteFile(filepath.Join(sub, events.RolesFile), []byte(id+" "+string(events.RoleAdmin)+"\n"), 0o644); err != nil {
 				return "", nil, err
 			}
 		}
