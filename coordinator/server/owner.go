@@ -42,7 +42,7 @@ type owner struct {
 	// requests are folded into them until one clears the hold.
 	stalled map[string]bool
 
-	seen     seenRequests
+	seen seenRequests
 }
 
 // job is one input, or a batch of them: run on the owner goroutine, then
