@@ -70,7 +70,7 @@ fmt: ## gofmt the tree
 # report "context deadline exceeded" at the deadline with no failing input
 # (golang/go#75804, fixed in Go 1.27); a count has no deadline to race.
 FUZZTIME ?= 50000x
-FUZZ_TARGETS := ./schema:FuzzDecode ./events:FuzzCommandVerify ./events:FuzzRequestVerify ./events:FuzzEnvelope
+FUZZ_TARGETS := ./schema:FuzzDecode ./schema:FuzzFastAgreesWithSchema ./events:FuzzCommandVerify ./events:FuzzRequestVerify ./events:FuzzEnvelope
 .PHONY: fuzz
 fuzz: ## run every fuzz target briefly (FUZZTIME executions each, default 50000x), seeds in testdata
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/regshift/regshift/registries"
+	"github.com/regshift/regshift/registries/address"
 	"github.com/regshift/regshift/schema"
 )
 
@@ -78,11 +79,14 @@ var (
 	nodeRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 )
 
-// ValidatePlan checks what the schema cannot: names, references, ranges and
-// orders. The first error names its field as a JSON path.
+// ValidatePlan checks the plan up front: names, references, addresses (per
+// registry kind), orders, and every count and duration against the bounds
+// the JSON Schema states too (schema.Plan*), worded as schema.Validate words
+// a violation. The first error names its field as a path from the plan,
+// e.g. "plan.gates.soak_seconds: 9300000000 is above the maximum 604800".
 func ValidatePlan(p schema.Plan) error {
 	bad := func(field, format string, args ...any) error {
-		return fmt.Errorf("%w: %s: %s", ErrPlan, field, fmt.Sprintf(format, args...))
+		return fmt.Errorf("%w: plan.%s: %s", ErrPlan, field, fmt.Sprintf(format, args...))
 	}
 	for _, side := range []struct {
 		field string
@@ -96,6 +100,9 @@ func ValidatePlan(p schema.Plan) error {
 		case side.in.Address == "":
 			return bad(side.field+".address", "empty")
 		}
+		if err := address.Check(registries.Kind(side.in.Kind), side.in.Address); err != nil {
+			return bad(side.field+".address", "%v", err)
+		}
 	}
 	switch {
 	case p.From.Name == p.To.Name:
@@ -108,6 +115,8 @@ func ValidatePlan(p schema.Plan) error {
 		return bad("to.package.digest", "%q: want sha256: and 64 lower-case hex digits", p.To.Package.Digest)
 	case len(p.Nodes) == 0:
 		return bad("nodes", "empty")
+	case len(p.Nodes) > schema.PlanMaxNodes:
+		return bad("nodes", "%d nodes, want at most %d", len(p.Nodes), schema.PlanMaxNodes)
 	}
 	seen := map[string]bool{}
 	for i, n := range p.Nodes {
@@ -129,13 +138,28 @@ func ValidatePlan(p schema.Plan) error {
 		}
 	}
 	w, g := p.Waves, p.Gates
+	for _, c := range []struct {
+		field     string
+		v, lo, hi int
+	}{
+		{"waves.canary", w.Canary, 0, schema.PlanMaxNodes},
+		{"waves.max_in_flight", w.MaxInFlight, 1, schema.PlanMaxNodes},
+		{"gates.ack_timeout_seconds", g.AckTimeoutSeconds, schema.PlanMinAckTimeoutSeconds, schema.PlanMaxSeconds},
+		{"gates.soak_seconds", g.SoakSeconds, 0, schema.PlanMaxSeconds},
+		{"gates.failure_budget", g.FailureBudget, 0, schema.PlanMaxNodes},
+	} {
+		switch {
+		case c.v < c.lo:
+			return bad(c.field, schema.BelowMinimum, c.v, c.lo)
+		case c.v > c.hi:
+			return bad(c.field, schema.AboveMaximum, c.v, c.hi)
+		}
+	}
 	switch {
-	case w.Canary < 0:
-		return bad("waves.canary", "%d is negative", w.Canary)
-	case w.MaxInFlight < 0:
-		return bad("waves.max_in_flight", "%d is negative (0 means no limit)", w.MaxInFlight)
 	case len(w.Percentages) == 0:
 		return bad("waves.percentages", "empty: the last wave must reach 100")
+	case len(w.Percentages) > schema.PlanMaxWaves:
+		return bad("waves.percentages", "%d items, want at most %d", len(w.Percentages), schema.PlanMaxWaves)
 	case w.Percentages[len(w.Percentages)-1] != 100:
 		return bad("waves.percentages", "ends at %d: the last wave must reach 100", w.Percentages[len(w.Percentages)-1])
 	}
@@ -145,16 +169,10 @@ func ValidatePlan(p schema.Plan) error {
 		}
 	}
 	switch {
-	case g.AckTimeoutSeconds <= 0:
-		return bad("gates.ack_timeout_seconds", "%d, want > 0", g.AckTimeoutSeconds)
-	case g.SoakSeconds < 0:
-		return bad("gates.soak_seconds", "%d is negative", g.SoakSeconds)
 	case g.MinHealthyRatio <= 0 || g.MinHealthyRatio > 1:
 		return bad("gates.min_healthy_ratio", "%v, want a fraction in (0, 1]", g.MinHealthyRatio)
 	case g.MinParity < 0 || g.MinParity > 1:
 		return bad("gates.min_parity", "%v, want a fraction in [0, 1]", g.MinParity)
-	case g.FailureBudget < 0:
-		return bad("gates.failure_budget", "%d is negative", g.FailureBudget)
 	case g.OnFailure != OnFailureSwitchBack && g.OnFailure != OnFailurePause:
 		return bad("gates.on_failure", "%q, want switch-back or pause", g.OnFailure)
 	case p.Finalize != FinalizeManual && p.Finalize != FinalizeAutomatic:

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"flag"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/regshift/regshift/schema"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -86,6 +89,12 @@ func TestPlanErrorsNameTheField(t *testing.T) {
 		{"finalize: manual", "finalize: never", "finalize"},
 		{"finalize: manual", "finalize: manual\nfinalise: x", `unknown field "finalise"`},
 		{"  soak_seconds: 10", "  soak_seconds: ten", "gates.soak_seconds"},
+		// Addresses are parsed as their registry kind writes them.
+		{"  address: 127.0.0.1:2181\n", "  address: not an address at all\n", `plan.from.address: "not an address at all": server 1`},
+		{"  address: 127.0.0.1:2181\n", "  address: 127.0.0.1:2181//services\n", `plan.from.address: "127.0.0.1:2181//services": base path`},
+		{"  address: 127.0.0.1:8500", "  address: not an address at all", `plan.to.address: "not an address at all": not host:port`},
+		{"  address: 127.0.0.1:8500", "  address: http://127.0.0.1:8500", `plan.to.address: "http://127.0.0.1:8500": a URL`},
+		{"  address: 127.0.0.1:8500", "  address: 127.0.0.1:0", `plan.to.address: "127.0.0.1:0": port "0"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.field, func(t *testing.T) {
@@ -95,6 +104,48 @@ func TestPlanErrorsNameTheField(t *testing.T) {
 			_, err := ParsePlan([]byte(strings.Replace(doc, tt.old, tt.new, 1)))
 			if !errors.Is(err, ErrPlan) || !strings.Contains(err.Error(), tt.field) {
 				t.Fatalf("got %v, want an error naming %s", err, tt.field)
+			}
+		})
+	}
+}
+
+// TestPlanBoundsMatchTheSchema: every count and duration has the same bound
+// in the Go check and in the JSON Schema, refused up front with the same
+// words: the field path and the problem. (9,300,000,000 seconds overflowed
+// time.Duration, and the soak was skipped.)
+func TestPlanBoundsMatchTheSchema(t *testing.T) {
+	raw, err := os.ReadFile("testdata/plan.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := ParsePlan(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		set  func(p *schema.Plan)
+		want string
+	}{
+		{func(p *schema.Plan) { p.Gates.SoakSeconds = 9_300_000_000 }, "plan.gates.soak_seconds: 9300000000 is above the maximum 604800"},
+		{func(p *schema.Plan) { p.Gates.AckTimeoutSeconds = 9_300_000_000 }, "plan.gates.ack_timeout_seconds: 9300000000 is above the maximum 604800"},
+		{func(p *schema.Plan) { p.Gates.AckTimeoutSeconds = 9 }, "plan.gates.ack_timeout_seconds: 9 is below the minimum 10"},
+		{func(p *schema.Plan) { p.Gates.SoakSeconds = -1 }, "plan.gates.soak_seconds: -1 is below the minimum 0"},
+		{func(p *schema.Plan) { p.Gates.FailureBudget = 100_001 }, "plan.gates.failure_budget: 100001 is above the maximum 100000"},
+		{func(p *schema.Plan) { p.Waves.MaxInFlight = 0 }, "plan.waves.max_in_flight: 0 is below the minimum 1"},
+		{func(p *schema.Plan) { p.Waves.MaxInFlight = 100_001 }, "plan.waves.max_in_flight: 100001 is above the maximum 100000"},
+		{func(p *schema.Plan) { p.Waves.Canary = 100_001 }, "plan.waves.canary: 100001 is above the maximum 100000"},
+		{func(p *schema.Plan) { p.Waves.Percentages = slices.Repeat([]int{100}, 101) }, "plan.waves.percentages: 101 items, want at most 100"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			p := base
+			p.Waves.Percentages = slices.Clone(base.Waves.Percentages)
+			tt.set(&p)
+			if err := ValidatePlan(p); !errors.Is(err, ErrPlan) || err.Error() != ErrPlan.Error()+": "+tt.want {
+				t.Errorf("Go check: %v\nwant %s", err, tt.want)
+			}
+			if err := validateWire(p); !errors.Is(err, ErrPlan) || !strings.HasSuffix(err.Error(), ": "+tt.want) {
+				t.Errorf("schema: %v\nwant %s", err, tt.want)
 			}
 		})
 	}

@@ -97,35 +97,6 @@ type derived struct {
 	dirty     map[int]bool
 }
 
-// FromRecords is the rollout a head and its node records hold (any order).
-// It fails when they do not make a rollout: a missing or duplicate node, a
-// node outside the waves.
-func FromRecords(head schema.RolloutRecord, nodes []schema.NodeRecord) (Rollout, error) {
-	r := Rollout{RolloutRecord: head, Nodes: make([]Node, head.NodeCount)}
-	seen := make([]bool, head.NodeCount)
-	for _, n := range nodes {
-		switch {
-		case n.RolloutID != head.ID:
-			return Rollout{}, fmt.Errorf("node %s belongs to rollout %s, not %s", n.ID, n.RolloutID, head.ID)
-		case n.Index < 0 || n.Index >= head.NodeCount:
-			return Rollout{}, fmt.Errorf("node %s: index %d outside 0..%d", n.ID, n.Index, head.NodeCount-1)
-		case seen[n.Index]:
-			return Rollout{}, fmt.Errorf("node %s: index %d twice", n.ID, n.Index)
-		case n.Wave < 0 || n.Wave >= len(head.Waves):
-			return Rollout{}, fmt.Errorf("node %s: wave %d outside the %d waves", n.ID, n.Wave, len(head.Waves))
-		}
-		seen[n.Index] = true
-		r.Nodes[n.Index] = Node{NodeRecord: n, Health: schema.HealthUnknown}
-	}
-	if missing := slices.Index(seen, false); missing >= 0 {
-		return Rollout{}, fmt.Errorf("rollout %s: node record %d of %d missing", head.ID, missing, head.NodeCount)
-	}
-	if head.Wave < 0 || head.Wave >= len(head.Waves) {
-		return Rollout{}, fmt.Errorf("rollout %s: wave %d outside the %d waves", head.ID, head.Wave, len(head.Waves))
-	}
-	return r, nil
-}
-
 // Node returns the named node, or nil. The pointer is into Nodes.
 func (r *Rollout) Node(id string) *Node {
 	if i, ok := r.nodeIndex(id); ok {
@@ -318,4 +289,30 @@ func (r *Rollout) MarkDirty(d Dirty) {
 	for _, i := range d.Nodes {
 		r.d.dirty[i] = true
 	}
+}
+
+// Halt holds the rollout after a step of it failed — a panic the runtime
+// recovered — and records why: a held decision on CheckStep, its detail
+// within MaxDetail. What the failed step changed stays (a record may be
+// half-updated); the lookups and counters are rebuilt from the records on
+// their next use. The runtime folds nothing but requests into a halted
+// rollout: resume clears the hold, abort switches back.
+func (r *Rollout) Halt(why string) Output {
+	r.d = derived{headDirty: r.d.headDirty, dirty: r.d.dirty}
+	r.Held = true
+	var out Output
+	r.decide(&out, Decision{Decision: schema.DecisionHeld, Check: schema.CheckStep,
+		Detail: "a step failed; held until resume (or abort): " + why})
+	return out
+}
+
+// halted reports whether the rollout is held by Halt rather than by a gate:
+// its latest held decision is on CheckStep.
+func (r *Rollout) halted() bool {
+	for i := len(r.Decisions) - 1; i >= 0; i-- {
+		if d := r.Decisions[i]; d.Decision == schema.DecisionHeld {
+			return r.Held && d.Check == schema.CheckStep
+		}
+	}
+	return false
 }

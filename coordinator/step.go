@@ -234,6 +234,10 @@ func (r *Rollout) onRequest(out *Output, q RequestIn) {
 			refuse("no gate is waiting for approval")
 			return
 		}
+		if r.halted() {
+			refuse("held after a failed step, not by a gate: resume or abort")
+			return
+		}
 		if q.Wave != nil && *q.Wave != r.Wave+1 {
 			refuse(fmt.Sprintf("wave %d is waiting, not wave %d", r.Wave+1, *q.Wave))
 			return

@@ -22,7 +22,7 @@ func genPlan(t *rapid.T, base schema.Plan) schema.Plan {
 	p.Waves.Canary = rapid.IntRange(0, 2).Draw(t, "canary")
 	p.Waves.Percentages = rapid.SampledFrom([][]int{{100}, {50, 100}, {10, 60, 100}}).Draw(t, "pct")
 	p.Waves.MaxInFlight = rapid.IntRange(1, 3).Draw(t, "inflight")
-	p.Gates.AckTimeoutSeconds = rapid.IntRange(3, 20).Draw(t, "acktimeout")
+	p.Gates.AckTimeoutSeconds = rapid.IntRange(schema.PlanMinAckTimeoutSeconds, 30).Draw(t, "acktimeout")
 	p.Gates.SoakSeconds = rapid.IntRange(0, 5).Draw(t, "soak")
 	p.Gates.FailureBudget = rapid.IntRange(0, 2).Draw(t, "budget")
 	p.Gates.MinHealthyRatio = rapid.SampledFrom([]float64{0.5, 1}).Draw(t, "ratio")

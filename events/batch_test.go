@@ -335,3 +335,25 @@ func TestBatchConsumerDecodesInParallelInOrder(t *testing.T) {
 		t.Errorf("%v dead letters, want %d", n, 300-len(want))
 	}
 }
+
+// TestBatchConsumerCommitsInTheBackground: with CommitEvery, a batch
+// consumer hands on without waiting for commits, and its offsets are still
+// committed within about that interval: a restart does not read them again.
+func TestBatchConsumerCommitsInTheBackground(t *testing.T) {
+	eachBroker(t, func(t *testing.T, brokers []string) {
+		tp := bootstrap(t, brokers, nil)
+		m, _ := testMetrics(t)
+		pub := producer(t, brokers, m)
+		recs := healthEvents(t, tp, 1000, 1) // one node: one partition, 1,000 records
+		if err := pub.Publish(context.Background(), recs...); err != nil {
+			t.Fatal(err)
+		}
+		var seen atomic.Int64
+		batchConsumer(t, brokers, tp.Events, tp.DLQ, func(_ context.Context, ds []events.Delivery) []error {
+			seen.Add(int64(len(ds)))
+			return nil
+		}, m, pub, func(c *events.ConsumerConfig) { c.CommitEvery = 100 * time.Millisecond })
+		waitFor(t, 60*time.Second, "1000 records handled", func() bool { return seen.Load() == 1000 })
+		awaitCommitted(t, brokers, tp.Events, "node-0", 1000)
+	})
+}

@@ -193,11 +193,13 @@ func BenchmarkDecodeHealth(b *testing.B) {
 // read by a group batch consumer (default settings) whose handler only
 // counts them. It reports events/s from the first batch to the last, on
 // the embedded broker and on the real one, with the Validator ("decoded"),
-// with the coordinator's EventVerifier on reports and acks (3:1) each
-// signed by its node's key ("verified": what a coordinator does) and with a decoder that
-// does nothing ("transport": the floor the broker, kafka-go and the loop
-// set). Each iteration reads the whole topic with a new group;
-// -benchtime=1x is enough.
+// also committing offsets in the background once a second as the
+// coordinator does ("decoded-commit-every-1s"), with the coordinator's
+// EventVerifier on reports and acks (3:1) each signed by its node's key
+// ("verified": what a coordinator does) and with a decoder that does
+// nothing ("transport": the floor the broker, kafka-go and the loop set).
+// Each iteration reads the whole topic with a new group; -benchtime=1x is
+// enough.
 func BenchmarkIngest(b *testing.B) {
 	for _, broker := range []struct {
 		name    string
@@ -211,17 +213,18 @@ func BenchmarkIngest(b *testing.B) {
 			unsigned := func(b *testing.B, tp events.Topics, nodes int) ([]kafka.Message, events.Decoder) {
 				return healthEvents(b, tp, nodes, nodes), events.Validator{Class: schema.ClassEvent}
 			}
-			b.Run("decoded", func(b *testing.B) { benchIngestWith(b, brokers, unsigned) })
+			b.Run("decoded", func(b *testing.B) { benchIngestWith(b, brokers, unsigned, 0) })
+			b.Run("decoded-commit-every-1s", func(b *testing.B) { benchIngestWith(b, brokers, unsigned, time.Second) })
 			b.Run("verified", func(b *testing.B) {
 				benchIngestWith(b, brokers, func(b *testing.B, tp events.Topics, nodes int) ([]kafka.Message, events.Decoder) {
 					recs, keys := signedEvents(b, tp, nodes, nodes)
 					return recs, eventVerifier(b, keys, false)
-				})
+				}, 0)
 			})
 			b.Run("transport", func(b *testing.B) {
 				benchIngestWith(b, brokers, func(b *testing.B, tp events.Topics, nodes int) ([]kafka.Message, events.Decoder) {
 					return healthEvents(b, tp, nodes, nodes), passDecoder{}
-				})
+				}, 0)
 			})
 		})
 	}
@@ -235,8 +238,10 @@ func (passDecoder) Decode(rec kafka.Message) (events.Delivery, error) {
 }
 
 // benchIngestWith publishes total/nodes times the round of one event a
-// node that round makes, and reads them with its decoder.
-func benchIngestWith(b *testing.B, brokers []string, round func(b *testing.B, tp events.Topics, nodes int) ([]kafka.Message, events.Decoder)) {
+// node that round makes, and reads them with its decoder, the consumer
+// committing every commitEvery (0: after each batch).
+func benchIngestWith(b *testing.B, brokers []string, round func(b *testing.B, tp events.Topics, nodes int) ([]kafka.Message, events.Decoder),
+	commitEvery time.Duration) {
 	const nodes, total = 2_000, 200_000
 	tp := bootstrap(b, brokers, nil)
 	m, _ := testMetrics(b)
@@ -259,6 +264,7 @@ func benchIngestWith(b *testing.B, brokers []string, round func(b *testing.B, tp
 		var first, last atomic.Int64 // unix nanoseconds
 		done := make(chan struct{})
 		cfg := events.DefaultConsumerConfig(brokers, tp.Events, tp.DLQ)
+		cfg.CommitEvery = commitEvery
 		c, err := events.NewGroupBatchConsumer(cfg, fmt.Sprintf("bench-%d", i), dec,
 			func(_ context.Context, ds []events.Delivery) []error {
 				now := time.Now().UnixNano()

@@ -122,8 +122,9 @@ func agree(env Envelope, m schema.Message) error {
 	return nil
 }
 
-// agreeingBody is body, then agree.
-func agreeingBody(env Envelope) (schema.Message, error) {
+// checkBody validates and decodes the envelope's data and checks that the
+// headers agree with it.
+func checkBody(env Envelope) (schema.Message, error) {
 	m, err := body(env)
 	if err != nil {
 		return nil, err
@@ -134,17 +135,17 @@ func agreeingBody(env Envelope) (schema.Message, error) {
 	return m, nil
 }
 
-// Validator decodes messages that travel unsigned — state records, and
-// agent events in tests and tools that read them without the node keys —
-// checking the envelope, the class and the schema. A signature, if
-// present, is not looked at.
+// Validator decodes messages that travel unsigned — agent events in tests
+// and tools that read them without the node keys (state records are a
+// StateVerifier's) — checking the envelope, the class and the schema. A
+// signature, if present, is not looked at.
 type Validator struct {
 	Class schema.Class
 }
 
 // Decode implements Decoder.
 func (v Validator) Decode(rec kafka.Message) (Delivery, error) {
-	return decodeWith(rec, v.Class, agreeingBody)
+	return decodeWith(rec, v.Class, checkBody)
 }
 
 // decodeWith opens rec as a message of class and checks it with verify.

@@ -67,6 +67,13 @@ type ConsumerConfig struct {
 	// BatchWait is how long a group consumer, once it has a batch's first
 	// record, waits for more before it handles what it has. Default 5ms.
 	BatchWait time.Duration
+	// CommitEvery, when above 0, lets a group consumer commit a batch's
+	// offsets in the background at most this often instead of waiting for
+	// each commit: for handlers that may see a record again after a crash
+	// or rebalance and do nothing new with it (the coordinator folding
+	// acks and health). Default 0: every batch is committed before the
+	// next is handled.
+	CommitEvery time.Duration
 	// MaxBytes is the most a fetch asks the broker for (kafka-go's Reader
 	// MaxBytes) and the most value bytes a group consumer gathers in one
 	// batch (a batch holds at least one record). Default
@@ -109,6 +116,9 @@ func (c ConsumerConfig) validate() error {
 	}
 	if c.DecodeWorkers < 0 {
 		errs = append(errs, fmt.Errorf("negative DecodeWorkers %d", c.DecodeWorkers))
+	}
+	if c.CommitEvery < 0 {
+		errs = append(errs, fmt.Errorf("CommitEvery %s is negative", c.CommitEvery))
 	}
 	for name, d := range map[string]time.Duration{"MaxWait": c.MaxWait, "BatchWait": c.BatchWait, "RetryInitial": c.RetryInitial, "RetryMax": c.RetryMax,
 		"SessionTimeout": c.SessionTimeout, "HeartbeatInterval": c.HeartbeatInterval} {

@@ -13,9 +13,10 @@ import (
 // TestEnvelopeGolden pins a whole signed record — headers, key, value —
 // made with a fixed key (seed of 32 bytes 0x07) and clock. Ed25519 is
 // deterministic, so another implementation can check its encoding and
-// signing byte for byte against testdata/envelope.golden.
+// signing byte for byte against testdata/envelope.golden. It is a pause
+// signed by the operator key "alice", as its requested_by says.
 func TestEnvelopeGolden(t *testing.T) {
-	s := fuzzSigner(t)
+	s := fuzzOperator(t)
 	rec := encode(t, encoder(events.NewTopics("regshift."), s), example(t, schema.TypePause))
 	var b strings.Builder
 	fmt.Fprintf(&b, "# public key (raw, base64): %s\n", base64.StdEncoding.EncodeToString(s.Public()))

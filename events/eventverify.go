@@ -55,7 +55,7 @@ func (v *EventVerifier) Verify(env Envelope) (schema.Message, error) {
 			return nil, err
 		}
 	}
-	return agreeingBody(env)
+	return checkBody(env)
 }
 
 var _ Decoder = (*EventVerifier)(nil)

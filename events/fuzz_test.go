@@ -22,8 +22,13 @@ import (
 // fuzzKey is a fixed key so seeds stay valid across runs.
 var fuzzKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
 
-func fuzzSigner(t testing.TB) *events.Signer {
-	s, err := events.NewSigner("coord-1", fuzzKey)
+func fuzzSigner(t testing.TB) *events.Signer { return fuzzSignerAs(t, "coord-1") }
+
+// fuzzOperator signs requests: its key id is the examples' requested_by.
+func fuzzOperator(t testing.TB) *events.Signer { return fuzzSignerAs(t, "alice") }
+
+func fuzzSignerAs(t testing.TB, id string) *events.Signer {
+	s, err := events.NewSigner(id, fuzzKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +96,7 @@ func fuzzCommand(t *testing.T, s *events.Signer, keys *events.Keyring, key, id, 
 }
 
 func FuzzRequestVerify(f *testing.F) {
-	s := fuzzSigner(f)
+	s := fuzzOperator(f)
 	keys := keyringOf(f, s)
 	f.Fuzz(func(t *testing.T, key, id, typ string, value []byte, sign bool, sig string) {
 		fuzzRequest(t, s, keys, key, id, typ, value, sign, sig)
@@ -316,11 +321,12 @@ func TestFuzzSeeds(t *testing.T) {
 // TestFuzzSeedsReachAcceptance checks that the seeds exercise the whole
 // path: each type's first seed is accepted, the altered ones are not.
 func TestFuzzSeedsReachAcceptance(t *testing.T) {
-	s := fuzzSigner(t)
-	keys := keyringOf(t, s)
+	signers := map[string]*events.Signer{"FuzzCommandVerify": fuzzSigner(t), "FuzzRequestVerify": fuzzOperator(t)}
 	for target, run := range map[string]func(*testing.T, *events.Signer, *events.Keyring, string, string, string, []byte, bool, string) bool{
 		"FuzzCommandVerify": fuzzCommand, "FuzzRequestVerify": fuzzRequest,
 	} {
+		s := signers[target]
+		keys := keyringOf(t, s)
 		for i, in := range fuzzSeeds(t)[target] {
 			got := run(t, s, keys, in[0].(string), in[1].(string), in[2].(string), in[3].([]byte), in[4].(bool), in[5].(string))
 			if want := i%4 == 0; got != want {

@@ -57,7 +57,7 @@ func (g *GroupConsumer) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		rc := g.p.cfg.readerConfig(g.p.log)
 		rc.GroupID = g.group
-		rc.CommitInterval = 0 // commit synchronously, in CommitMessages
+		rc.CommitInterval = g.p.cfg.CommitEvery // 0: synchronously, in CommitMessages
 		rc.StartOffset = kafka.FirstOffset
 		rc.SessionTimeout = g.p.cfg.SessionTimeout
 		rc.HeartbeatInterval = g.p.cfg.HeartbeatInterval

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/regshift/regshift/events"
+	"github.com/regshift/regshift/itest"
 	"github.com/regshift/regshift/schema"
 )
 
@@ -39,11 +41,13 @@ func newSigner(t testing.TB, id string) *events.Signer {
 	return s
 }
 
+// keyringOf trusts the signers' keys, each as admin (a role only requests
+// look at).
 func keyringOf(t testing.TB, signers ...*events.Signer) *events.Keyring {
 	t.Helper()
 	k := events.NewKeyring()
 	for _, s := range signers {
-		if err := k.Add(s.KeyID, s.Public()); err != nil {
+		if err := errors.Join(k.Add(s.KeyID, s.Public()), k.Grant(s.KeyID, events.RoleAdmin)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -132,26 +136,7 @@ func dropHeader(rec kafka.Message, key string) kafka.Message {
 // counter sums the series of a counter that match labels, 0 when none was touched.
 func counter(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
-					continue next
-				}
-			}
-			sum += m.GetCounter().GetValue()
-		}
-	}
-	return sum
+	return itest.Counter(t, reg, name, labels)
 }
 
 // awaitDeadLetters waits until n dead letters were published: a batch's

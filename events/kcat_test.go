@@ -34,6 +34,9 @@ func TestKcatPublishedRequestIsAccepted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, events.RolesFile), []byte("ops-bot operate # pause, resume, approve\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	publish := func(kind, reason string) string {
 		cmd := exec.Command("bash", filepath.Join("testdata", "publish-request.sh"))

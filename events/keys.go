@@ -6,12 +6,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 )
 
 // Key files, as `regshift keys generate` writes them:
@@ -22,12 +20,14 @@ import (
 // The key id is the file name without its extension. Both are the formats
 // OpenSSL reads and writes (`openssl pkey -in ID.key -pubout` gives ID.pub),
 // so other systems can sign with standard tools. A keyring is a folder of
-// .pub files; a key id listed in its optional file "revoked" (one id per
-// line, # comments) is known but refused.
+// .pub files with two optional files: "revoked" (one key id a line, #
+// comments), whose keys are known but refused, and "roles" (a key id and
+// its Role a line), what each operator key may ask; see Keyring.
 const (
 	PrivateKeyExt = ".key"
 	PublicKeyExt  = ".pub"
 	RevokedFile   = "revoked"
+	RolesFile     = "roles"
 )
 
 var keyIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
@@ -151,90 +151,4 @@ func readPEM(path, typ string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: no PEM %q block", path, typ)
 	}
 	return blk.Bytes, nil
-}
-
-// Keyring is the set of public keys a verifier trusts, with revocations.
-// It is safe for concurrent use: a key can be revoked while verifiers run.
-type Keyring struct {
-	mu      sync.RWMutex
-	keys    map[string]ed25519.PublicKey
-	revoked map[string]bool
-}
-
-// NewKeyring returns an empty keyring.
-func NewKeyring() *Keyring {
-	return &Keyring{keys: map[string]ed25519.PublicKey{}, revoked: map[string]bool{}}
-}
-
-// Add trusts key under id.
-func (k *Keyring) Add(id string, key ed25519.PublicKey) error {
-	if err := CheckKeyID(id); err != nil {
-		return err
-	}
-	if len(key) != ed25519.PublicKeySize {
-		return fmt.Errorf("key %s: ed25519 public key of %d bytes", id, len(key))
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.keys[id] = key
-	return nil
-}
-
-// Revoke refuses id from now on, whether or not it was added.
-func (k *Keyring) Revoke(id string) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.revoked[id] = true
-}
-
-// Len is the number of keys added, revoked or not.
-func (k *Keyring) Len() int {
-	k.mu.RLock()
-	defer k.mu.RUnlock()
-	return len(k.keys)
-}
-
-// lookup returns the key for id, or the rejection: unknown or revoked.
-func (k *Keyring) lookup(id string) (ed25519.PublicKey, error) {
-	k.mu.RLock()
-	defer k.mu.RUnlock()
-	if k.revoked[id] {
-		return nil, reject(ReasonRevokedKey, "key %q is revoked", id)
-	}
-	key, ok := k.keys[id]
-	if !ok {
-		return nil, reject(ReasonUnknownKey, "key %q is not trusted", id)
-	}
-	return key, nil
-}
-
-// LoadKeyring reads every <id>.pub in dir and the optional revoked file.
-func LoadKeyring(dir string) (*Keyring, error) {
-	k := NewKeyring()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), PublicKeyExt) {
-			continue
-		}
-		key, err := LoadPublicKey(filepath.Join(dir, e.Name()))
-		if err != nil {
-			return nil, err
-		}
-		if err := k.Add(strings.TrimSuffix(e.Name(), PublicKeyExt), key); err != nil {
-			return nil, err
-		}
-	}
-	b, err := os.ReadFile(filepath.Join(dir, RevokedFile))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if line, _, _ = strings.Cut(line, "#"); strings.TrimSpace(line) != "" {
-			k.Revoke(strings.TrimSpace(line))
-		}
-	}
-	return k, nil
 }

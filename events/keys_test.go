@@ -32,6 +32,9 @@ func TestLoadKeyringHonoursRevocations(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, events.RevokedFile), []byte("# left the team\nbob\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, events.RolesFile), []byte("alice operate\nbob operate\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	ring, err := events.LoadKeyring(dir)
 	if err != nil {
 		t.Fatal(err)

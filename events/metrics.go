@@ -18,6 +18,8 @@ type Metrics struct {
 	rebuilds       *prometheus.CounterVec   // topic
 	handleSeconds  *prometheus.HistogramVec // topic
 	batchRecords   *prometheus.HistogramVec // topic
+	keyringReloads *prometheus.CounterVec   // keyring, outcome: reloaded | refused
+	keyringKeys    *prometheus.GaugeVec     // keyring
 }
 
 // NewMetrics registers the metrics on reg.
@@ -43,11 +45,31 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}, []string{"topic"}),
 		batchRecords: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "batch_records",
 			Help: "Records in each batch a consumer processes.", Buckets: prometheus.ExponentialBuckets(1, 2, 12)}, []string{"topic"}),
+		keyringReloads: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "keyring_reloads_total",
+			Help: "Changes of a keyring folder, by outcome: reloaded, or refused (malformed: the last good keys stay, removals and revocations apply)."},
+			[]string{"keyring", "outcome"}),
+		keyringKeys: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "keyring_keys",
+			Help: "Keys a watched keyring trusts (not revoked)."}, []string{"keyring"}),
 	}
-	for _, c := range []prometheus.Collector{m.published, m.publishRetries, m.publishSeconds, m.consumed, m.deadLetters, m.errors, m.rebuilds, m.handleSeconds, m.batchRecords} {
+	for _, c := range []prometheus.Collector{m.published, m.publishRetries, m.publishSeconds, m.consumed, m.deadLetters, m.errors, m.rebuilds, m.handleSeconds, m.batchRecords,
+		m.keyringReloads, m.keyringKeys} {
 		if err := reg.Register(c); err != nil {
 			return nil, errors.Join(errors.New("events: register metrics"), err)
 		}
 	}
 	return m, nil
+}
+
+// keyringReloaded counts a change of a keyring folder; m may be nil.
+func (m *Metrics) keyringReloaded(dir, outcome string) {
+	if m != nil {
+		m.keyringReloads.WithLabelValues(dir, outcome).Inc()
+	}
+}
+
+// keyringSize sets the keys a keyring trusts; m may be nil.
+func (m *Metrics) keyringSize(dir string, n int) {
+	if m != nil {
+		m.keyringKeys.WithLabelValues(dir).Set(float64(n))
+	}
 }

@@ -31,11 +31,13 @@ const (
 	ReasonBadSignature       Reason = "bad-signature"       // the signature does not verify over (type, body)
 	ReasonInvalidBody        Reason = "invalid-body"        // the body breaks its JSON Schema
 	ReasonHeaderMismatch     Reason = "header-mismatch"     // ce_id or partitionkey disagree with the signed body
+	ReasonRequesterMismatch  Reason = "requester-mismatch"  // a signed request whose requested_by is not its key id
+	ReasonForbidden          Reason = "forbidden"           // a request the signing key's role does not allow
 	ReasonWrongNode          Reason = "wrong-node"          // a command addressed to another node
 	ReasonNotYetValid        Reason = "not-yet-valid"       // issued in the future, beyond the allowed clock skew
 	ReasonExpired            Reason = "expired"             // past its expiry (or the request is too old)
 	ReasonStaleEpoch         Reason = "stale-epoch"         // from a coordinator epoch below the highest seen
-	ReasonDuplicate          Reason = "duplicate"           // a command id already applied
+	ReasonDuplicate          Reason = "duplicate"           // a command id already applied, a request id already handled
 	ReasonHandlerFailed      Reason = "handler-failed"      // the handler refused the message for good
 )
 

@@ -102,3 +102,7 @@ func (s Security) dialer() *kafka.Dialer {
 
 // Dialer returns a dialer for direct connections with these settings.
 func (s Security) Dialer() *kafka.Dialer { return s.dialer() }
+
+// Transport returns what kafka.Client needs for these settings; nil is
+// kafka-go's default transport.
+func (s Security) Transport() kafka.RoundTripper { return s.transport() }

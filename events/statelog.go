@@ -24,8 +24,13 @@ type StateLog struct {
 	Types []string
 }
 
-// wants reports whether a record's type is to be decoded.
+// wants reports whether a record's type is to be decoded. A tombstone (a
+// null value: the key's earlier records are deleted) never is: it carries
+// nothing to decode, and what it deleted was written to expire.
 func (l StateLog) wants(rec kafka.Message) bool {
+	if isTombstone(rec) {
+		return false
+	}
 	if len(l.Types) == 0 {
 		return true
 	}
@@ -117,4 +122,18 @@ func (l StateLog) Follow(ctx context.Context, from int64, visit func(offset int6
 func (l StateLog) reader() *kafka.Reader {
 	return kafka.NewReader(kafka.ReaderConfig{Brokers: l.Brokers, Topic: l.Topic, Partition: 0, MaxWait: 250 * time.Millisecond,
 		MaxBytes: maxFetchBytes, Dialer: l.Security.dialer()})
+}
+
+// isTombstone reports whether rec deletes its key: no value and no headers.
+func isTombstone(rec kafka.Message) bool { return rec.Value == nil && len(rec.Headers) == 0 }
+
+// Delete publishes a tombstone for each key of a compacted topic: once the
+// log is compacted, the key's records are gone. StateLog passes tombstones
+// over.
+func (p *Producer) Delete(ctx context.Context, topic string, keys ...string) error {
+	msgs := make([]kafka.Message, len(keys))
+	for i, k := range keys {
+		msgs[i] = kafka.Message{Topic: topic, Key: []byte(k)}
+	}
+	return p.Publish(ctx, msgs...)
 }

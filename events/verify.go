@@ -210,12 +210,23 @@ func (v *RequestVerifier) Decode(rec kafka.Message) (Delivery, error) {
 	return decodeWith(rec, schema.ClassRequest, func(env Envelope) (schema.Message, error) { return v.Verify(env, v.cfg.Now()) })
 }
 
+// AcceptedUntil is the last moment a request made at requestedAt is
+// accepted: MaxAge and MaxSkew later. Until then a replay of it must be
+// recognised by its id; after, it is refused as expired.
+func (c RequestVerifierConfig) AcceptedUntil(requestedAt time.Time) time.Time {
+	return requestedAt.Add(c.MaxAge + c.MaxSkew)
+}
+
 // Verify checks a request envelope at time now: key and signature (unless
 // unsigned requests are allowed and this one is unsigned), the schema, the
-// headers agreeing with the body, and requested_at within
-// [now-MaxAge-MaxSkew, now+MaxSkew].
+// headers agreeing with the body, requested_by naming the signing key, the
+// key's role allowing the request's kind, and requested_at within
+// [now-MaxAge-MaxSkew, now+MaxSkew]. An unsigned request, where allowed,
+// is trusted as admin and its requested_by as given. Whether the request
+// id was seen before is the coordinator's to check: it holds the ids.
 func (v *RequestVerifier) Verify(env Envelope, now time.Time) (schema.Request, error) {
-	if env.KeyID != "" || !v.cfg.AllowUnsigned {
+	signed := env.KeyID != "" || !v.cfg.AllowUnsigned
+	if signed {
 		if err := verifySignature(v.keys, env); err != nil {
 			return nil, err
 		}
@@ -228,11 +239,19 @@ func (v *RequestVerifier) Verify(env Envelope, now time.Time) (schema.Request, e
 		return nil, err
 	}
 	req := m.(schema.Request) // class request: every type is a Request
-	at := req.Requested().RequestedAt
-	switch {
+	h := req.Requested()
+	if signed {
+		if h.RequestedBy != env.KeyID {
+			return nil, reject(ReasonRequesterMismatch, "request %s says requested_by %q, signed by key %q", env.ID, h.RequestedBy, env.KeyID)
+		}
+		if role, kind := v.keys.Role(env.KeyID), req.RequestKind(); !role.Allows(kind) {
+			return nil, reject(ReasonForbidden, "request %s: key %q has role %s, %s needs %s", env.ID, env.KeyID, role, kind, Needs(kind))
+		}
+	}
+	switch at := h.RequestedAt; {
 	case now.Add(v.cfg.MaxSkew).Before(at):
 		return nil, reject(ReasonNotYetValid, "request %s requested at %s, now %s", env.ID, at.Format(time.RFC3339), now.Format(time.RFC3339))
-	case now.Add(-v.cfg.MaxAge - v.cfg.MaxSkew).After(at):
+	case now.After(v.cfg.AcceptedUntil(at)):
 		return nil, reject(ReasonExpired, "request %s requested at %s, older than %s", env.ID, at.Format(time.RFC3339), v.cfg.MaxAge)
 	}
 	return req, nil

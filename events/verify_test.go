@@ -3,6 +3,7 @@ package events_test
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -317,4 +318,58 @@ func TestValidator(t *testing.T) {
 func isReason(err error, r events.Reason) bool {
 	got, ok := events.ReasonOf(err)
 	return ok && got == r
+}
+
+// TestRequestVerifierBindsRequesterAndRole: a signed request's
+// requested_by must be its key id, and its kind must be within the key's
+// role — observe may ask nothing, operate pause, resume and approve, admin
+// everything.
+func TestRequestVerifierBindsRequesterAndRole(t *testing.T) {
+	alice, bob := newSigner(t, "alice"), newSigner(t, "bob")
+	keys := keyringOf(t, alice, bob)
+	v, err := events.NewRequestVerifier(events.RequestVerifierConfig{MaxAge: 15 * time.Minute, MaxSkew: 30 * time.Second, Now: clock}, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("requested_by another key", func(t *testing.T) {
+		_, err := v.Decode(encode(t, encoder(topics, bob), example(t, schema.TypePause))) // says alice, signed by bob
+		if !isReason(err, events.ReasonRequesterMismatch) {
+			t.Fatalf("alice's pause signed with bob's key: %v, want %s", err, events.ReasonRequesterMismatch)
+		}
+	})
+
+	kinds := map[string]schema.RequestKind{schema.TypeCreateRollout: schema.RequestCreate, schema.TypePause: schema.RequestPause,
+		schema.TypeResume: schema.RequestResume, schema.TypeApprove: schema.RequestApprove, schema.TypeAbort: schema.RequestAbort,
+		schema.TypeFinalize: schema.RequestFinalize}
+	allowed := map[events.Role][]schema.RequestKind{
+		events.RoleObserve: nil,
+		events.RoleOperate: {schema.RequestPause, schema.RequestResume, schema.RequestApprove},
+		events.RoleAdmin:   {schema.RequestCreate, schema.RequestPause, schema.RequestResume, schema.RequestApprove, schema.RequestAbort, schema.RequestFinalize},
+	}
+	for role, may := range allowed {
+		if err := keys.Grant("alice", role); err != nil {
+			t.Fatal(err)
+		}
+		for typ, kind := range kinds {
+			t.Run(string(role)+" "+string(kind), func(t *testing.T) {
+				_, err := v.Decode(encode(t, encoder(topics, alice), example(t, typ)))
+				if slices.Contains(may, kind) {
+					if err != nil {
+						t.Fatalf("refused: %v", err)
+					}
+				} else if !isReason(err, events.ReasonForbidden) {
+					t.Fatalf("%v, want %s", err, events.ReasonForbidden)
+				}
+			})
+		}
+	}
+	t.Run("a key no role names is observe", func(t *testing.T) {
+		k := events.NewKeyring()
+		if err := k.Add("alice", alice.Public()); err != nil {
+			t.Fatal(err)
+		}
+		if r := k.Role("alice"); r != events.RoleObserve {
+			t.Fatalf("role %q", r)
+		}
+	})
 }

@@ -53,8 +53,9 @@ func (e *Env) AgentConfig(t testing.TB, spec AgentSpec) nodeagent.Config {
 			Check: nodeagent.Check{Interval: 10 * time.Second, Timeout: 2 * time.Second}})
 	}
 	c.Consumes = spec.Consumes
-	c.Kafka.Brokers, c.Kafka.TopicPrefix = e.Brokers, e.Prefix
+	c.Kafka = e.Kafka(PartyAgent)
 	c.Trust.KeysDir, c.Identity.SigningKey = e.KeysDir, e.NodeKey(t, spec.Node)
+	c.Fetch.FileRoot = e.Dir // Package writes the Env's packages there
 	c.HealthInterval = 250 * time.Millisecond
 	return c
 }
@@ -62,7 +63,9 @@ func (e *Env) AgentConfig(t testing.TB, spec AgentSpec) nodeagent.Config {
 // NodeKey returns the private key file of node's agent, making the key
 // pair on first use: <Dir>/identity/<node>.key, its public key copied into
 // NodeKeysDir for a coordinator to trust. A coordinator reads NodeKeysDir
-// when it starts leading: make the keys (start the agents) first.
+// as it starts and a change within seconds: make the keys (start the
+// agents) first, or an agent's first events may come before its key is
+// read.
 func (e *Env) NodeKey(t testing.TB, node string) string {
 	t.Helper()
 	dir := filepath.Join(e.Dir, "identity")

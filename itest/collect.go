@@ -21,9 +21,9 @@ type collector struct {
 	hello  map[string][]schema.Hello
 }
 
-func collect(t testing.TB, brokers []string, topic string, log *slog.Logger) *collector {
+func collect(t testing.TB, brokers []string, sec events.Security, topic string, log *slog.Logger) *collector {
 	c := &collector{acks: map[string][]schema.Ack{}, health: map[string][]schema.Health{}, hello: map[string][]schema.Hello{}}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, GroupID: "itest-collector-" + unique(),
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, GroupID: "itest-collector-" + unique(), Dialer: sec.Dialer(),
 		StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond, ReadBackoffMin: 50 * time.Millisecond, ReadBackoffMax: time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -29,20 +29,24 @@ import (
 type Env struct {
 	// ID is unique per Env; Service names services with it, since Consul is
 	// shared by every test running at the time.
-	ID         string
-	Brokers    []string
-	ZooKeeper  string // host:port
-	Consul     string // host:port
-	Prefix     string // topic prefix, unique per Env
-	BasePath   string // ZooKeeper base path, unique per Env
-	Topics     events.Topics
+	ID        string
+	Brokers   []string
+	ZooKeeper string // host:port
+	Consul    string // host:port
+	Prefix    string // topic prefix, unique per Env
+	BasePath  string // ZooKeeper base path, unique per Env
+	Topics    events.Topics
+	// Access is how each party reaches Kafka: plaintext for all on the
+	// shared broker, unless NewWith was given otherwise.
+	Access     Access
 	KeysDir    string // the coordinator's public key, for agents to trust
 	Signer     *events.Signer
 	RolloutID  string
 	Dir        string
 	Log        *slog.Logger
 	encoder    *events.Encoder
-	producer   *events.Producer
+	producer   *events.Producer // as PartyAdmin: commands and raw records
+	requests   *events.Producer // as PartyOperator
 	collected  *collector
 	registries map[string]registries.Registry // read-only clients: "zookeeper", "consul"
 	// Digest is the rollout's package digest that every command header
@@ -54,13 +58,24 @@ type Env struct {
 	NodeKeysDir string
 }
 
-// New makes an Env: unique topics (bootstrapped), a coordinator key pair,
-// a producer of signed commands and a collector of everything on the events
-// topic. Everything is cleaned up with the test.
+// New makes an Env on the shared servers: unique topics (bootstrapped), a
+// coordinator key pair, a producer of signed commands and a collector of
+// everything on the events topic. Everything is cleaned up with the test.
 func New(t testing.TB) *Env {
 	t.Helper()
+	return NewWith(t, Access{})
+}
+
+// NewWith makes an Env whose parties reach Kafka as access says; ZooKeeper
+// and Consul are the shared ones.
+func NewWith(t testing.TB, access Access) *Env {
+	t.Helper()
+	if len(access.Brokers) == 0 {
+		access.Brokers = servers.RequireKafka(t)
+	}
 	e := &Env{
-		Brokers:   servers.RequireKafka(t),
+		Brokers:   access.Brokers,
+		Access:    access,
 		ZooKeeper: servers.RequireZooKeeper(t)[0],
 		Consul:    servers.RequireConsul(t),
 		Dir:       t.TempDir(),
@@ -68,18 +83,22 @@ func New(t testing.TB) *Env {
 		RolloutID: "ro-" + unique(),
 	}
 	e.ID = unique()
-	e.Prefix = "itest." + e.ID + "."
+	e.Prefix = access.Prefix
+	if e.Prefix == "" {
+		e.Prefix = "itest." + e.ID + "."
+	}
 	e.BasePath = "/regshift-itest-" + unique()
+	admin := e.Security(t, PartyAdmin)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cfg := events.DefaultTopicsConfig()
-	cfg.Prefix, cfg.CommandPartitions, cfg.EventPartitions = e.Prefix, 4, 2
+	cfg.Prefix, cfg.CommandPartitions, cfg.EventPartitions, cfg.Security = e.Prefix, 4, 2, admin
 	topics, err := events.Bootstrap(ctx, e.Brokers, cfg)
 	if err != nil {
 		t.Fatalf("bootstrap topics: %v", err)
 	}
 	e.Topics = topics
-	t.Cleanup(func() { deleteTopics(e.Brokers, topics) })
+	t.Cleanup(func() { deleteTopics(e.Brokers, admin, topics) })
 
 	e.KeysDir, e.NodeKeysDir = filepath.Join(e.Dir, "keys"), filepath.Join(e.Dir, "nodes")
 	for _, d := range []string{e.KeysDir, e.NodeKeysDir, filepath.Join(e.Dir, "identity")} {
@@ -87,17 +106,15 @@ func New(t testing.TB) *Env {
 			t.Fatal(err)
 		}
 	}
-	e.Signer, _ = KeyPair(t, e.KeysDir, "coordinator-itest")
+	e.Signer = KeyPair(t, e.KeysDir, "coordinator-itest")
 	m, err := events.NewMetrics(prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.producer, err = events.NewProducer(events.DefaultProducerConfig(e.Brokers), e.Log, m); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.producer.Close() })
+	e.producer = e.Producer(t, PartyAdmin, m)
+	e.requests = e.Producer(t, PartyOperator, m)
 	e.encoder = &events.Encoder{Topics: topics, Source: "regshift/itest", Signer: e.Signer}
-	e.collected = collect(t, e.Brokers, topics.Events, e.Log)
+	e.collected = collect(t, e.Brokers, admin, topics.Events, e.Log)
 
 	e.registries = map[string]registries.Registry{}
 	zcfg := zookeeper.DefaultConfig(e.ZooKeeper)
@@ -186,14 +203,17 @@ func (e *Env) SendWith(t testing.TB, enc *events.Encoder, cmds ...schema.Command
 	}
 }
 
-// Request publishes an operator request, signed by s (nil: unsigned).
+// Request publishes an operator request, signed by s (nil: unsigned), as
+// PartyOperator. A
+// signed request's RequestedBy must be s's key id, and s's role in the
+// coordinator's operator keyring must allow it.
 func (e *Env) Request(t testing.TB, s *events.Signer, req schema.Request) {
 	t.Helper()
 	rec, err := e.Encoder(s).Encode(req)
 	if err != nil {
 		t.Fatalf("encode request: %v", err)
 	}
-	e.SendRecord(t, rec)
+	publish(t, e.requests, rec)
 }
 
 // RequestHeader is a request header for the Env's rollout, requested now.
@@ -201,12 +221,18 @@ func (e *Env) RequestHeader(id string) schema.RequestHeader {
 	return schema.RequestHeader{RequestID: id, RolloutID: e.RolloutID, RequestedBy: "itest", RequestedAt: time.Now().UTC()}
 }
 
-// SendRecord publishes a raw record (to corrupt one on purpose).
+// SendRecord publishes a raw record (to corrupt one on purpose) as
+// PartyAdmin.
 func (e *Env) SendRecord(t testing.TB, rec kafka.Message) {
+	t.Helper()
+	publish(t, e.producer, rec)
+}
+
+func publish(t testing.TB, p *events.Producer, rec kafka.Message) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := e.producer.Publish(ctx, rec); err != nil {
+	if err := p.Publish(ctx, rec); err != nil {
 		t.Fatalf("publish: %v", err)
 	}
 }
@@ -345,10 +371,10 @@ func unique() string {
 	return fmt.Sprintf("%x%d", time.Now().UnixNano()&0xffffffff, uniqueN)
 }
 
-func deleteTopics(brokers []string, t events.Topics) {
+func deleteTopics(brokers []string, sec events.Security, t events.Topics) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	c := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: sec.Transport()}
 	_, _ = c.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{t.Commands, t.Events, t.Requests, t.State, t.DLQ}})
 }
 

@@ -35,8 +35,10 @@ type Deps struct {
 	// window, the times in acks, health and hello); time.Now when nil. Waits
 	// (retry backoff, the health interval) use real timers.
 	Now func() time.Time
-	// HTTP fetches packages; http.DefaultClient when nil.
-	HTTP *http.Client
+	// PackageTransport carries package downloads; when nil, one with the
+	// config's fetch timeouts. The total timeout and the redirect policy
+	// hold either way.
+	PackageTransport http.RoundTripper
 	// Listener, when set, is where the local API is served, and
 	// cfg.API.Listen is not bound (a test opens one on port 0 and reads its
 	// address); otherwise Run opens cfg.API.Listen with ListenAPI. Run
@@ -62,6 +64,8 @@ type Agent struct {
 	sec     events.Security
 	m       *metrics
 	started time.Time
+	// verifier checks commands; set by consume before the first one.
+	verifier *events.CommandVerifier
 
 	mu      sync.Mutex
 	cp      Checkpoint
@@ -118,7 +122,7 @@ func NewAgent(cfg Config, deps Deps, log *slog.Logger) (*Agent, error) {
 	hub := NewHub()
 	a := &Agent{
 		cfg: cfg, log: log, deps: deps, hub: hub, store: store, keys: keys, evm: evm, sec: sec, m: m,
-		host:    NewHost(cfg, deps.Open, hub, deps.HTTP, log),
+		host:    NewHost(cfg, deps.Open, hub, deps.PackageTransport, log),
 		topics:  events.NewTopics(cfg.Kafka.TopicPrefix),
 		changed: make(chan struct{}, 1),
 	}
@@ -170,6 +174,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { a.reconcileLoop(gctx); return nil })
 	g.Go(func() error { a.healthLoop(gctx); return nil })
 	g.Go(func() error { return a.consume(gctx) })
+	g.Go(func() error { return a.keys.Watch(gctx, events.DefaultKeyringPoll, a.log, a.evm) }) // a revoked coordinator key is refused within seconds
 	a.log.Info("agent started", "role", a.cfg.Role, "primary", a.state().Primary, "api", lis.Addr().String())
 	err = g.Wait()
 	a.shutdown()

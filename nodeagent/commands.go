@@ -31,6 +31,7 @@ func (a *Agent) consume(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.verifier = v
 	ccfg := events.DefaultConsumerConfig(a.cfg.Kafka.Brokers, a.topics.Commands, a.topics.DLQ)
 	ccfg.Security = a.sec
 	c, err := events.NewPartitionConsumer(ccfg, partition, offsets{a}, commandDecoder{a: a, v: v}, a.handle, a.prod, a.log, a.evm)
@@ -38,7 +39,11 @@ func (a *Agent) consume(ctx context.Context) error {
 		return err
 	}
 	a.log.Info("consuming commands", "topic", a.topics.Commands, "partition", partition, "of", n)
-	return c.WithName(a.cfg.Node).Run(ctx)
+	err = c.WithName(a.cfg.Node).Run(ctx)
+	if ctx.Err() != nil {
+		return nil // stopping: an offset save cut short by ctx is no failure
+	}
+	return err
 }
 
 // handle carries out one verified command: decide, execute, persist, ack.
@@ -57,7 +62,12 @@ func (a *Agent) handle(ctx context.Context, d events.Delivery) error {
 	if err != nil {
 		next, ack = old.State, Ack{CommandID: h.CommandID, Status: schema.AckRejected, Reason: reasonOf(ReasonMissingArgument, err.Error())}
 	} else {
-		next, ack = a.host.Execute(ctx, old.State, Decide(old.State, nc))
+		run, stop := ctx, func() {}
+		if nc.Kind == schema.CommandInstall {
+			run, stop = a.preemptible(ctx, d.Record)
+		}
+		next, ack = a.host.Execute(run, old.State, Decide(old.State, nc))
+		stop()
 	}
 	cp := old
 	cp.State, cp.Epoch = next, max(old.Epoch, h.Epoch)
@@ -168,15 +178,23 @@ func (o offsets) Load(context.Context) (int64, error) {
 	return o.a.cp.CommandsOffset, nil
 }
 
-func (o offsets) Save(_ context.Context, next int64) error {
+// Save persists the offset, retrying as a state save does: a full or
+// failing disk stalls the commands partition until the offset is saved, but
+// the agent keeps serving (local API, health, registrations) instead of
+// exiting, deregistering and crash-looping. It fails only when ctx ends. The
+// lock is not held while the disk is written: only the command loop, which
+// calls Save, changes the checkpoint.
+func (o offsets) Save(ctx context.Context, next int64) error {
 	o.a.mu.Lock()
-	defer o.a.mu.Unlock()
 	cp := o.a.cp
+	o.a.mu.Unlock()
 	cp.CommandsOffset = next
-	if err := o.a.store.Save(cp); err != nil {
+	if err := retryUntil(ctx, func() error { return o.a.store.Save(cp) }, o.a.log, "the commands offset to persist"); err != nil {
 		return err
 	}
-	o.a.cp = cp
+	o.a.mu.Lock()
+	o.a.cp.CommandsOffset = next
+	o.a.mu.Unlock()
 	return nil
 }
 

@@ -14,7 +14,9 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/regshift/regshift/events"
+	"github.com/regshift/regshift/nodeagent/ifacepkg"
 	"github.com/regshift/regshift/registries"
+	"github.com/regshift/regshift/schema"
 )
 
 // Config is the agent's YAML configuration. Zero values mean the defaults
@@ -45,6 +47,33 @@ type Config struct {
 	DeregisterOnShutdown *bool `yaml:"deregisterOnShutdown"`
 	// MaxPackageBytes caps a downloaded interface package.
 	MaxPackageBytes int64 `yaml:"maxPackageBytes"`
+	// Fetch bounds package downloads.
+	Fetch Fetch `yaml:"fetch"`
+}
+
+// Fetch bounds how the agent downloads interface packages. Timeout is below
+// schema.PlanMinAckTimeoutSeconds, the least ack timeout any plan may set,
+// so a fetch always ends (done or failed with its reason) before the
+// coordinator stops waiting for the ack.
+type Fetch struct {
+	// ConnectTimeout bounds the TCP connect and TLS handshake (3s).
+	ConnectTimeout time.Duration `yaml:"connectTimeout"`
+	// HeaderTimeout bounds the wait for the response headers (5s).
+	HeaderTimeout time.Duration `yaml:"headerTimeout"`
+	// Timeout bounds the whole fetch, body included (8s; below 10s).
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxRedirects followed, never from https to http (5; 0..10).
+	MaxRedirects int `yaml:"maxRedirects"`
+	// FileRoot is the only folder file:// package URLs may name; empty (the
+	// default) refuses file:// URLs.
+	FileRoot string `yaml:"fileRoot"`
+}
+
+// fetchConfig is the package fetcher's config.
+func (c Config) fetchConfig() ifacepkg.FetchConfig {
+	f := c.Fetch
+	return ifacepkg.FetchConfig{ConnectTimeout: f.ConnectTimeout, HeaderTimeout: f.HeaderTimeout, Timeout: f.Timeout,
+		MaxBytes: c.MaxPackageBytes, MaxRedirects: f.MaxRedirects, FileRoot: f.FileRoot}
 }
 
 // StartInterface names the registry the host uses before any rollout.
@@ -79,7 +108,8 @@ type Check struct {
 type Trust struct {
 	// KeysDir holds the coordinator public keys as <key id>.pub (what
 	// `regshift keys generate` writes) and an optional "revoked" file of key
-	// ids, one a line.
+	// ids, one a line. A running agent reads it again within seconds of a
+	// change (events.Keyring.Watch).
 	KeysDir      string        `yaml:"keysDir"`
 	MaxClockSkew time.Duration `yaml:"maxClockSkew"`
 }
@@ -114,6 +144,7 @@ func DefaultConfig() Config {
 		ParityThreshold:      1.0,
 		DeregisterOnShutdown: &yes,
 		MaxPackageBytes:      64 << 20,
+		Fetch:                Fetch{ConnectTimeout: 3 * time.Second, HeaderTimeout: 5 * time.Second, Timeout: 8 * time.Second, MaxRedirects: 5},
 	}
 }
 
@@ -164,6 +195,11 @@ func (c *Config) fill() {
 	}
 }
 
+// maxFetch is what a whole package fetch must stay below: the least ack
+// timeout a plan may set (coordinator.ValidatePlan and the JSON Schema
+// refuse a shorter one).
+const maxFetch = schema.PlanMinAckTimeoutSeconds * time.Second
+
 var (
 	idRE      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 	serviceRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
@@ -190,8 +226,20 @@ func (c *Config) validate() error {
 		return bad("parityThreshold", "%v, want a fraction in (0, 1]", c.ParityThreshold)
 	case c.MaxPackageBytes < 1024:
 		return bad("maxPackageBytes", "%d is below 1024", c.MaxPackageBytes)
-	case c.Trust.MaxClockSkew < 0 || c.Trust.MaxClockSkew > 10*time.Minute:
-		return bad("trust.maxClockSkew", "%s, want 0..10m", c.Trust.MaxClockSkew)
+	case c.Trust.MaxClockSkew <= 0 || c.Trust.MaxClockSkew > 10*time.Minute:
+		// The command verifier needs a positive skew: 0 would pass here and
+		// stop the agent when it starts consuming.
+		return bad("trust.maxClockSkew", "%s, want above 0 and at most 10m", c.Trust.MaxClockSkew)
+	case c.Fetch.Timeout <= 0 || c.Fetch.Timeout >= maxFetch:
+		return bad("fetch.timeout", "%s, want above 0 and below %s (the least ack timeout a plan may set)", c.Fetch.Timeout, maxFetch)
+	case c.Fetch.ConnectTimeout <= 0 || c.Fetch.ConnectTimeout > c.Fetch.Timeout:
+		return bad("fetch.connectTimeout", "%s, want above 0 and at most fetch.timeout %s", c.Fetch.ConnectTimeout, c.Fetch.Timeout)
+	case c.Fetch.HeaderTimeout <= 0 || c.Fetch.HeaderTimeout > c.Fetch.Timeout:
+		return bad("fetch.headerTimeout", "%s, want above 0 and at most fetch.timeout %s", c.Fetch.HeaderTimeout, c.Fetch.Timeout)
+	case c.Fetch.MaxRedirects < 0 || c.Fetch.MaxRedirects > 10:
+		return bad("fetch.maxRedirects", "%d, want 0..10", c.Fetch.MaxRedirects)
+	case c.Fetch.FileRoot != "" && !path.IsAbs(c.Fetch.FileRoot):
+		return bad("fetch.fileRoot", "%q must be an absolute path (or empty: no file URLs)", c.Fetch.FileRoot)
 	case c.Trust.KeysDir == "" || !path.IsAbs(c.Trust.KeysDir):
 		return bad("trust.keysDir", "%q must be the absolute path of the coordinator keys' folder", c.Trust.KeysDir)
 	case c.Identity.SigningKey == "" || !path.IsAbs(c.Identity.SigningKey):

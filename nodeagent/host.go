@@ -44,7 +44,7 @@ type Opener func(ctx context.Context, spec InterfaceSpec) (registries.Registry, 
 type Host struct {
 	cfg      Config
 	open     Opener
-	http     *http.Client
+	fetcher  *ifacepkg.Fetcher
 	log      *slog.Logger
 	resolver *resolver
 
@@ -53,13 +53,12 @@ type Host struct {
 	errors  map[string]uint64 // failed operations per interface
 }
 
-// NewHost returns a Host for cfg that publishes resolves to hub.
-func NewHost(cfg Config, open Opener, hub *Hub, httpClient *http.Client, log *slog.Logger) *Host {
-	if httpClient == nil {
-		httpClient = http.DefaultClient
-	}
+// NewHost returns a Host for cfg that publishes resolves to hub. It fetches
+// packages within cfg.Fetch over transport, or over one with cfg.Fetch's
+// connect and header timeouts when transport is nil.
+func NewHost(cfg Config, open Opener, hub *Hub, transport http.RoundTripper, log *slog.Logger) *Host {
 	return &Host{
-		cfg: cfg, open: open, http: httpClient, log: log,
+		cfg: cfg, open: open, fetcher: ifacepkg.NewFetcher(cfg.fetchConfig(), transport), log: log,
 		resolver: newResolver(hub, cfg.Consumes, cfg.ParityThreshold, log),
 		clients:  map[string]registries.Registry{},
 		errors:   map[string]uint64{},
@@ -144,7 +143,7 @@ func (h *Host) packageDir(name, digest string) string {
 }
 
 func (h *Host) fetch(ctx context.Context, e FetchPackage) error {
-	pkg, err := ifacepkg.Fetch(ctx, h.http, e.URL, e.Digest, h.cfg.MaxPackageBytes)
+	pkg, err := h.fetcher.Fetch(ctx, e.URL, e.Digest)
 	if err != nil {
 		return err
 	}
@@ -359,7 +358,7 @@ func FailureReason(err error) string {
 	switch {
 	case errors.Is(err, ifacepkg.ErrDigestMismatch):
 		return ReasonDigestMismatch
-	case errors.Is(err, ifacepkg.ErrUnsafePath), errors.Is(err, ifacepkg.ErrTooLarge),
+	case errors.Is(err, ifacepkg.ErrUnsafePath), errors.Is(err, ifacepkg.ErrTooLarge), errors.Is(err, ifacepkg.ErrRefused),
 		errors.Is(err, ifacepkg.ErrCorrupt), errors.Is(err, ifacepkg.ErrBadManifest):
 		return ReasonPackageRefused
 	case errors.Is(err, ifacepkg.ErrFetch):

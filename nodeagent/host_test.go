@@ -53,6 +53,7 @@ func testConfig(t *testing.T, role Role) Config {
 	c.Node, c.Role, c.StateDir = "node-1", role, t.TempDir()
 	c.Start.Address = "zk:2181"
 	c.Trust.KeysDir, c.Identity.SigningKey = "/k", "/k/node-1.key"
+	c.Fetch.FileRoot = os.TempDir() // consulPackage writes under t.TempDir()
 	if role.Registers() {
 		c.Services = []Service{{Name: "orders", Port: 8080}}
 	}
@@ -239,7 +240,7 @@ func TestHostFailedInstallLongErrorFitsTheAck(t *testing.T) {
 	cfg := testConfig(t, RoleProvider)
 	h := NewHost(cfg, fleet.opener, NewHub(), nil, quiet())
 	s, _ := NewState(cfg.Node, cfg.Role, cfg.Start.Name)
-	url := "file:///nonexistent/" + strings.Repeat("a", 2000) + ".tgz"
+	url := "file://" + filepath.Join(os.TempDir(), "nonexistent", strings.Repeat("a", 2000)+".tgz")
 	_, ack := h.Execute(context.Background(), s, Decide(s, Command{ID: "1", Kind: schema.CommandInstall, Interface: "consul",
 		PackageURL: url, Digest: "sha256:" + strings.Repeat("0", 64)}))
 	if ack.Status != schema.AckFailed || !strings.HasPrefix(ack.Reason, ReasonPackageFetch+": ") || !strings.HasSuffix(ack.Reason, "…") {

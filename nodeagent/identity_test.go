@@ -52,10 +52,10 @@ func testAgentNeverAnswersAnUnverifiedCommand(t *testing.T, brokers []string) {
 			t.Fatal(err)
 		}
 	}
-	coord, _ := itest.KeyPair(t, coordDir, "coordinator")
-	self, keyFile := itest.KeyPair(t, identityDir, node)
-	forger, _ := itest.KeyPair(t, t.TempDir(), "coordinator")
-	stranger, _ := itest.KeyPair(t, t.TempDir(), "mallory")
+	coord := itest.KeyPair(t, coordDir, "coordinator")
+	self, keyFile := itest.KeyPair(t, identityDir, node), filepath.Join(identityDir, node+events.PrivateKeyExt)
+	forger := itest.KeyPair(t, t.TempDir(), "coordinator")
+	stranger := itest.KeyPair(t, t.TempDir(), "mallory")
 
 	cfg := nodeagent.DefaultConfig()
 	cfg.Node, cfg.Role, cfg.StateDir = node, nodeagent.RoleProvider, filepath.Join(dir, "state")
@@ -80,29 +80,8 @@ func testAgentNeverAnswersAnUnverifiedCommand(t *testing.T, brokers []string) {
 	if testing.Verbose() {
 		log = itest.TestLogger(t)
 	}
-	a, err := nodeagent.NewAgent(cfg, nodeagent.Deps{Open: open, Listener: lis, Registry: prometheus.NewRegistry()}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	actx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- a.Run(actx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("agent: %v", err)
-		}
-	})
-
-	m, err := events.NewMetrics(prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	prod, err := events.NewProducer(events.DefaultProducerConfig(brokers), log, m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = prod.Close() })
+	runAgent(ctx, t, cfg, nodeagent.Deps{Open: open, Listener: lis, Registry: prometheus.NewRegistry()}, log)
+	prod := testProducer(t, brokers, log)
 	now := time.Now().UTC().Truncate(time.Second)
 	header := func(id string) schema.CommandHeader {
 		return schema.CommandHeader{NodeID: node, CommandID: id, RolloutID: "ro-1", Epoch: 1, IssuedAt: now,
@@ -208,4 +187,37 @@ func readAll(t *testing.T, brokers []string, topic string, want int) []kafka.Mes
 		out = append(out, rec)
 	}
 	return out
+}
+
+// runAgent runs an agent with cfg and deps until the test ends.
+func runAgent(ctx context.Context, t *testing.T, cfg nodeagent.Config, deps nodeagent.Deps, log *slog.Logger) {
+	t.Helper()
+	a, err := nodeagent.NewAgent(cfg, deps, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	actx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(actx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+	})
+}
+
+// testProducer is a producer to brokers, closed when the test ends.
+func testProducer(t *testing.T, brokers []string, log *slog.Logger) *events.Producer {
+	t.Helper()
+	m, err := events.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod, err := events.NewProducer(events.DefaultProducerConfig(brokers), log, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = prod.Close() })
+	return prod
 }

@@ -31,14 +31,18 @@ const (
 var ErrCheckpoint = errors.New("unusable agent checkpoint")
 
 // Store persists the checkpoint in a state folder.
-type Store struct{ dir string }
+type Store struct {
+	dir string
+	// syncDir makes the folder's entries durable; syncFolder but in tests.
+	syncDir func(dir string) error
+}
 
 // NewStore returns a store in dir, creating the folder.
 func NewStore(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	return &Store{dir: dir}, nil
+	return &Store{dir: dir, syncDir: syncFolder}, nil
 }
 
 // Path is the checkpoint file.
@@ -79,5 +83,26 @@ func (s *Store) Save(c Checkpoint) error {
 	if err != nil {
 		return err
 	}
-	return renameio.WriteFile(s.Path(), append(b, '\n'), 0o600)
+	// renameio syncs the temp file and renames it over the old one; the
+	// rename itself is only durable once the folder is synced too.
+	if err := renameio.WriteFile(s.Path(), append(b, '\n'), 0o600); err != nil {
+		return err
+	}
+	if err := s.syncDir(s.dir); err != nil {
+		return fmt.Errorf("sync %s: %w", s.dir, err)
+	}
+	return nil
+}
+
+// syncFolder fsyncs a folder, making a rename inside it durable.
+func syncFolder(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -46,7 +46,9 @@ type Command interface {
 	Header() CommandHeader
 }
 
-// RequestHeader is what every operator request names.
+// RequestHeader is what every operator request names. A signed request's
+// RequestedBy is the id of the key that signed it (the coordinator refuses
+// any other); an unsigned one's is what the sender says.
 type RequestHeader struct {
 	RequestID   string    `json:"request_id"`
 	RequestedAt time.Time `json:"requested_at"`
@@ -65,6 +67,8 @@ func (h RequestHeader) PartitionKey() string { return h.RolloutID }
 type Request interface {
 	Message
 	Requested() RequestHeader
+	// RequestKind is what the request asks.
+	RequestKind() RequestKind
 }
 
 // Plan is what a rollout moves, where, in which order and under which gates.
@@ -90,6 +94,17 @@ type Waves struct {
 	Percentages []int `json:"percentages"`
 	MaxInFlight int   `json:"max_in_flight"`
 }
+
+// Bounds of a plan's counts and durations: the same in the JSON Schema
+// (defs.v1.json $defs plan, waves, gates) and in coordinator.ValidatePlan,
+// which a test holds equal. Seven days keeps every seconds value far from
+// time.Duration's overflow (about 292 years) and covers any real soak.
+const (
+	PlanMaxNodes             = 100_000 // nodes; also the most canary, max_in_flight and failure_budget can mean
+	PlanMaxWaves             = 100     // percentages: rising in 1..100
+	PlanMinAckTimeoutSeconds = 10      // above every agent's package fetch (nodeagent: fetch.timeout < this)
+	PlanMaxSeconds           = 7 * 24 * 60 * 60
+)
 
 // Gates decide whether a wave may be followed by the next.
 type Gates struct {

@@ -126,6 +126,7 @@ const (
 	CheckRegistry         Check = "registry"           // no registry report at all
 	CheckRegistryHealth   Check = "registry-health"    // the new registry unreachable or unhealthy
 	CheckBridge           Check = "bridge"             // the bridge is not running
+	CheckStep             Check = "step"               // a step of the rollout failed (a panic the runtime recovered)
 )
 
 // RequestKind names what an operator or another system asks.

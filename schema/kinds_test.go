@@ -32,6 +32,8 @@ func TestEnumsMatchConstants(t *testing.T) {
 		"state.rollout-node.v1.json /reached":           strs(schema.ReachedNone, schema.ReachedInstalled, schema.ReachedActive, schema.ReachedSwitchedBack, schema.ReachedUninstalled),
 		"state.rollout-node.v1.json /pending/command/kind": strs(schema.CommandInstall, schema.CommandActivate,
 			schema.CommandSwitchBack, schema.CommandUninstall),
+		"state.seen-request.v1.json /kind": strs(schema.RequestCreate, schema.RequestPause, schema.RequestResume, schema.RequestApprove,
+			schema.RequestAbort, schema.RequestFinalize),
 		"state.rollout.v1.json /phase": strs(schema.PhasePreparing, schema.PhaseRolling, schema.PhaseCommitted, schema.PhaseFinalizing,
 			schema.PhaseFinalized, schema.PhaseSwitchingBack, schema.PhaseSwitchedBack, schema.PhaseFailed),
 	}

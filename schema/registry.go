@@ -28,7 +28,8 @@ type Message interface {
 	// MessageType is the full type name, e.g. "regshift.command.install.v1".
 	MessageType() string
 	// PartitionKey is the record key: the node id for commands and events,
-	// the rollout id for requests and rollout records, "epoch" for the epoch record.
+	// the rollout id for requests and rollout records, "epoch" for the epoch
+	// record, SeenRequestKey for a seen request.
 	PartitionKey() string
 }
 
@@ -75,6 +76,7 @@ const (
 	TypeRolloutRecord = "regshift.state.rollout.v1"
 	TypeEpochRecord   = "regshift.state.epoch.v1"
 	TypeNodeRecord    = "regshift.state.rollout-node.v1"
+	TypeSeenRequest   = "regshift.state.seen-request.v1"
 )
 
 var specs = map[string]Spec{}
@@ -84,7 +86,7 @@ func init() {
 		&Install{}, &Activate{}, &SwitchBack{}, &Uninstall{}, &Resync{},
 		&Ack{}, &Health{}, &Hello{},
 		&CreateRollout{}, &Pause{}, &Resume{}, &Approve{}, &Abort{}, &Finalize{},
-		&RolloutRecord{}, &NodeRecord{}, &EpochRecord{},
+		&RolloutRecord{}, &NodeRecord{}, &EpochRecord{}, &SeenRequest{},
 	} {
 		t := m.MessageType()
 		parts := strings.SplitN(strings.TrimPrefix(t, "regshift."), ".", 3)

@@ -41,3 +41,21 @@ func (*Abort) MessageType() string { return TypeAbort }
 
 // MessageType implements Message.
 func (*Finalize) MessageType() string { return TypeFinalize }
+
+// RequestKind implements Request.
+func (*CreateRollout) RequestKind() RequestKind { return RequestCreate }
+
+// RequestKind implements Request.
+func (*Pause) RequestKind() RequestKind { return RequestPause }
+
+// RequestKind implements Request.
+func (*Resume) RequestKind() RequestKind { return RequestResume }
+
+// RequestKind implements Request.
+func (*Approve) RequestKind() RequestKind { return RequestApprove }
+
+// RequestKind implements Request.
+func (*Abort) RequestKind() RequestKind { return RequestAbort }
+
+// RequestKind implements Request.
+func (*Finalize) RequestKind() RequestKind { return RequestFinalize }

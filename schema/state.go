@@ -13,6 +13,10 @@ const (
 	// MaxDecisionNodes is how many node ids a decision lists; NodeCount
 	// says how many there were.
 	MaxDecisionNodes = 16
+	// MaxSeenRequests is how many SeenRequests a coordinator keeps at once:
+	// the requests it handled within one validity window (15 minutes by
+	// default). It refuses more until some expire.
+	MaxSeenRequests = 10_000
 )
 
 // RolloutRecord is the head of one rollout on the compacted state topic,
@@ -141,3 +145,28 @@ func (*EpochRecord) MessageType() string { return TypeEpochRecord }
 
 // PartitionKey is EpochKey.
 func (*EpochRecord) PartitionKey() string { return EpochKey }
+
+// SeenRequest is a request the coordinator handled, on the state topic
+// under SeenRequestKey: until ExpiresAt every leader, this one or the next,
+// drops another request with its id. Past ExpiresAt the request would be
+// refused as too old anyway, and the leader deletes the record (a
+// tombstone); so at most MaxSeenRequests of about 250 bytes are live.
+type SeenRequest struct {
+	RequestID   string      `json:"request_id"`
+	RolloutID   string      `json:"rollout_id"`
+	Kind        RequestKind `json:"kind"`
+	RequestedBy string      `json:"requested_by"`
+	RequestedAt time.Time   `json:"requested_at"`
+	ExpiresAt   time.Time   `json:"expires_at"`
+}
+
+// MessageType implements Message.
+func (*SeenRequest) MessageType() string { return TypeSeenRequest }
+
+// PartitionKey is SeenRequestKey of the request id.
+func (s *SeenRequest) PartitionKey() string { return SeenRequestKey(s.RequestID) }
+
+// SeenRequestKey is the state-topic key of a seen request: "/request/" and
+// its id. No rollout key (an id, which starts with a letter or digit) and
+// no node key (one slash) looks like it.
+func SeenRequestKey(id string) string { return "/request/" + id }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sync"
@@ -69,15 +70,30 @@ func Validate(typ string, body []byte) error {
 		return fmt.Errorf("%w: %s: not JSON: %w", ErrInvalid, typ, err)
 	}
 	if err := all[typ].Validate(inst); err != nil {
+		var ve *jsonschema.ValidationError
+		if errors.As(err, &ve) {
+			return fmt.Errorf("%w: %s: %s", ErrInvalid, typ, FieldProblems(ve))
+		}
 		return fmt.Errorf("%w: %s: %w", ErrInvalid, typ, err)
 	}
 	return nil
 }
 
+// validate is Validate, but skips the JSON Schema for a body the fast path
+// vouches for.
+func validate(typ string, body []byte) error {
+	if fastValid(typ, body) {
+		return nil
+	}
+	return Validate(typ, body)
+}
+
 // Decode validates body against the schema of typ and decodes it into the
-// type's Go value.
+// type's Go value. A body the fast path vouches for (see fast.go) skips
+// the JSON Schema; every other one is validated, and refused, as by
+// Validate.
 func Decode(typ string, body []byte) (Message, error) {
-	if err := Validate(typ, body); err != nil {
+	if err := validate(typ, body); err != nil {
 		return nil, err
 	}
 	spec, _ := Lookup(typ)
@@ -107,7 +123,7 @@ func Encode(m Message) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", m.MessageType(), err)
 	}
-	if err := Validate(m.MessageType(), b); err != nil {
+	if err := validate(m.MessageType(), b); err != nil {
 		return nil, err
 	}
 	if c, ok := m.(crossChecker); ok {

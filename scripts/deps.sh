@@ -2,8 +2,9 @@
 # deps.sh — install everything regshift's tests need, idempotently.
 #
 # Installs (versions pinned here, in tools/kafka/pom.xml and tools/consul/go.mod):
-#   Debian packages  zookeeper (3.8.x), docker.io (20.10.x), debootstrap, kcat, curl, iproute2
-#   .deps/kafka/libs Apache Kafka broker jars from Maven Central (tools/kafka/pom.xml)
+#   Debian packages  zookeeper (3.8.x), docker.io (20.10.x), debootstrap, kcat, curl, iproute2,
+#                    openssl (the certificates of a locked-down Kafka)
+#   .deps/kafka/libs Apache Kafka broker jars and kafka-tools from Maven Central (tools/kafka/pom.xml)
 #   .deps/bin/consul Consul v1.14.11 built from its Go module (tools/consul)
 #   .deps/bin/staticcheck
 #   ~/.m2            the Curator interop test client's Maven artifacts
@@ -21,7 +22,7 @@ STATICCHECK_MODULE="honnef.co/go/tools/cmd/staticcheck@v0.8.2"
 BASE_IMAGE="${REGSHIFT_BASE_IMAGE:-regshift/debian-base:bookworm}"
 DEBIAN_SUITE="bookworm"
 DEBIAN_MIRROR="${REGSHIFT_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-APT_PACKAGES=(zookeeper docker.io debootstrap kcat curl iproute2 ca-certificates)
+APT_PACKAGES=(zookeeper docker.io debootstrap kcat curl iproute2 ca-certificates openssl)
 # Expected versions of the Debian packages the tests depend on (prefix match).
 declare -A APT_EXPECT=([zookeeper]="3.8." [docker.io]="20.10.")
 

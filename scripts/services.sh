@@ -10,6 +10,10 @@
 # Services: zookeeper kafka consul docker (default: all, in that order).
 # Everything binds to 127.0.0.1. Ports, data and log folders are set by the
 # REGSHIFT_* variables below; `make deps` must have run first.
+#
+# REGSHIFT_KAFKA_SECURE=1 starts Kafka locked down instead: SASL_SSL with
+# SCRAM-SHA-512 on its port (no plaintext listener), certificates of a local
+# CA and ACLs through KRaft's StandardAuthorizer (scripts/kafka-secure.sh).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,16 +29,23 @@ KAFKA_CONTROLLER_PORT="${REGSHIFT_KAFKA_CONTROLLER_PORT:-9093}"
 # REGSHIFT_KAFKA_SASL_PASSWORD) for tests of authenticated clients.
 KAFKA_SASL_PORT="${REGSHIFT_KAFKA_SASL_PORT:-}"
 KAFKA_SASL_PASSWORD="${REGSHIFT_KAFKA_SASL_PASSWORD:-regshift-secret}"
+KAFKA_SECURE="${REGSHIFT_KAFKA_SECURE:-}"
+[[ "$KAFKA_SECURE" == 0 ]] && KAFKA_SECURE=
 CONSUL_HTTP_PORT="${REGSHIFT_CONSUL_HTTP_PORT:-8500}"
 CONSUL_SERVER_PORT="${REGSHIFT_CONSUL_SERVER_PORT:-8300}"
 CONSUL_SERF_LAN_PORT="${REGSHIFT_CONSUL_SERF_LAN_PORT:-8301}"
 CONSUL_SERF_WAN_PORT="${REGSHIFT_CONSUL_SERF_WAN_PORT:-8302}"
 ZK_DATA="${REGSHIFT_ZK_DATA:-$RUN/data/zookeeper}"
-KAFKA_DATA="${REGSHIFT_KAFKA_DATA:-$RUN/data/kafka}"
+KAFKA_DATA="${REGSHIFT_KAFKA_DATA:-$RUN/data/kafka${KAFKA_SECURE:+-secure}}"
 CONSUL_DATA="${REGSHIFT_CONSUL_DATA:-$RUN/data/consul}"
 START_TIMEOUT="${REGSHIFT_START_TIMEOUT:-90}"
 DOCKER_SOCK=/var/run/docker.sock
 ALL=(zookeeper kafka consul docker)
+# Written by `up` of a locked-down Kafka: the probe logs in with it.
+KAFKA_PROBE_CONF="$RUN/conf/kafka-probe.kcat"
+
+# shellcheck source=scripts/kafka-secure.sh
+. "$ROOT/scripts/kafka-secure.sh"
 
 log() { printf '[services] %s\n' "$*"; }
 die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -129,7 +140,9 @@ EOF
 kafka_probe() { # a real metadata request: kcat lists the broker
   # grep without -q reads all of kcat's output: with pipefail an early exit
   # could kill kcat with SIGPIPE and read as "not ready".
-  timeout 5 kcat -b "127.0.0.1:$KAFKA_PORT" -L -m 3 2>/dev/null | grep "broker 1 at 127.0.0.1:$KAFKA_PORT" >/dev/null
+  local conf=()
+  [[ -f "$KAFKA_PROBE_CONF" ]] && conf=(-F "$KAFKA_PROBE_CONF")
+  timeout 5 kcat "${conf[@]}" -b "127.0.0.1:$KAFKA_PORT" -L -m 3 2>/dev/null | grep "broker 1 at 127.0.0.1:$KAFKA_PORT" >/dev/null
 }
 kafka_up() {
   [[ -d "$DEPS/kafka/libs" ]] || die "kafka: $DEPS/kafka/libs missing; run 'make deps'"
@@ -137,6 +150,14 @@ kafka_up() {
   require_free kafka "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" $KAFKA_SASL_PORT
   mkdir -p "$KAFKA_DATA" "$RUN/conf"
   local props="$RUN/conf/kafka.properties"
+  if [[ -n "$KAFKA_SECURE" ]]; then
+    [[ -z "$KAFKA_SASL_PORT" ]] || die "kafka: REGSHIFT_KAFKA_SASL_PORT (a plaintext SASL listener) and REGSHIFT_KAFKA_SECURE do not go together"
+    compgen -G "$DEPS/kafka/libs/kafka-tools-*.jar" >/dev/null || die "kafka: kafka-tools jar missing in $DEPS/kafka/libs; run 'make deps'"
+    kafka_secure_material
+    cp "$KAFKA_SECURE_DIR/clients/admin.kcat" "$KAFKA_PROBE_CONF"
+  else
+    rm -f "$KAFKA_PROBE_CONF"
+  fi
   local listeners="PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT"
   local advertised="PLAINTEXT://127.0.0.1:$KAFKA_PORT"
   local protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
@@ -145,15 +166,10 @@ kafka_up() {
     advertised+=",SASL_PLAINTEXT://127.0.0.1:$KAFKA_SASL_PORT"
     protocols+=",SASL_PLAINTEXT:SASL_PLAINTEXT"
   fi
-  cat >"$props" <<EOF
+  (umask 077 && cat >"$props" <<EOF
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=$listeners
-advertised.listeners=$advertised
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=$protocols
 log.dirs=$KAFKA_DATA
 num.partitions=1
 auto.create.topics.enable=false
@@ -167,6 +183,18 @@ group.initial.rebalance.delay.ms=0
 log.cleaner.backoff.ms=1000
 log.segment.bytes=16777216
 EOF
+  )
+  if [[ -n "$KAFKA_SECURE" ]]; then
+    kafka_secure_props "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" >>"$props"
+  else
+    cat >>"$props" <<EOF
+listeners=$listeners
+advertised.listeners=$advertised
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=$protocols
+EOF
+  fi
   if [[ -n "$KAFKA_SASL_PORT" ]]; then
     cat >>"$props" <<EOF
 sasl.enabled.mechanisms=PLAIN
@@ -187,6 +215,13 @@ logger.server.level = INFO
 EOF
   local java_opts=(-Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true
     "-Dlog4j2.configurationFile=$RUN/conf/kafka-log4j2.properties")
+  local scram=()
+  if [[ -n "$KAFKA_SECURE" ]]; then
+    mapfile -t scram < <(kafka_secure_format_args)
+    if [[ -f "$KAFKA_DATA/meta.properties" && ! -f "$KAFKA_DATA/.regshift-secure" ]]; then
+      die "kafka: $KAFKA_DATA was formatted without REGSHIFT_KAFKA_SECURE (no SCRAM users): remove it or set REGSHIFT_KAFKA_DATA"
+    fi
+  fi
   if [[ ! -f "$KAFKA_DATA/meta.properties" ]]; then
     local cid
     # Kafka's own Uuid.randomUuid never begins with '-' (one in 64 would): the
@@ -197,11 +232,16 @@ EOF
     done
     mkdir -p "$LOGS"
     java "${java_opts[@]}" -cp "$DEPS/kafka/libs/*" kafka.tools.StorageTool format \
-      -t "$cid" -c "$props" --standalone >"$LOGS/kafka-format.log" 2>&1 ||
+      -t "$cid" -c "$props" --standalone "${scram[@]}" >"$LOGS/kafka-format.log" 2>&1 ||
       { tail -n 20 "$LOGS/kafka-format.log" >&2; die "kafka: formatting $KAFKA_DATA failed"; }
+    [[ -z "$KAFKA_SECURE" ]] || touch "$KAFKA_DATA/.regshift-secure"
   fi
   start_bg kafka "$LOGS/kafka.log" java "${java_opts[@]}" -cp "$DEPS/kafka/libs/*" kafka.Kafka "$props"
   wait_ready kafka "$LOGS/kafka.log" kafka_probe
+  if [[ -n "$KAFKA_SECURE" ]]; then
+    kafka_secure_acls -Xmx192m -XX:TieredStopAtLevel=1 "-Dlog4j2.configurationFile=$RUN/conf/kafka-log4j2.properties" ||
+      fail_start kafka "$LOGS/kafka.log" "creating the ACLs failed (logs: $LOGS/kafka-acls-*.log)"
+  fi
 }
 
 # ---- Consul (dev agent: a single server that elects itself) ---------------
@@ -286,6 +326,13 @@ status_one() {
 }
 
 print_env() {
+  if [[ -n "$KAFKA_SECURE" ]]; then
+    cat <<EOF
+REGSHIFT_KAFKA_SECURE=1
+REGSHIFT_KAFKA_CA_FILE=$KAFKA_SECURE_DIR/tls/ca.pem
+REGSHIFT_KAFKA_CLIENTS=$KAFKA_SECURE_DIR/clients
+EOF
+  fi
   cat <<EOF
 REGSHIFT_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
 REGSHIFT_ZK_SERVERS=127.0.0.1:$ZK_PORT

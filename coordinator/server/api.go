@@ -20,6 +20,9 @@ type Summary struct {
 	Waves    int                   `json:"waves"`
 	Nodes    map[string]int        `json:"nodes"` // by progress
 	Decision *coordinator.Decision `json:"last_decision,omitempty"`
+	// Quarantined, when set, says why the leader refused the rollout's
+	// records on replay: it is not run and its nodes are not commanded.
+	Quarantined string `json:"quarantined,omitempty"`
 }
 
 // NodeView is one node as the API shows it.
@@ -58,8 +61,8 @@ func summarize(r *coordinator.Rollout) Summary {
 // api serves, from the owner's last published snapshot (never waiting on
 // the owner or on Kafka):
 //
-//	GET /v1/rollouts                    summaries
-//	GET /v1/rollouts/{id}               the whole rollout: plan, waves, nodes, decisions
+//	GET /v1/rollouts                    summaries, then the quarantined rollouts (at most 100)
+//	GET /v1/rollouts/{id}               the whole rollout: plan, waves, nodes, decisions (409: quarantined)
 //	GET /v1/rollouts/{id}/decisions     the decision log with each decision's inputs
 //	GET /v1/nodes                       every node of every rollout
 //	GET /healthz                        leader or standby, epoch
@@ -69,11 +72,11 @@ func (s *Server) api() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/rollouts", func(w http.ResponseWriter, _ *http.Request) {
 		v := s.view.Load()
-		out := make([]Summary, 0, len(v.ids))
+		out := make([]Summary, 0, len(v.ids)+len(v.quarantine))
 		for _, id := range v.ids {
 			out = append(out, v.rollouts[id].summary)
 		}
-		writeJSON(w, http.StatusOK, out)
+		writeJSON(w, http.StatusOK, append(out, v.quarantine...))
 	})
 	mux.HandleFunc("GET /v1/rollouts/{id}", s.rolloutView(func(ro *coordinator.Rollout) any { return ro }))
 	mux.HandleFunc("GET /v1/rollouts/{id}/decisions", s.rolloutView(func(ro *coordinator.Rollout) any { return ro.Decisions }))
@@ -102,7 +105,12 @@ func (s *Server) api() http.Handler {
 // or 404.
 func (s *Server) rolloutView(view func(*coordinator.Rollout) any) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		rv, ok := s.view.Load().rollouts[r.PathValue("id")]
+		v := s.view.Load()
+		rv, ok := v.rollouts[r.PathValue("id")]
+		if q, quarantined := v.quarantined[r.PathValue("id")]; !ok && quarantined {
+			writeJSON(w, http.StatusConflict, map[string]string{"error": "rollout " + q.ID + " is quarantined: " + q.Quarantined})
+			return
+		}
 		if !ok {
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no rollout " + r.PathValue("id")})
 			return

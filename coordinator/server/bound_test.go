@@ -149,23 +149,63 @@ func TestSwitchBackWithTenThousandMissing(t *testing.T) {
 }
 
 // serveLeading runs a coordinator replica with cfg (a fast tick and
-// registry measurement, a fresh signing key, unsigned requests accepted;
-// the node keys in cfg.NodeKeysDir, which nodeKey makes) until ctx ends,
-// waits for it to lead, and returns its API's URL. The test waits for it
-// to stop when it ends.
-func serveLeading(ctx context.Context, t *testing.T, cfg server.Config, open server.Opener) string {
+// registry measurement, a fresh signing key unless cfg names one,
+// unsigned requests accepted; the node keys in cfg.NodeKeysDir, which
+// nodeKey makes) until ctx ends, waits for it to lead, and returns its
+// API's URL. The test waits for it to stop when it ends. A clock, when
+// given, is its Deps.Now.
+func serveLeading(ctx context.Context, t *testing.T, cfg server.Config, open server.Opener, clock ...func() time.Time) string {
+	t.Helper()
+	s := newServer(t, cfg, open, clock...)
+	return serve(ctx, t, s)
+}
+
+// newServer is serveLeading's replica, not yet serving.
+func newServer(t *testing.T, cfg server.Config, open server.Opener, clock ...func() time.Time) *server.Server {
+	t.Helper()
+	if cfg.SigningKey == "" {
+		cfg.SigningKey = writeKey(t, t.TempDir(), "coord-test").file
+	}
+	if cfg.NodeKeysDir == "" && !cfg.AcceptUnsignedEvents {
+		cfg.NodeKeysDir = t.TempDir() // no agent: no event to accept
+	}
+	cfg.ID, cfg.AcceptUnsigned = "coord-test", true
+	cfg.Tick, cfg.RegistryEvery, cfg.CommandPartitions = 50*time.Millisecond, 100*time.Millisecond, 2
+	deps := server.Deps{Registry: prometheus.NewRegistry(), Open: open}
+	if len(clock) > 0 {
+		deps.Now = clock[0]
+	}
+	s, err := server.New(cfg, deps, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// key is a key pair written to a folder, and its signer.
+type key struct {
+	*events.Signer
+	file string // the private key file
+}
+
+func writeKey(t *testing.T, dir, id string) key {
 	t.Helper()
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	keyFile, _, err := events.WriteKeyPair(t.TempDir(), "coord-test", priv)
+	file, _, err := events.WriteKeyPair(dir, id, priv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.ID, cfg.SigningKey, cfg.AcceptUnsigned = "coord-test", keyFile, true
-	cfg.Tick, cfg.RegistryEvery, cfg.CommandPartitions = 50*time.Millisecond, 100*time.Millisecond, 2
-	s, err := server.New(cfg, server.Deps{Registry: prometheus.NewRegistry(), Open: open}, testLog(t))
+	s, err := events.NewSigner(id, priv)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return key{s, file}
+}
+
+// serve runs s until ctx ends, waits for it to lead, and returns its API's
+// URL. The test waits for it to stop when it ends.
+func serve(ctx context.Context, t *testing.T, s *server.Server) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +281,7 @@ func persisted(ctx context.Context, t *testing.T, brokers []string, topic, id st
 func nodeKey(t *testing.T, nodeKeysDir, node string) *events.Signer {
 	t.Helper()
 	dir := t.TempDir()
-	s, _ := itest.KeyPair(t, dir, node)
+	s := itest.KeyPair(t, dir, node)
 	itest.Enrol(t, dir, node, nodeKeysDir)
 	return s
 }

@@ -27,6 +27,7 @@ type fileConfig struct {
 	TopicPrefix          string        `yaml:"topicPrefix"`
 	SigningKey           string        `yaml:"signingKey"`
 	OperatorKeysDir      string        `yaml:"operatorKeysDir"`
+	CoordinatorKeysDir   string        `yaml:"coordinatorKeysDir"`
 	AcceptUnsigned       bool          `yaml:"acceptUnsigned"`
 	NodeKeysDir          string        `yaml:"nodeKeysDir"`
 	AcceptUnsignedEvents bool          `yaml:"acceptUnsignedEvents"`
@@ -45,9 +46,9 @@ var replicaRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 // LoadConfig reads a coordinator config file: YAML, unknown fields refused,
 // unset fields at DefaultConfig's values. Relative paths are taken from the
-// file's folder. It loads the signing key, the operator keyring and the
-// Kafka TLS and SASL files, so a wrong one fails here with its field rather
-// than later.
+// file's folder. It loads the signing key, the operator and coordinator
+// keyrings and the Kafka TLS and SASL files, so a wrong one fails here with
+// its field rather than later.
 func LoadConfig(file string) (Config, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -69,7 +70,7 @@ func parseConfig(b []byte, dir string) (Config, error) {
 	if err := dec.Decode(&f); err != nil {
 		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	for _, p := range []*string{&f.SigningKey, &f.OperatorKeysDir, &f.NodeKeysDir, &f.PackagesDir} {
+	for _, p := range []*string{&f.SigningKey, &f.OperatorKeysDir, &f.CoordinatorKeysDir, &f.NodeKeysDir, &f.PackagesDir} {
 		*p = relativeTo(dir, *p)
 	}
 	f.Kafka.RelativeTo(dir)
@@ -81,8 +82,8 @@ func parseConfig(b []byte, dir string) (Config, error) {
 		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	return Config{ID: f.ID, Brokers: f.Brokers, TopicPrefix: f.TopicPrefix, SigningKey: f.SigningKey,
-		OperatorKeysDir: f.OperatorKeysDir, AcceptUnsigned: f.AcceptUnsigned, NodeKeysDir: f.NodeKeysDir,
-		AcceptUnsignedEvents: f.AcceptUnsignedEvents, Listen: f.Listen, PackagesDir: f.PackagesDir,
+		OperatorKeysDir: f.OperatorKeysDir, CoordinatorKeysDir: f.CoordinatorKeysDir, AcceptUnsigned: f.AcceptUnsigned,
+		NodeKeysDir: f.NodeKeysDir, AcceptUnsignedEvents: f.AcceptUnsignedEvents, Listen: f.Listen, PackagesDir: f.PackagesDir,
 		Tick: f.Tick, CommandTTL: f.CommandTTL, RegistryEvery: f.RegistryEvery, CommandPartitions: f.CommandPartitions,
 		Security: sec}, nil
 }
@@ -130,8 +131,12 @@ func (f *fileConfig) validate() error {
 	if !isHostPort(f.Listen) {
 		return bad("listen", "%q is not host:port", f.Listen)
 	}
-	if _, err := events.LoadSigner(f.SigningKey); err != nil {
+	signer, err := events.LoadSigner(f.SigningKey)
+	if err != nil {
 		return bad("signingKey", "%v", err)
+	}
+	if _, _, err := stateVerifier(signer, f.CoordinatorKeysDir); err != nil {
+		return bad("coordinatorKeysDir", "%v", err)
 	}
 	if f.OperatorKeysDir != "" {
 		if _, err := events.LoadKeyring(f.OperatorKeysDir); err != nil {

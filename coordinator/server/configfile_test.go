@@ -66,6 +66,8 @@ func TestLoadConfigReadsEveryField(t *testing.T) {
 		t.Errorf("id %q brokers %v prefix %q", c.ID, c.Brokers, c.TopicPrefix)
 	case c.SigningKey != filepath.Join(dir, "keys", "coordinator.key") || c.OperatorKeysDir != filepath.Join(dir, "operators"):
 		t.Errorf("paths not taken from the file's folder: signingKey %q operatorKeysDir %q", c.SigningKey, c.OperatorKeysDir)
+	case c.CoordinatorKeysDir != filepath.Join(dir, "keys"):
+		t.Errorf("coordinatorKeysDir %q not taken from the file's folder", c.CoordinatorKeysDir)
 	case c.PackagesDir != filepath.Join(dir, "packages") || c.AcceptUnsigned || c.Listen != "127.0.0.1:7080":
 		t.Errorf("packagesDir %q acceptUnsigned %v listen %q", c.PackagesDir, c.AcceptUnsigned, c.Listen)
 	case c.NodeKeysDir != filepath.Join(dir, "nodes") || c.AcceptUnsignedEvents:
@@ -122,10 +124,13 @@ func TestLoadConfigNamesTheBadField(t *testing.T) {
 		{"missing keyring", replace("operatorKeysDir: operators", "operatorKeysDir: nowhere"), "operatorKeysDir: "},
 		{"no way to accept events", replace("nodeKeysDir: nodes", "nodeKeysDir: ''"), "nodeKeysDir: empty and acceptUnsignedEvents is off"},
 		{"missing node keyring", replace("nodeKeysDir: nodes", "nodeKeysDir: nowhere"), "nodeKeysDir: "},
+		{"missing coordinator keyring", replace("coordinatorKeysDir: keys", "coordinatorKeysDir: nowhere"), "coordinatorKeysDir: "},
+		{"coordinator keyring without this replica's key", replace("coordinatorKeysDir: keys", "coordinatorKeysDir: operators"),
+			`does not trust this replica's own key "coordinator"`},
 		{"listen", replace("listen: 127.0.0.1:7080", "listen: localhost"), `listen: "localhost" is not host:port`},
 		{"packages dir", replace("packagesDir: packages", "packagesDir: nowhere"), "packagesDir: "},
 		{"tick", replace("tick: 1s", "tick: 0s"), "tick: 0s, want a positive duration"},
-		{"tick not a duration", replace("tick: 1s", "tick: soon"), "line 12"},
+		{"tick not a duration", replace("tick: 1s", "tick: soon"), "line 13"},
 		{"command ttl", replace("commandTTL: 10m", "commandTTL: -1m"), "commandTTL: -1m0s, want a positive duration"},
 		{"registry every", replace("registryEvery: 2s", "registryEvery: 0s"), "registryEvery: 0s, want a positive duration"},
 		{"command partitions", replace("commandPartitions: 12", "commandPartitions: 0"), "commandPartitions: 0, want at least 1"},

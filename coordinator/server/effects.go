@@ -37,10 +37,25 @@ type bridgeAction struct {
 	a coordinator.BridgeAction
 }
 
-// fold steps one rollout and keeps what it asks for until flush.
+// fold steps one rollout and keeps what it asks for until flush. A step
+// that panics holds that rollout (coordinator.Rollout.Halt, the panic's
+// value in the decision) and the others go on; until a request clears the
+// hold — resume, or abort — only requests are folded into it.
 func (o *owner) fold(r *coordinator.Rollout, in coordinator.Input) {
+	_, request := in.(coordinator.RequestIn)
+	if o.stalled[r.ID] && !request {
+		return
+	}
 	start := o.s.now()
-	out := coordinator.Step(r, in)
+	out, failed := o.step(r, in)
+	if failed != "" {
+		o.s.m.stepPanics.Inc()
+		o.s.log.Error("a step panicked: rollout held", "rollout", r.ID, "input", fmt.Sprintf("%T", in), "panic", failed)
+		out = r.Halt(failed)
+		o.stalled[r.ID] = true
+	} else if !r.Held {
+		delete(o.stalled, r.ID)
+	}
 	if len(out.Decisions) > 0 {
 		o.s.m.decisionSeconds.Observe(o.s.now().Sub(start).Seconds())
 	}
@@ -59,6 +74,21 @@ func (o *owner) fold(r *coordinator.Rollout, in coordinator.Input) {
 		o.s.m.refused.WithLabelValues(string(x.Why)).Inc()
 		o.s.log.Warn("input refused", "rollout", r.ID, "node", x.Node, "command", x.Command, "reason", x.Why, "detail", x.Detail)
 	}
+}
+
+// step is one coordinator step that recovers a panic: failed is then the
+// panic's value (within schema.MaxDetail), and the step's commands are
+// dropped.
+func (o *owner) step(r *coordinator.Rollout, in coordinator.Input) (out coordinator.Output, failed string) {
+	defer func() {
+		if v := recover(); v != nil {
+			out, failed = coordinator.Output{}, schema.Truncate(fmt.Sprint(v), schema.MaxDetail)
+			if failed == "" {
+				failed = "panic"
+			}
+		}
+	}()
+	return o.s.step(r, in), ""
 }
 
 // flush writes the dirty records of every rollout stepped since the last
@@ -103,8 +133,9 @@ func deref(f *float64) any {
 }
 
 // persist writes the dirty records of the rollouts — each head, then its
-// nodes — in one publish and waits for all of them. On failure the records
-// are marked dirty again.
+// nodes — and after them the requests handled since the last write, in one
+// publish, and waits for all of them. On failure the records are marked
+// dirty again.
 func (o *owner) persist(ctx context.Context, rs ...*coordinator.Rollout) error {
 	var msgs []schema.Message
 	taken := make([]coordinator.Dirty, len(rs))
@@ -118,6 +149,8 @@ func (o *owner) persist(ctx context.Context, rs ...*coordinator.Rollout) error {
 			msgs = append(msgs, &n)
 		}
 	}
+	seen, written := o.seen.toWrite()
+	msgs = append(msgs, seen...)
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -128,6 +161,7 @@ func (o *owner) persist(ctx context.Context, rs ...*coordinator.Rollout) error {
 		}
 		return fmt.Errorf("persist: %w", err)
 	}
+	written()
 	o.s.m.stateBytes.Add(float64(size))
 	o.s.m.stateRecords.Add(float64(len(msgs)))
 	return nil

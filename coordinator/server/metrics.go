@@ -13,6 +13,10 @@ type metrics struct {
 	decisionSeconds prometheus.Histogram
 	stateRecords    prometheus.Counter
 	stateBytes      prometheus.Counter
+	stateRefused    *prometheus.CounterVec
+	claimsRefused   prometheus.Counter
+	quarantined     prometheus.Gauge
+	stepPanics      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -38,9 +42,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Records written to the state topic (rollout heads and node records)."}),
 		stateBytes: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "state_bytes_written_total",
 			Help: "Bytes (keys and values) written to the state topic."}),
+		stateRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "state_records_refused_total",
+			Help: "State records ignored on replay or in the epoch watch, by reason (unsigned, unknown-key, bad-signature, invalid-body, …)."},
+			[]string{"reason"}),
+		claimsRefused: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "epoch_claims_refused_total",
+			Help: "Signed epoch claims ignored for claiming more than one above the highest trusted claim."}),
+		quarantined: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "rollouts_quarantined",
+			Help: "Rollouts whose records this leader refused on replay: not run, their nodes not commanded."}),
+		stepPanics: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "step_panics_total",
+			Help: "Steps of a rollout that panicked: the panic was recovered and the rollout held."}),
 	}
 	for _, c := range []prometheus.Collector{m.leader, m.rollouts, m.nodes, m.commands, m.acks, m.refused, m.timedOut, m.decisionSeconds,
-		m.stateRecords, m.stateBytes} {
+		m.stateRecords, m.stateBytes, m.stateRefused, m.claimsRefused, m.quarantined, m.stepPanics} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

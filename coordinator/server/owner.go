@@ -30,6 +30,19 @@ type owner struct {
 	fx       effects         // what the steps of the current job asked for
 	changed  map[string]bool // stepped since the last snapshot
 	lastView time.Time
+
+	// The rollouts replay quarantined (fixed while this replica leads): by
+	// id, the first maxQuarantineListed for the API's list, and the nodes
+	// of those not ended, which no new rollout may take.
+	quarantined      map[string]*Summary
+	quarantineListed []Summary
+	quarantinedNodes map[string]string // node id -> rollout id
+
+	// stalled are the rollouts held after their step panicked: only
+	// requests are folded into them until one clears the hold.
+	stalled map[string]bool
+
+	seen seenRequests
 }
 
 // job is one input, or a batch of them: run on the owner goroutine, then
@@ -49,7 +62,22 @@ const viewEvery = 200 * time.Millisecond
 func newOwner(s *Server, prod *events.Producer, epoch uint64) *owner {
 	return &owner{s: s, prod: prod, epoch: epoch, inputs: make(chan job),
 		enc:      &events.Encoder{Topics: s.topics, Source: "regshift/coordinator/" + s.cfg.ID, Signer: s.signer},
-		rollouts: map[string]*coordinator.Rollout{}, fx: newEffects(), changed: map[string]bool{}}
+		rollouts: map[string]*coordinator.Rollout{}, fx: newEffects(), changed: map[string]bool{},
+		quarantined: map[string]*Summary{}, quarantinedNodes: map[string]string{}, stalled: map[string]bool{}, seen: newSeenRequests()}
+}
+
+// quarantine takes the rollouts replay refused.
+func (o *owner) quarantine(q map[string]quarantined) {
+	for id, e := range q {
+		o.quarantined[id] = &e.summary
+		if e.summary.Phase.Ended() {
+			continue
+		}
+		for _, n := range e.nodes {
+			o.quarantinedNodes[n] = id
+		}
+	}
+	o.quarantineListed = listQuarantine(q)
 }
 
 // run owns the rollouts until ctx ends.
@@ -104,8 +132,16 @@ func (o *owner) tick(ctx context.Context) {
 	for _, r := range o.active() {
 		o.fold(r, coordinator.Tick{Now: now})
 	}
+	o.seen.expire(now)
 	if err := o.flush(ctx); err != nil && ctx.Err() == nil {
 		o.s.log.Warn("tick", "err", err)
+	}
+	if keys, deleted := o.seen.toDelete(); len(keys) > 0 {
+		if err := o.prod.Delete(ctx, o.s.topics.State, keys...); err != nil {
+			o.s.log.Warn("delete expired request ids", "records", len(keys), "err", err) // the next tick tries again
+		} else {
+			deleted()
+		}
 	}
 }
 
@@ -165,37 +201,52 @@ func (o *owner) handleEvents(ctx context.Context, ds []events.Delivery) []error 
 	return errs
 }
 
-// handleRequest creates a rollout or steers one.
+// handleRequest creates a rollout or steers one, once: a request whose id
+// was handled within its validity window is dropped (ReasonDuplicate:
+// counted, not dead-lettered), here or after a failover, as the state
+// topic remembers it. An id counts as handled once the request was acted
+// on or refused for good; one whose records could not be written is handed
+// again by the consumer and handled afresh.
 func (o *owner) handleRequest(ctx context.Context, d events.Delivery) error {
 	now := o.s.now()
 	req := d.Message.(schema.Request)
 	h := req.Requested()
-	if c, ok := req.(*schema.CreateRollout); ok {
-		return o.submit(ctx, func(ctx context.Context) error { return o.create(ctx, h, c.Plan, now) })
-	}
-	in := coordinator.RequestIn{Now: now, By: h.RequestedBy}
-	switch m := req.(type) {
-	case *schema.Pause:
-		in.Kind = schema.RequestPause
-	case *schema.Resume:
-		in.Kind = schema.RequestResume
-	case *schema.Approve:
-		in.Kind, in.Wave = schema.RequestApprove, m.Wave
-	case *schema.Abort:
-		in.Kind = schema.RequestAbort
-	case *schema.Finalize:
-		in.Kind = schema.RequestFinalize
-	default:
-		return fmt.Errorf("request %s: unknown type %T", h.RequestID, req)
-	}
-	return o.submit(ctx, func(context.Context) error {
-		r, ok := o.rollouts[h.RolloutID]
-		if !ok {
-			return fmt.Errorf("request %s: no rollout %s", h.RequestID, h.RolloutID)
+	seen := schema.SeenRequest{RequestID: h.RequestID, RolloutID: h.RolloutID, Kind: req.RequestKind(), RequestedBy: h.RequestedBy,
+		RequestedAt: h.RequestedAt, ExpiresAt: o.s.requests.AcceptedUntil(h.RequestedAt).Add(o.s.requests.MaxSkew)}
+	return o.submit(ctx, func(ctx context.Context) error {
+		if first, ok := o.seen.get(h.RequestID); ok {
+			o.s.log.Warn("request dropped: its id was handled already", "request", h.RequestID, "kind", seen.Kind, "rollout", h.RolloutID,
+				"by", h.RequestedBy, "first_requested_at", first.RequestedAt, "remembered_until", first.ExpiresAt)
+			return &events.RejectError{Reason: events.ReasonDuplicate, Err: fmt.Errorf("request %s was handled already", h.RequestID)}
 		}
-		o.fold(r, in)
-		return nil
+		if o.seen.full() {
+			return fmt.Errorf("request %s: %d requests handled within their validity window already; refused until some expire",
+				h.RequestID, schema.MaxSeenRequests)
+		}
+		err := o.request(ctx, req, now)
+		if err == nil || !events.Retriable(err) {
+			o.seen.add(seen)
+		}
+		return err
 	})
+}
+
+// request carries out a request on the owner goroutine.
+func (o *owner) request(ctx context.Context, req schema.Request, now time.Time) error {
+	h := req.Requested()
+	if c, ok := req.(*schema.CreateRollout); ok {
+		return o.create(ctx, h, c.Plan, now)
+	}
+	r, ok := o.rollouts[h.RolloutID]
+	if !ok {
+		return fmt.Errorf("request %s: no rollout %s", h.RequestID, h.RolloutID)
+	}
+	in := coordinator.RequestIn{Now: now, By: h.RequestedBy, Kind: req.RequestKind()}
+	if a, ok := req.(*schema.Approve); ok {
+		in.Wave = a.Wave
+	}
+	o.fold(r, in)
+	return nil
 }
 
 // create makes a rollout of a plan. It becomes visible — in the API, to
@@ -206,11 +257,19 @@ func (o *owner) create(ctx context.Context, h schema.RequestHeader, p schema.Pla
 		o.s.log.Info("create of an existing rollout ignored", "rollout", h.RolloutID, "request", h.RequestID)
 		return nil
 	}
+	if q, ok := o.quarantined[h.RolloutID]; ok {
+		return fmt.Errorf("rollout %s is quarantined: %s", h.RolloutID, q.Quarantined)
+	}
 	for _, other := range o.active() {
 		for _, n := range p.Nodes {
 			if other.Node(n.NodeID) != nil {
 				return fmt.Errorf("rollout %s: node %s is already in active rollout %s", h.RolloutID, n.NodeID, other.ID)
 			}
+		}
+	}
+	for _, n := range p.Nodes {
+		if q, ok := o.quarantinedNodes[n.NodeID]; ok {
+			return fmt.Errorf("rollout %s: node %s is in quarantined rollout %s", h.RolloutID, n.NodeID, q)
 		}
 	}
 	r, out, err := coordinator.NewRollout(h.RolloutID, p, o.epoch, now)

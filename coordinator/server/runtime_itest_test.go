@@ -34,6 +34,7 @@ func startCoordinator(t *testing.T, env *itest.Env, id string) *coord {
 	cfg.AcceptUnsigned = true
 	cfg.NodeKeysDir = env.NodeKeysDir // the agents' keys: start them first
 	cfg.Tick, cfg.RegistryEvery, cfg.CommandPartitions = 200*time.Millisecond, 500*time.Millisecond, 4
+	cfg.Security = env.Security(t, itest.PartyCoordinator)
 	rt, err := server.New(cfg, server.Deps{Registry: prometheus.NewRegistry()}, env.Log.With("replica", id))
 	if err != nil {
 		t.Fatal(err)

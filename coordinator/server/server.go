@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/regshift/regshift/coordinator"
 	"github.com/regshift/regshift/events"
 	"github.com/regshift/regshift/registries"
 )
@@ -29,15 +30,24 @@ type Config struct {
 	// SigningKey is the coordinator's private key file (<key id>.key);
 	// agents trust the matching .pub.
 	SigningKey string
-	// OperatorKeysDir holds the public keys whose requests are accepted;
-	// AcceptUnsigned also accepts unsigned requests (a test or a closed
-	// network only).
+	// OperatorKeysDir holds the public keys whose requests are accepted,
+	// with their roles (events.Keyring: <key id>.pub, "roles", "revoked"),
+	// read again within seconds of a change; AcceptUnsigned also accepts
+	// unsigned requests, as admin (a test or a closed network only).
 	OperatorKeysDir string
 	AcceptUnsigned  bool
+	// CoordinatorKeysDir holds the public keys (<key id>.pub, optional
+	// "revoked" file) of every coordinator replica: a state record or an
+	// epoch claim is trusted only when one of them signed it, so it must
+	// hold this replica's own key (checked when the server starts); read
+	// again within seconds of a change. Empty: only this replica's own key
+	// is trusted — right when every replica signs with the same SigningKey.
+	CoordinatorKeysDir string
 	// NodeKeysDir holds one public key per node, <node id>.pub (what
 	// `regshift keys generate -id <node>` writes), and an optional "revoked"
 	// file: an ack, health report or hello is accepted only when signed by
-	// the key of the node it speaks for. AcceptUnsignedEvents also accepts
+	// the key of the node it speaks for; read again within seconds of a
+	// change (a node enrolled or revoked). AcceptUnsignedEvents also accepts
 	// unsigned events (a test, a simulated fleet); a signed event is
 	// verified all the same. With neither, no event could be accepted and
 	// the config is refused.
@@ -117,11 +127,26 @@ type Server struct {
 	m       *metrics
 	bridges *bridges
 
+	// operators are the keys whose requests are accepted, with their
+	// roles, following OperatorKeysDir while the server runs; requests is
+	// how requests are verified. nodes are the keys agent events are
+	// verified with, following NodeKeysDir; coordinators the keys state
+	// records are verified with, following CoordinatorKeysDir (or this
+	// replica's own key alone).
+	operators    *events.Keyring
+	nodes        *events.Keyring
+	coordinators *events.Keyring
+	requests     events.RequestVerifierConfig
+
 	status atomic.Pointer[Health] // leader or standby, epoch: written by lead, read by /healthz
 	view   atomic.Pointer[view]   // the rollouts as last published by the owner
+
+	state *events.StateVerifier                                            // verifies what is read of the state topic
+	step  func(*coordinator.Rollout, coordinator.Input) coordinator.Output // coordinator.Step; a test plants a failing one
 }
 
-// New checks the config and loads the signing key.
+// New checks the config and loads the signing key and the coordinators'
+// keyring.
 func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -129,6 +154,18 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 	signer, err := events.LoadSigner(cfg.SigningKey)
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: signing key: %w", err)
+	}
+	state, coordinators, err := stateVerifier(signer, cfg.CoordinatorKeysDir)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: coordinator keys: %w", err)
+	}
+	operators, err := keyring(cfg.OperatorKeysDir)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: operator keys: %w", err)
+	}
+	nodes, err := keyring(cfg.NodeKeysDir)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: node keys: %w", err)
 	}
 	if deps.Registry == nil {
 		deps.Registry = prometheus.NewRegistry()
@@ -149,7 +186,9 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 	}
 	log = log.With("component", "coordinator", "replica", cfg.ID)
 	s := &Server{cfg: cfg, log: log, reg: deps.Registry, now: func() time.Time { return deps.Now().UTC() }, signer: signer,
-		topics: events.NewTopics(cfg.TopicPrefix), evm: evm, m: m, bridges: newBridges(deps.Open, log)}
+		operators: operators, nodes: nodes, coordinators: coordinators, requests: events.DefaultRequestVerifierConfig(),
+		topics: events.NewTopics(cfg.TopicPrefix), evm: evm, m: m, bridges: newBridges(deps.Open, log), state: state, step: coordinator.Step}
+	s.requests.AllowUnsigned, s.requests.Now = cfg.AcceptUnsigned, s.now
 	s.status.Store(&Health{Replica: cfg.ID})
 	s.view.Store(&view{rollouts: map[string]*rolloutView{}})
 	return s, nil
@@ -204,6 +243,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer cancel()
 		return srv.Shutdown(sctx)
 	})
+	// A key enrolled, removed or revoked, or a role changed, takes effect
+	// within seconds, without a restart.
+	for _, k := range []*events.Keyring{s.operators, s.nodes, s.coordinators} {
+		if k.Dir() != "" {
+			g.Go(func() error { return k.Watch(gctx, events.DefaultKeyringPoll, s.log, s.evm) })
+		}
+	}
 	g.Go(func() error {
 		return elector.Run(gctx, func(lctx context.Context) {
 			if err := s.lead(lctx, prod); err != nil && lctx.Err() == nil {

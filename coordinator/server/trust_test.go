@@ -3,18 +3,19 @@ package server_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/regshift/regshift/coordinator"
 	"github.com/regshift/regshift/coordinator/server"
 	"github.com/regshift/regshift/events"
 	"github.com/regshift/regshift/itest"
-	"github.com/regshift/regshift/registries"
-	"github.com/regshift/regshift/registries/memory"
 	"github.com/regshift/regshift/schema"
 )
 
@@ -169,14 +170,97 @@ func testForgedEventsNeverReachStep(t *testing.T, brokers []string, prefix strin
 	})
 }
 
-// memoryRegistries opens the old and the new registry in memory, each one
-// store whatever the address.
-func memoryRegistries() server.Opener {
-	old, fresh := memory.NewStore(), memory.NewStore()
-	return func(kind, _ string, log *slog.Logger) (registries.Registry, error) {
-		if kind == "zookeeper" {
-			return memory.New(old, log), nil
-		}
-		return memory.New(fresh, log), nil
+// TestStateOfAnotherReplicaIsTrustedThroughTheKeyring: with
+// CoordinatorKeysDir, a new leader loads what another replica's key signed
+// and ignores what a revoked replica key signed.
+func TestStateOfAnotherReplicaIsTrustedThroughTheKeyring(t *testing.T) {
+	e := newStateEnv(t)
+	ctx := t.Context()
+	dir := filepath.Dir(e.coord.file) // holds coord-test.pub
+	other, revoked := writeKey(t, dir, "coord-other"), writeKey(t, dir, "coord-gone")
+	if err := os.WriteFile(filepath.Join(dir, "revoked"), []byte("coord-gone # retired\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
+	e.cfg.CoordinatorKeysDir = dir
+	e.plant(t, other.Signer, rolloutRecords(t, "ro-other", planFor(t, "o1"), nil)...)
+	e.plant(t, revoked.Signer, rolloutRecords(t, "ro-gone", planFor(t, "g1"), nil)...)
+
+	gone, o1 := e.agent(ctx, t, "g1"), e.agent(ctx, t, "o1")
+	api := serveLeading(ctx, t, e.cfg, e.open)
+	awaitInstalls(t, o1)
+	if got := gone.kinds(); len(got) > 0 {
+		t.Errorf("g1, a node of a rollout a revoked key signed, received %v", got)
+	}
+	if ids := rolloutIDs(t, api, "ro-other"); len(ids) != 1 || ids["ro-other"] != "" {
+		t.Errorf("rollouts %v, want only ro-other", ids)
+	}
+	if n := metric(t, api, `regshift_coordinator_state_records_refused_total{reason="revoked-key"}`); n != 2 {
+		t.Errorf("%v records refused for a revoked key, want 2", n)
+	}
+}
+
+// TestCoordinatorKeysMustTrustThisReplica: a keyring that would refuse
+// this replica's own records is refused at New — its next leader could not
+// read them.
+func TestCoordinatorKeysMustTrustThisReplica(t *testing.T) {
+	own := writeKey(t, t.TempDir(), "coord-test")
+	for name, dir := range map[string]func() string{
+		"without its key": func() string { d := t.TempDir(); writeKey(t, d, "coord-other"); return d },
+		"its key revoked": func() string {
+			d := filepath.Dir(own.file)
+			if err := os.WriteFile(filepath.Join(d, "revoked"), []byte("coord-test\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return d
+		},
+		"another key under its id": func() string { d := t.TempDir(); writeKey(t, d, "coord-test"); return d },
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := server.DefaultConfig()
+			cfg.SigningKey, cfg.AcceptUnsigned, cfg.AcceptUnsignedEvents, cfg.CoordinatorKeysDir = own.file, true, true, dir()
+			_, err := server.New(cfg, server.Deps{Registry: prometheus.NewRegistry()}, testLog(t))
+			if err == nil || !strings.Contains(err.Error(), `does not trust this replica's own key "coord-test"`) {
+				t.Fatalf("New = %v", err)
+			}
+		})
+	}
+}
+
+// TestNodeKeysFollowedWhileRunning: a node enrolled in NodeKeysDir while
+// the coordinator runs has its events accepted within seconds, without a
+// restart, and a node revoked there has them refused again.
+func TestNodeKeysFollowedWhileRunning(t *testing.T) {
+	e := newStateEnv(t)
+	ctx := t.Context()
+	api := serveLeading(ctx, t, e.cfg, e.open)
+	dir := t.TempDir()
+	late := itest.KeyPair(t, dir, "late")
+	enc := &events.Encoder{Topics: e.topics, Source: "test/late", Signer: late}
+	// sent publishes a health report of late's until one is taken as want
+	// (dead-lettered for a reason, or handled when reason is "").
+	sent := func(want events.Reason) {
+		t.Helper()
+		sample := fmt.Sprintf(`regshift_events_consumed_total{outcome="handled",topic=%q}`, e.topics.Events)
+		if want != "" {
+			sample = fmt.Sprintf(`regshift_events_dead_letters_total{reason=%q,topic=%q}`, want, e.topics.Events)
+		}
+		before := metric(t, api, sample)
+		await(t, fmt.Sprintf("late's health taken as %q", want), func() error {
+			h := &schema.Health{NodeID: "late", ObservedAt: time.Now().UTC(), Interfaces: []schema.InterfaceHealth{
+				{Name: "zookeeper", State: schema.StateActive, Status: schema.HealthPassing, Resolved: 1}}}
+			if _, err := e.prod.Send(ctx, enc, h); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(200 * time.Millisecond)
+			if n := metric(t, api, sample); n <= before {
+				return fmt.Errorf("%s = %v", sample, n)
+			}
+			return nil
+		})
+	}
+	sent(events.ReasonUnknownKey)
+	itest.Enrol(t, dir, "late", e.cfg.NodeKeysDir)
+	sent("")
+	itest.ReplaceFile(t, filepath.Join(e.cfg.NodeKeysDir, events.RevokedFile), "late\n")
+	sent(events.ReasonRevokedKey)
 }

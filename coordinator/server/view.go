@@ -13,6 +13,10 @@ import (
 type view struct {
 	ids      []string // sorted
 	rollouts map[string]*rolloutView
+	// The rollouts this leader quarantined on replay: every one by id, and
+	// the first maxQuarantineListed in id order for the list.
+	quarantined map[string]*Summary
+	quarantine  []Summary
 }
 
 // rolloutView is one rollout's snapshot and its summary.
@@ -25,7 +29,7 @@ type rolloutView struct {
 // the others' snapshots; the metrics' gauges follow the new view.
 func (o *owner) publishView() {
 	old := o.s.view.Load()
-	next := &view{rollouts: make(map[string]*rolloutView, len(o.rollouts))}
+	next := &view{rollouts: make(map[string]*rolloutView, len(o.rollouts)), quarantined: o.quarantined, quarantine: o.quarantineListed}
 	for id, r := range o.rollouts {
 		if rv, ok := old.rollouts[id]; ok && !o.changed[id] {
 			next.rollouts[id] = rv

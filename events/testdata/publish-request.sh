@@ -4,17 +4,19 @@
 # the real broker.
 #
 #   BROKER=127.0.0.1:9092 TOPIC=regshift.requests KEY=alice.key \
-#   ROLLOUT=ro-2026-11-26-consul REQUESTED_BY=alice@ops KIND=pause \
+#   ROLLOUT=ro-2026-11-26-consul KIND=pause \
 #   REASON="change freeze" events/testdata/publish-request.sh
 #
 # KIND is pause | resume | approve | abort | finalize. KEY is a private key
 # from `regshift keys generate`; its key id is the file name without .key.
-# It prints the request id it published.
+# REQUESTED_BY defaults to the key id: the coordinator refuses any other
+# (requester-mismatch). It prints the request id it published.
 set -euo pipefail
-: "${BROKER:?}" "${TOPIC:?}" "${KEY:?}" "${ROLLOUT:?}" "${REQUESTED_BY:?}"
+: "${BROKER:?}" "${TOPIC:?}" "${KEY:?}" "${ROLLOUT:?}"
 KIND=${KIND:-pause}
 REASON=${REASON:-}
 KEY_ID=${KEY_ID:-$(basename "$KEY" .key)}
+REQUESTED_BY=${REQUESTED_BY:-$KEY_ID}
 export LC_ALL=C # lengths below are byte counts
 
 TYPE="regshift.request.${KIND}.v1"

@@ -18,19 +18,55 @@ import (
 // It runs through scripts/services.sh on free loopback ports with its data,
 // logs and PID under the test's temporary folder, and is stopped at cleanup.
 type Private struct {
-	kind  Kind
-	addr  string
-	sasl  string
-	env   []string
-	run   string
-	mu    sync.Mutex
-	alive bool
+	kind   Kind
+	addr   string
+	sasl   string
+	secure string // a locked-down Kafka's folder of certificates and passwords
+	env    []string
+	run    string
+	mu     sync.Mutex
+	alive  bool
 }
 
 // StartPrivate starts a private ZooKeeper, Kafka or Consul and waits until it
 // answers (the same readiness checks as `make up`). It needs `make deps` to
 // have run; when it cannot start, the test fails with the server's log tail.
 func StartPrivate(t testing.TB, kind Kind) *Private {
+	t.Helper()
+	return startPrivate(t, kind, "")
+}
+
+// StartSecureKafka starts a private Kafka locked down as
+// `REGSHIFT_KAFKA_SECURE=1 make up` starts one (scripts/kafka-secure.sh):
+// its only client listener, Addr, speaks SASL_SSL (SCRAM-SHA-512) with a
+// certificate of a CA of its own (CAFile); KRaft's StandardAuthorizer lets
+// each principal (KafkaAdmin, KafkaCoordinator, KafkaAgent, KafkaOperator;
+// passwords in PasswordFile) do only its part on the topics of prefix.
+func StartSecureKafka(t testing.TB, prefix string) *Private {
+	t.Helper()
+	return startPrivate(t, Kafka, prefix)
+}
+
+// The principals of a locked-down Kafka.
+const (
+	KafkaAdmin       = "admin" // super user
+	KafkaCoordinator = "coordinator"
+	KafkaAgent       = "agent"
+	KafkaOperator    = "operator"
+)
+
+// CAFile is the PEM certificate of the CA that signed a locked-down
+// Kafka's certificate.
+func (p *Private) CAFile() string { return filepath.Join(p.secure, "tls", "ca.pem") }
+
+// PasswordFile holds the SCRAM password of a locked-down Kafka's principal.
+func (p *Private) PasswordFile(user string) string {
+	return filepath.Join(p.secure, "users", user+".password")
+}
+
+// startPrivate starts a private server; a Kafka is locked down for the
+// topics of securePrefix unless it is empty.
+func startPrivate(t testing.TB, kind Kind, securePrefix string) *Private {
 	t.Helper()
 	need(t, kind, "a private instance", "make deps", installed(kind))
 	run, err := os.MkdirTemp("", "regshift-"+string(kind)+"-")
@@ -39,14 +75,18 @@ func StartPrivate(t testing.TB, kind Kind) *Private {
 	}
 	p := &Private{kind: kind, run: run, env: []string{"REGSHIFT_RUN_DIR=" + run, "REGSHIFT_START_TIMEOUT=120"}}
 	ports := freePorts(t, 4)
-	switch kind {
-	case ZooKeeper:
+	switch {
+	case kind == ZooKeeper:
 		p.env = append(p.env, "REGSHIFT_ZK_PORT="+ports[0])
-	case Kafka:
+	case kind == Kafka && securePrefix != "":
+		p.secure = filepath.Join(run, "kafka-secure")
+		p.env = append(p.env, "REGSHIFT_KAFKA_PORT="+ports[0], "REGSHIFT_KAFKA_CONTROLLER_PORT="+ports[1],
+			"REGSHIFT_KAFKA_SECURE=1", "REGSHIFT_KAFKA_SECURE_DIR="+p.secure, "REGSHIFT_KAFKA_TOPIC_PREFIX="+securePrefix)
+	case kind == Kafka:
 		p.env = append(p.env, "REGSHIFT_KAFKA_PORT="+ports[0], "REGSHIFT_KAFKA_CONTROLLER_PORT="+ports[1],
 			"REGSHIFT_KAFKA_SASL_PORT="+ports[2], "REGSHIFT_KAFKA_SASL_PASSWORD="+PrivateSASLPassword)
 		p.sasl = "127.0.0.1:" + ports[2]
-	case Consul:
+	case kind == Consul:
 		p.env = append(p.env, "REGSHIFT_CONSUL_HTTP_PORT="+ports[0], "REGSHIFT_CONSUL_SERVER_PORT="+ports[1],
 			"REGSHIFT_CONSUL_SERF_LAN_PORT="+ports[2], "REGSHIFT_CONSUL_SERF_WAN_PORT="+ports[3])
 	default:
@@ -61,12 +101,14 @@ func StartPrivate(t testing.TB, kind Kind) *Private {
 			t.Logf("private %s kept its logs in %s", kind, filepath.Join(run, "logs"))
 		}
 	})
+	start := time.Now()
 	p.Start(t)
+	t.Logf("private %s answers at %s after %s (locked down: %v)", kind, p.addr, time.Since(start).Round(100*time.Millisecond), p.secure != "")
 	return p
 }
 
-// Addr is the server's client address: Kafka's broker, ZooKeeper's client
-// port, Consul's HTTP address.
+// Addr is the server's client address: Kafka's broker (SASL_SSL when
+// locked down), ZooKeeper's client port, Consul's HTTP address.
 func (p *Private) Addr() string { return p.addr }
 
 // The SASL/PLAIN credentials of a private Kafka's SASL_PLAINTEXT listener.

@@ -64,8 +64,9 @@ func TestBuildFetchUnpack(t *testing.T) {
 	srv := httptest.NewServer(http.FileServer(http.Dir(store)))
 	defer srv.Close()
 
+	f := NewFetcher(testFetchConfig(store, 1<<20), nil)
 	for _, u := range []string{"file://" + file, srv.URL + "/consul.tgz"} {
-		got, err := Fetch(context.Background(), srv.Client(), u, digest, 1<<20)
+		got, err := f.Fetch(context.Background(), u, digest)
 		if err != nil {
 			t.Fatalf("fetch %s: %v", u, err)
 		}
@@ -100,6 +101,7 @@ func TestFetchRefuses(t *testing.T) {
 		http.NotFound(w, r)
 	}))
 	defer srv.Close()
+	root := t.TempDir()
 	tests := []struct {
 		name, url, digest string
 		max               int64
@@ -108,12 +110,12 @@ func TestFetchRefuses(t *testing.T) {
 		{"wrong digest", srv.URL + "/pkg", "sha256:" + strings.Repeat("0", 64), 1 << 20, ErrDigestMismatch},
 		{"too large", srv.URL + "/pkg", digest, 10, ErrTooLarge},
 		{"not found", srv.URL + "/nope", digest, 1 << 20, ErrFetch},
-		{"bad scheme", "ftp://127.0.0.1/pkg", digest, 1 << 20, ErrFetch},
-		{"missing file", "file:///nonexistent/pkg", digest, 1 << 20, ErrFetch},
+		{"bad scheme", "ftp://127.0.0.1/pkg", digest, 1 << 20, ErrRefused},
+		{"missing file", "file://" + filepath.Join(root, "nonexistent"), digest, 1 << 20, ErrFetch},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Fetch(context.Background(), srv.Client(), tt.url, tt.digest, tt.max)
+			_, err := NewFetcher(testFetchConfig(root, tt.max), nil).Fetch(context.Background(), tt.url, tt.digest)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("got %v, want %v", err, tt.want)
 			}

@@ -3,8 +3,9 @@ package consul
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
+
+	"github.com/regshift/regshift/registries/address"
 )
 
 // Config holds the client's settings. Start from DefaultConfig.
@@ -67,9 +68,10 @@ func DefaultConfig() Config {
 var ErrConfig = errors.New("consul: invalid config")
 
 func (c *Config) validate() error {
+	if err := address.Consul(c.Address); err != nil {
+		return fmt.Errorf("%w: Address %q must be host:port: %w", ErrConfig, c.Address, err)
+	}
 	switch {
-	case strings.TrimSpace(c.Address) == "" || strings.Contains(c.Address, "://"):
-		return fmt.Errorf("%w: Address %q must be host:port", ErrConfig, c.Address)
 	case c.Scheme != "http" && c.Scheme != "https":
 		return fmt.Errorf("%w: Scheme %q must be http or https", ErrConfig, c.Scheme)
 	case c.CheckTTL < time.Second:

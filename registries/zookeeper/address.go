@@ -1,73 +1,19 @@
 package zookeeper
 
 import (
-	"errors"
 	"fmt"
-	"net"
-	"path"
-	"strconv"
-	"strings"
+
+	"github.com/regshift/regshift/registries/address"
 )
 
-// ParseAddress splits a ZooKeeper address as plans and agent configs write
-// it — the ensemble's host:port list, then optionally the Curator base path
-// after the first '/' — into its servers and base path:
-//
-//	"zk1:2181, zk2:2181/services"  ->  ["zk1:2181" "zk2:2181"], "/services"
-//	"zk1:2181"                     ->  ["zk1:2181"], ""
-//
-// Spaces around the address and each server are dropped and a trailing '/'
-// of the base path is ignored. basePath is "" when the address names none
-// (the caller's default applies) and otherwise starts with '/'. Every server
-// must be host:port with a port in 1-65535; a URL, an empty server, an
-// empty host, and a base path that is "/" or not clean (//, . or ..) are
-// refused. Errors wrap ErrConfig and quote the address.
+// ParseAddress splits a ZooKeeper address — the ensemble's host:port list,
+// then optionally the Curator base path after the first '/' — into its
+// servers and base path; see address.ZooKeeper for the rules. Errors wrap
+// ErrConfig and quote the address.
 func ParseAddress(addr string) (servers []string, basePath string, err error) {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: address %q: %s", ErrConfig, addr, fmt.Sprintf(format, args...))
-	}
-	const want = "want host:port[,host:port...][/base/path]"
-	if strings.Contains(addr, "://") {
-		return nil, "", bad("a URL; %s", want)
-	}
-	list, base, hasBase := strings.Cut(strings.TrimSpace(addr), "/")
-	if strings.TrimSpace(list) == "" {
-		return nil, "", bad("no servers; %s", want)
-	}
-	for i, s := range strings.Split(list, ",") {
-		s = strings.TrimSpace(s)
-		if err := checkServer(s); err != nil {
-			return nil, "", bad("server %d %q: %v", i+1, s, err)
-		}
-		servers = append(servers, s)
-	}
-	if !hasBase {
-		return servers, "", nil
-	}
-	basePath = "/" + strings.TrimRight(base, "/")
-	switch {
-	case basePath == "/":
-		return nil, "", bad("base path is the root; name a node below / or leave the path out")
-	case path.Clean(basePath) != basePath:
-		return nil, "", bad("base path %q is not clean (no //, . or .. elements)", basePath)
+	servers, basePath, err = address.ZooKeeper(addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: address %w", ErrConfig, err)
 	}
 	return servers, basePath, nil
-}
-
-// checkServer accepts host:port with a host and a port in 1-65535.
-func checkServer(s string) error {
-	if s == "" {
-		return errors.New("empty; want host:port")
-	}
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		return errors.New("not host:port")
-	}
-	if host == "" {
-		return errors.New("no host")
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return fmt.Errorf("port %q is not a number in 1-65535", port)
-	}
-	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -75,11 +76,12 @@ func (b *batcher) Run(ctx context.Context) error {
 	}
 }
 
-// writerPublisher publishes through a plain kafka-go writer.
+// writerPublisher publishes through a plain kafka-go writer, writing
+// again for up to a minute what the broker refused.
 type writerPublisher struct{ w *kafka.Writer }
 
 func (p writerPublisher) Publish(ctx context.Context, msgs ...kafka.Message) error {
-	return p.w.WriteMessages(ctx, msgs...)
+	return writeAll(ctx, p.w, msgs, time.Now().Add(time.Minute))
 }
 
 var _ events.Publisher = writerPublisher{}

@@ -3,10 +3,18 @@ package benchfleet
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/regshift/regshift/itest/servers"
+	"github.com/regshift/regshift/schema"
 )
 
 // TestRunFinalizes keeps the harness from rotting: 200 simulated nodes on
@@ -18,6 +26,25 @@ func TestRunFinalizes(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.Nodes, cfg.Soak, cfg.Health, cfg.Timeout = 200, 0, time.Second, 3*time.Minute
+	res := runFinalized(t, cfg)
+	if want := int64(3 * cfg.Nodes); res.Commands != want { // install, activate, uninstall
+		t.Errorf("%d commands carried out, want %d", res.Commands, want)
+	}
+	for name, v := range map[string]float64{"elapsed": res.Elapsed.Seconds(), "acks/s": res.PerSecond(res.Acks),
+		"commands/s": res.PerSecond(res.Commands), "state bytes": float64(res.StateBytes), "heap peak": float64(res.HeapPeak),
+		"raw floor": res.Floor.Seconds(), "ratio": res.Ratio(), "health reports": float64(res.Health), "waves": float64(res.Waves),
+		"round": res.Largest().Round.Seconds(), "round/floor": res.Largest().Ratio()} {
+		if v <= 0 {
+			t.Errorf("%s is %v, want it measured", name, v)
+		}
+	}
+	checkBursts(t, res)
+}
+
+// runFinalized runs cfg, logs its table and ends the test unless the
+// rollout finalized without a switch-back.
+func runFinalized(t *testing.T, cfg Config) Result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	res, err := Run(ctx, cfg, testLog(t))
@@ -31,16 +58,107 @@ func TestRunFinalizes(t *testing.T) {
 	if !res.Finalized() {
 		t.Fatalf("phase %q, %d switch-backs, problem %q", res.Phase, res.SwitchBacks, res.Problem)
 	}
-	if want := int64(3 * cfg.Nodes); res.Commands != want { // install, activate, uninstall
-		t.Errorf("%d commands carried out, want %d", res.Commands, want)
+	return res
+}
+
+// checkBursts checks that each kind's largest burst was measured and
+// accounted for, inside the rollout.
+func checkBursts(t *testing.T, res Result) {
+	t.Helper()
+	if len(res.Bursts) != 3 {
+		t.Fatalf("%d bursts measured, want install, activate and uninstall: %+v", len(res.Bursts), res.Bursts)
 	}
-	for name, v := range map[string]float64{"elapsed": res.Elapsed.Seconds(), "acks/s": res.PerSecond(res.Acks),
-		"commands/s": res.PerSecond(res.Commands), "state bytes": float64(res.StateBytes), "heap peak": float64(res.HeapPeak),
-		"raw floor": res.Floor.Seconds(), "ratio": res.Ratio(), "health reports": float64(res.Health), "waves": float64(res.Waves)} {
-		if v <= 0 {
-			t.Errorf("%s is %v, want it measured", name, v)
+	// Waves of 200 nodes: canary 1, then 10, 50, 100 % of each role: the
+	// largest wave is 50 nodes, a role's uninstall stage 100.
+	for i, want := range []struct {
+		kind  schema.CommandKind
+		nodes int
+	}{{schema.CommandInstall, res.Nodes / 4}, {schema.CommandActivate, res.Nodes / 4}, {schema.CommandUninstall, res.Nodes / 2}} {
+		b := res.Bursts[i]
+		if b.Kind != want.kind || b.Nodes != want.nodes || b.Commands != want.nodes {
+			t.Errorf("burst %d: %s of %d nodes, %d commands; want %s of %d", i, b.Kind, b.Nodes, b.Commands, want.kind, want.nodes)
+		}
+		for name, v := range map[string]time.Duration{"round": b.Round, "floor": b.Floor, "sign": b.Sign, "encode": b.Encode,
+			"verify": b.Verify, "state": b.State, "last ack": b.LastAck} {
+			if v <= 0 {
+				t.Errorf("%s burst: %s is %s, want it measured", b.Kind, name, v)
+			}
+		}
+		if b.StateRecords < int64(b.Nodes) || b.StateBytes <= 0 {
+			t.Errorf("%s burst: %d state records (%d bytes) within the round, want at least one a node", b.Kind, b.StateRecords, b.StateBytes)
+		}
+		if b.Round > res.Elapsed || b.LastAck > b.Round {
+			t.Errorf("%s burst: round %s, last ack at %s; want last ack <= round <= create->end %s", b.Kind, b.Round, b.LastAck, res.Elapsed)
 		}
 	}
+	if l := res.Largest(); l.Kind != schema.CommandUninstall {
+		t.Errorf("largest burst %s of %d nodes, want an uninstall stage", l.Kind, l.Nodes)
+	}
+}
+
+// TestSplitMeasuresTheCoordinatorApart runs the coordinator in a child
+// process on a real Kafka (skipped without one, outside CI) and checks
+// that its heap was measured and the child is gone afterwards.
+func TestSplitMeasuresTheCoordinatorApart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a whole rollout: not in -short")
+	}
+	testSplit(t, servers.RequireKafka(t))
+}
+
+// TestSplitChildOnEmbeddedBroker is the same split on an embedded broker
+// given as if it were a real one, so the child's protocol is tested on
+// every machine.
+func TestSplitChildOnEmbeddedBroker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a whole rollout: not in -short")
+	}
+	kf, err := embeddedBroker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kf.Close()
+	testSplit(t, kf.ListenAddrs())
+}
+
+func testSplit(t *testing.T, brokers []string) {
+	cfg := DefaultConfig()
+	cfg.Nodes, cfg.Soak, cfg.Health, cfg.Timeout, cfg.Brokers, cfg.Split = 200, 0, time.Second, 3*time.Minute, brokers, true
+	var children []*exec.Cmd
+	cfg.command = func(args ...string) *exec.Cmd {
+		c := exec.Command(os.Args[0], args...) // TestMain serves the coordinator when childEnv is set
+		c.Env = append(os.Environ(), childEnv+"=1")
+		children = append(children, c)
+		return c
+	}
+	res := runFinalized(t, cfg)
+	if res.CoordBase == 0 || res.CoordPeak < res.CoordBase || res.CoordGrowth() == 0 {
+		t.Errorf("coordinator heap base %d, peak %d: want both measured, the peak above the base", res.CoordBase, res.CoordPeak)
+	}
+	checkBursts(t, res)
+	if len(children) != 1 {
+		t.Fatalf("%d children started, want 1", len(children))
+	}
+	if st := children[0].ProcessState; st == nil || !st.Exited() {
+		t.Errorf("the coordinator child (pid %d) did not exit: %v", children[0].Process.Pid, st)
+	}
+}
+
+// childEnv makes the test binary the coordinator child of a split run.
+const childEnv = "BENCHFLEET_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := ServeCoordinator(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "coordinator child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
 }
 
 func TestConfigRefusesWhatCannotRun(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"hash/fnv"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -48,19 +49,25 @@ func (f *fleet) handle(ctx context.Context, d events.Delivery) error {
 	cmd := d.Message.(schema.Command) // the commands topic carries only commands
 	h := cmd.Header()
 	n := f.byID[h.NodeID]
+	var kind schema.CommandKind
 	switch cmd.(type) {
 	case *schema.Install:
 		n.phase.Store(uint32(installed))
+		kind = schema.CommandInstall
 	case *schema.Activate:
 		n.phase.Store(uint32(onNew))
+		kind = schema.CommandActivate
 	case *schema.Uninstall:
 		n.phase.Store(uint32(uninstalled))
+		kind = schema.CommandUninstall
 	case *schema.SwitchBack:
 		n.phase.Store(uint32(switchedBack))
 		f.switchBacks.Add(1)
+		kind = schema.CommandSwitchBack
 	}
 	n.record(h)
 	f.commands.Add(1)
+	f.rounds.command(kind, n.index, d.Envelope.Time, time.Now()) // before the ack can be out, and folded
 	f.answer(ctx, n, h, schema.AckDone, "")
 	return nil
 }

@@ -3,7 +3,10 @@ package benchfleet
 import (
 	"errors"
 	"fmt"
+	"os/exec"
 	"time"
+
+	"github.com/regshift/regshift/schema"
 )
 
 // Config is one run's settings.
@@ -27,6 +30,13 @@ type Config struct {
 	// Timeout ends a rollout that has not ended by then; it is reported as
 	// not finalized. Default 30m.
 	Timeout time.Duration
+	// Split runs the coordinator in a child process (this binary's hidden
+	// `bench fleet-coordinator`), whose heap is then measured on its own.
+	// On the embedded broker too (it stays in this process). Default false.
+	Split bool
+
+	// command starts the child of Split; nil: this binary (tests set it).
+	command func(args ...string) *exec.Cmd
 }
 
 // DefaultConfig returns the defaults.
@@ -39,8 +49,8 @@ func (c Config) validate() error {
 	if c.Nodes < 2 {
 		errs = append(errs, fmt.Errorf("nodes %d: want at least 2 (a provider and a consumer)", c.Nodes))
 	}
-	if c.Nodes > 999_999 {
-		errs = append(errs, fmt.Errorf("nodes %d: at most 999,999", c.Nodes))
+	if c.Nodes > schema.PlanMaxNodes {
+		errs = append(errs, fmt.Errorf("nodes %d: a plan has at most %d", c.Nodes, schema.PlanMaxNodes))
 	}
 	if c.Soak < 0 || c.Soak%time.Second != 0 {
 		errs = append(errs, fmt.Errorf("soak %s: want whole seconds, 0 or more", c.Soak))

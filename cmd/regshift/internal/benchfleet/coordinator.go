@@ -10,9 +10,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os/exec"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/regshift/regshift/coordinator"
@@ -28,33 +34,36 @@ const (
 	keyID     = "bench-coordinator"
 )
 
-// coord is the coordinator runtime running in this process.
+// coord is the coordinator runtime, in this process or in a child (-split).
 type coord struct {
 	api     string
 	brokers []string
-	reg     *prometheus.Registry
 	topics  events.Topics
 	groups  []string // the consumer groups it joins, deleted after the run
+	child   *child   // nil when it runs in this process
 	stop    func()
 }
 
-// startCoordinator runs a coordinator on brokers under prefix, signing
-// with a new key written to dir, its registries in memory (empty on both
-// sides: parity 1). It returns once the coordinator leads, with the
-// public key its commands verify with.
-func startCoordinator(ctx context.Context, brokers []string, prefix string, partitions int, dir string, log *slog.Logger) (*coord, ed25519.PublicKey, error) {
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	keyFile, _, err := events.WriteKeyPair(dir, keyID, priv)
-	if err != nil {
-		return nil, nil, err
-	}
+// coordSettings are what a bench coordinator runs with, in this process or
+// in a child, which gets them as flags (args).
+type coordSettings struct {
+	brokers    []string
+	prefix     string
+	partitions int
+	keyFile    string
+}
+
+func (s coordSettings) args() []string {
+	return []string{"-brokers", strings.Join(s.brokers, ","), "-prefix", s.prefix, "-partitions", strconv.Itoa(s.partitions), "-key", s.keyFile}
+}
+
+// newServer builds the coordinator: server.DefaultConfig() but for the
+// settings, its registries in memory (empty on both sides: parity 1).
+func newServer(s coordSettings, reg *prometheus.Registry, log *slog.Logger) (*server.Server, error) {
 	cfg := server.DefaultConfig()
-	cfg.ID, cfg.Brokers, cfg.TopicPrefix, cfg.SigningKey, cfg.AcceptUnsigned = keyID, brokers, prefix, keyFile, true
+	cfg.ID, cfg.Brokers, cfg.TopicPrefix, cfg.SigningKey, cfg.AcceptUnsigned = keyID, s.brokers, s.prefix, s.keyFile, true
 	cfg.AcceptUnsignedEvents = true // the simulated fleet publishes unsigned events
-	cfg.CommandPartitions = partitions
+	cfg.CommandPartitions = s.partitions
 	// The gate after a soak waits for a registry report taken after the
 	// soak began: report often, so that wait stays short.
 	cfg.RegistryEvery = 500 * time.Millisecond
@@ -65,21 +74,47 @@ func startCoordinator(ctx context.Context, brokers []string, prefix string, part
 		}
 		return memory.New(fresh, log), nil
 	}
-	reg := prometheus.NewRegistry()
-	s, err := server.New(cfg, server.Deps{Registry: reg, Open: open}, log)
+	return server.New(cfg, server.Deps{Registry: reg, Open: open}, log)
+}
+
+// startCoordinator runs a coordinator on brokers under prefix, signing
+// with a new key written to dir: in this process, or with split in a child
+// started by command. It returns once the coordinator leads, with the
+// public key its commands verify with.
+func startCoordinator(ctx context.Context, brokers []string, prefix string, partitions int, dir string, split bool,
+	command func(args ...string) *exec.Cmd, log *slog.Logger) (*coord, ed25519.PublicKey, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	keyFile, _, err := events.WriteKeyPair(dir, keyID, priv)
 	if err != nil {
 		return nil, nil, err
 	}
-	sctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(sctx, ln) }()
-	c := &coord{api: "http://" + ln.Addr().String(), brokers: brokers, reg: reg, topics: events.NewTopics(prefix),
-		groups: []string{prefix + "coordinator", prefix + "coordinator-events", prefix + "coordinator-requests"},
-		stop:   func() { cancel(); <-done }}
+	settings := coordSettings{brokers: brokers, prefix: prefix, partitions: partitions, keyFile: keyFile}
+	c := &coord{brokers: brokers, topics: events.NewTopics(prefix),
+		groups: []string{prefix + "coordinator", prefix + "coordinator-events", prefix + "coordinator-requests"}}
+	var exited <-chan struct{} // closed once the coordinator ended, with ended() its error
+	var ended func() error
+	if split {
+		if c.child, err = startChild(command, settings, log); err != nil {
+			return nil, nil, err
+		}
+		c.api, c.stop, exited, ended = c.child.api, c.child.stop, c.child.done, func() error { return c.child.err }
+	} else {
+		s, err := newServer(settings, prometheus.NewRegistry(), log)
+		if err != nil {
+			return nil, nil, err
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, nil, err
+		}
+		sctx, cancel := context.WithCancel(ctx)
+		done, serveErr := make(chan struct{}), error(nil)
+		go func() { serveErr = s.Serve(sctx, ln); close(done) }()
+		c.api, c.stop, exited, ended = "http://"+ln.Addr().String(), func() { cancel(); <-done }, done, func() error { return serveErr }
+	}
 	deadline := time.Now().Add(time.Minute)
 	for {
 		var h server.Health
@@ -88,9 +123,9 @@ func startCoordinator(ctx context.Context, brokers []string, prefix string, part
 			return c, pub, nil
 		}
 		select {
-		case err := <-done:
-			cancel()
-			return nil, nil, fmt.Errorf("coordinator: %w", err)
+		case <-exited:
+			c.stop()
+			return nil, nil, fmt.Errorf("coordinator ended: %v", ended())
 		default:
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
@@ -102,13 +137,14 @@ func startCoordinator(ctx context.Context, brokers []string, prefix string, part
 }
 
 // plan moves n nodes from a ZooKeeper to a Consul interface (both served
-// by memory registries): waves canary 1, 10, 50, 100 % of each role, all in
+// by memory registries: the addresses are well-formed for their kinds and
+// never dialled): waves canary 1, 10, 50, 100 % of each role, all in
 // flight at once, every gate soaking soak, finalized automatically.
 func plan(n int, soak time.Duration) schema.Plan {
 	p := schema.Plan{
-		From: schema.Interface{Name: "zookeeper", Kind: string(registries.KindZooKeeper), Address: "memory:old",
+		From: schema.Interface{Name: "zookeeper", Kind: string(registries.KindZooKeeper), Address: "127.0.0.1:2181",
 			Package: schema.Package{URL: "http://127.0.0.1/packages/zookeeper.tgz", Digest: "sha256:" + hexDigits}},
-		To: schema.Interface{Name: "consul", Kind: string(registries.KindConsul), Address: "memory:new",
+		To: schema.Interface{Name: "consul", Kind: string(registries.KindConsul), Address: "127.0.0.1:8500",
 			Package: schema.Package{URL: "http://127.0.0.1/packages/consul.tgz", Digest: "sha256:" + hexDigits}},
 		Waves: schema.Waves{Canary: 1, Percentages: []int{10, 50, 100}, MaxInFlight: n},
 		Gates: schema.Gates{AckTimeoutSeconds: 600, SoakSeconds: int(soak / time.Second), MinHealthyRatio: 1, MinParity: 0.99,
@@ -160,7 +196,7 @@ func (c *coord) watch(ctx context.Context, timeout time.Duration) outcome {
 		case last.phase.Ended():
 			last.why = "the rollout ended " + string(last.phase)
 			return last
-		case c.deadLetters(c.topics.Requests) > 0:
+		case c.deadLetters(ctx, c.topics.Requests) > 0:
 			last.why, last.at = "the coordinator dead-lettered the create request: "+deadLetterReason(ctx, c.brokers, c.topics, c.topics.Requests), time.Now()
 			return last
 		case ctx.Err() != nil:
@@ -175,9 +211,9 @@ func (c *coord) watch(ctx context.Context, timeout time.Duration) outcome {
 }
 
 // deadLetters is how many records read from topic the coordinator
-// dead-lettered, from its own metrics.
-func (c *coord) deadLetters(topic string) float64 {
-	mfs, err := c.reg.Gather()
+// dead-lettered, from its own metrics (its /metrics endpoint).
+func (c *coord) deadLetters(ctx context.Context, topic string) float64 {
+	mfs, err := scrape(ctx, c.api+"/metrics")
 	if err != nil {
 		return 0
 	}
@@ -213,6 +249,24 @@ func getJSON(ctx context.Context, url string, v any) error {
 		return errors.New(url + ": " + resp.Status)
 	}
 	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// scrape reads a Prometheus text exposition.
+func scrape(ctx context.Context, url string) (map[string]*dto.MetricFamily, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, errors.New(url + ": " + resp.Status)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	return p.TextToMetricFamilies(resp.Body)
 }
 
 // deadLetterReason is the error the coordinator gave for the first record

@@ -9,4 +9,10 @@
 // events command verifier as a real agent does, and answers through one
 // batching publisher with the contract's own types (schema.Ack,
 // schema.Health), so the coordinator cannot tell them from agents.
+//
+// Besides the whole rollout it measures the round of each command kind's
+// largest burst from the records the coordinator writes (round.go) and
+// explains it with unit costs measured at the start (costs.go). With Split
+// the coordinator runs in a child process of this binary (child.go), so
+// its heap is measured apart from the fleet's.
 package benchfleet

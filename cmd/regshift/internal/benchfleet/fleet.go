@@ -27,6 +27,7 @@ type fleet struct {
 	out    *batcher
 	prod   *events.Producer
 	evm    *events.Metrics
+	rounds *rounds
 	log    *slog.Logger
 
 	brokers    []string
@@ -38,6 +39,7 @@ type fleet struct {
 // node is one simulated agent's state.
 type node struct {
 	id       string
+	index    int
 	provider bool
 	source   string // ce_source of what it publishes
 	verifier *events.CommandVerifier
@@ -77,10 +79,10 @@ func newFleet(n int, p schema.Plan, brokers []string, topics events.Topics, part
 		return nil, err
 	}
 	f := &fleet{nodes: make([]node, n), byID: make(map[string]*node, n), from: p.From.Name, to: p.To.Name, topics: topics,
-		out: newBatcher(prod, log), prod: prod, evm: evm, log: log, brokers: brokers, partitions: partitions}
+		out: newBatcher(prod, log), prod: prod, evm: evm, rounds: newRounds(p), log: log, brokers: brokers, partitions: partitions}
 	for i := range f.nodes {
 		nd := &f.nodes[i]
-		nd.id, nd.provider = nodeID(i), i%2 == 0
+		nd.id, nd.index, nd.provider = nodeID(i), i, i%2 == 0
 		nd.source = "regshift/agent/" + nd.id
 		if nd.verifier, err = events.NewCommandVerifier(events.DefaultCommandVerifierConfig(nd.id), keys, nd); err != nil {
 			_ = prod.Close()

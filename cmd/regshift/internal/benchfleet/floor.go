@@ -118,25 +118,8 @@ func rawFloor(ctx context.Context, brokers []string, prefix string, n, partition
 // as many acks were counted in warmed.
 func warmUp(ctx context.Context, w *kafka.Writer, msgs []kafka.Message, warmed *atomic.Int64) error {
 	deadline, want := time.Now().Add(time.Minute), int64(len(msgs))
-	for {
-		err := w.WriteMessages(ctx, msgs...)
-		var we kafka.WriteErrors
-		switch {
-		case err == nil:
-		case errors.As(err, &we) && time.Now().Before(deadline):
-			failed := msgs[:0:0]
-			for i, e := range we {
-				if e != nil {
-					failed = append(failed, msgs[i])
-				}
-			}
-			msgs = failed
-			time.Sleep(250 * time.Millisecond)
-			continue
-		default:
-			return fmt.Errorf("raw floor: warm-up: %w", err)
-		}
-		break
+	if err := writeAll(ctx, w, msgs, deadline); err != nil {
+		return fmt.Errorf("raw floor: warm-up: %w", err)
 	}
 	for warmed.Load() < want {
 		if time.Now().After(deadline) || ctx.Err() != nil {
@@ -145,4 +128,29 @@ func warmUp(ctx context.Context, w *kafka.Writer, msgs []kafka.Message, warmed *
 		time.Sleep(20 * time.Millisecond)
 	}
 	return nil
+}
+
+// writeAll writes msgs with a plain kafka-go writer, writing again the
+// records a broker refused (right after topics are made, a partition may
+// have no leader yet) until deadline.
+func writeAll(ctx context.Context, w *kafka.Writer, msgs []kafka.Message, deadline time.Time) error {
+	for {
+		err := w.WriteMessages(ctx, msgs...)
+		var we kafka.WriteErrors
+		if err == nil || !errors.As(err, &we) || !time.Now().Before(deadline) {
+			return err
+		}
+		failed := msgs[:0:0]
+		for i, e := range we {
+			if e != nil {
+				failed = append(failed, msgs[i])
+			}
+		}
+		msgs = failed
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }

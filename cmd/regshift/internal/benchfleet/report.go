@@ -27,7 +27,8 @@ var columns = []struct {
 	width int
 }{
 	{"run", 3}, {"nodes", 7}, {"create->end", 11}, {"-soaks", 9}, {"cmd/s", 8}, {"ack/s", 8}, {"state MB", 9},
-	{"heap MB", 8}, {"B/node", 8}, {"floor", 8}, {"ratio", 7}, {"switch-backs", 12}, {"phase", 0},
+	{"heap MB", 8}, {"B/node", 8}, {"floor", 8}, {"ratio", 7}, {"round", 7}, {"round/floor", 11},
+	{"coord MB", 8}, {"coord B/node", 12}, {"coord peak MB", 13}, {"switch-backs", 12}, {"phase", 0},
 }
 
 // WriteHeader writes the table's header.
@@ -39,15 +40,26 @@ func WriteHeader(w io.Writer) {
 	writeCells(w, cells)
 }
 
-// WriteRow writes one run's row, and under it why it did not finalize.
+// WriteRow writes one run's row, under it the accounting of each kind's
+// largest burst, and why it did not finalize.
 func WriteRow(w io.Writer, run int, r Result) {
-	writeCells(w, []string{
+	largest := r.Largest()
+	coord := []string{"-", "-", "-"}
+	if r.Split {
+		coord = []string{megabytes(r.CoordGrowth()), fmt.Sprint(r.CoordGrowth() / uint64(r.Nodes)), megabytes(r.CoordPeak)}
+	}
+	writeCells(w, append([]string{
 		fmt.Sprint(run), fmt.Sprint(r.Nodes), seconds(r.Elapsed), seconds(r.Active()),
 		fmt.Sprintf("%.0f", r.PerSecond(r.Commands)), fmt.Sprintf("%.0f", r.PerSecond(r.Acks)),
-		fmt.Sprintf("%.1f", float64(r.StateBytes)/1e6), fmt.Sprintf("%.1f", float64(r.HeapGrowth())/1e6),
+		fmt.Sprintf("%.1f", float64(r.StateBytes)/1e6), megabytes(r.HeapGrowth()),
 		fmt.Sprint(r.HeapGrowth() / uint64(r.Nodes)), seconds(r.Floor), fmt.Sprintf("%.1fx", r.Ratio()),
-		fmt.Sprint(r.SwitchBacks), string(r.Phase),
-	})
+		seconds(largest.Round), fmt.Sprintf("%.1fx", largest.Ratio())},
+		append(coord, fmt.Sprint(r.SwitchBacks), string(r.Phase))...))
+	for _, b := range r.Bursts {
+		fmt.Fprintf(w, "    run %d: %-9s %s, %d nodes, %d commands: round %s = floor %s + sign %s + encode %s + verify %s + state %s (%d records, %.1f MB) + rest %s; last ack queued at %s\n",
+			run, b.Kind, b.Name, b.Nodes, b.Commands, ms(b.Round), ms(b.Floor), ms(b.Sign), ms(b.Encode),
+			ms(b.Verify), ms(b.State), b.StateRecords, float64(b.StateBytes)/1e6, ms(b.Rest()), ms(b.LastAck))
+	}
 	if r.Problem != "" {
 		fmt.Fprintf(w, "    run %d: %s\n", run, r.Problem)
 	}
@@ -69,6 +81,11 @@ func writeCells(w io.Writer, cells []string) {
 
 func seconds(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }
 
+// ms is seconds to the millisecond, for the accounting of a round.
+func ms(d time.Duration) string { return fmt.Sprintf("%.3fs", d.Seconds()) }
+
+func megabytes(b uint64) string { return fmt.Sprintf("%.1f", float64(b)/1e6) }
+
 // WriteLegend says what the columns mean.
 func WriteLegend(w io.Writer) {
 	fmt.Fprint(w, `
@@ -81,6 +98,20 @@ heap MB      the process's peak HeapInuse (sampled every 100 ms) over the baseli
 B/node       heap MB per node
 floor        raw kafka-go round on the same broker: keyed produce of N small records -> a reader per partition ->
              an ack record each -> N acks read; first produce to last ack
-ratio        one command->ack round of the rollout (-soaks / commands per node) over the floor
+ratio        one command->ack round of the rollout (-soaks / commands per node) over the floor; gates' waits included
+round        the largest burst of the run (uninstall to one role, install or activate to one wave): from the
+             coordinator stamping its first command (the record's ce_time) to it persisting the fold of the last
+             ack (ce_time of the first state record showing the last node past that step)
+round/floor  round over the raw floor measured at the burst's node count
+coord MB     -split: the coordinator child's peak HeapInuse (sampled every 100 ms) over its own baseline after a GC
+             just before the create; "-" when the coordinator runs in this process
+coord B/node coord MB per node
+coord peak   -split: the child's absolute peak HeapInuse
+Under each row, each kind's largest burst: its round = the floor at its size + signing its commands (Ed25519,
+events.Signer) + the rest of encoding them (events.Encoder) + verifying them (events.CommandVerifier, as the fleet
+does) + encoding the state records stamped within the round + the rest, what these do not explain. Unit costs are
+measured at the start of the run, one call at a time on one goroutine; the fleet verifies on a reader a partition,
+so verify is the serial sum, not necessarily wall time. "last ack queued": when the fleet queued the burst's last ack,
+from the same start.
 `)
 }

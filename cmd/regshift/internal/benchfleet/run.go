@@ -43,6 +43,66 @@ type Result struct {
 	Floor time.Duration
 	// CreateBytes is the size of the create-rollout request's body.
 	CreateBytes int
+	// Bursts are the largest complete burst of each command kind (install,
+	// activate, uninstall), in that order; see burst.
+	Bursts []Burst
+	// Split: the coordinator ran in a child process. CoordBase is its
+	// HeapInuse after a collection just before the create, CoordPeak the
+	// highest it sampled every 100 ms from then to the rollout's end.
+	Split                bool
+	CoordBase, CoordPeak uint64
+}
+
+// Burst is one burst's round and what explains it.
+type Burst struct {
+	Kind     schema.CommandKind
+	Name     string // which wave or stage
+	Nodes    int
+	Commands int // command records of the burst the fleet carried out
+	// Round is from the coordinator stamping the burst's first command to
+	// it persisting the fold of the last ack; LastAck from the same start
+	// to the fleet queueing the last ack.
+	Round, LastAck time.Duration
+	// Floor is the raw floor at Nodes records, measured as Result.Floor.
+	Floor time.Duration
+	// What the burst's work costs at this machine's unit costs, one after
+	// the other: signing and encoding its commands, verifying them, and
+	// encoding the state records the coordinator stamped inside the round.
+	Sign, Encode, Verify, State time.Duration
+	StateRecords, StateBytes    int64
+}
+
+// Rest is what the unit costs and the floor do not explain.
+func (b Burst) Rest() time.Duration {
+	return b.Round - b.Floor - b.Sign - b.Encode - b.Verify - b.State
+}
+
+// Ratio is the round over the raw floor at the burst's size.
+func (b Burst) Ratio() float64 {
+	if b.Floor <= 0 {
+		return 0
+	}
+	return float64(b.Round) / float64(b.Floor)
+}
+
+// Largest is the burst of the most nodes (the slower of two the same
+// size); zero when no burst completed.
+func (r Result) Largest() Burst {
+	var best Burst
+	for _, b := range r.Bursts {
+		if b.Nodes > best.Nodes || b.Nodes == best.Nodes && b.Round > best.Round {
+			best = b
+		}
+	}
+	return best
+}
+
+// CoordGrowth is the coordinator child's peak less its baseline.
+func (r Result) CoordGrowth() uint64 {
+	if r.CoordPeak < r.CoordBase {
+		return 0
+	}
+	return r.CoordPeak - r.CoordBase
 }
 
 // Finalized reports whether the rollout finalized without a switch-back.
@@ -69,24 +129,51 @@ func (r Result) HeapGrowth() uint64 {
 	return r.HeapPeak - r.HeapBase
 }
 
-// Round is one command -> ack round to every node: the active time over
-// the commands each node got (install, activate, uninstall: 3).
-func (r Result) Round() time.Duration {
+// MeanRound is one command -> ack round to every node as the old ratio
+// estimates it: the active time over the commands each node got (install,
+// activate, uninstall: 3), gates' waits included.
+func (r Result) MeanRound() time.Duration {
 	if r.Commands == 0 {
 		return 0
 	}
 	return time.Duration(float64(r.Active()) * float64(r.Nodes) / float64(r.Commands))
 }
 
-// Ratio is Round over the raw floor.
+// Ratio is MeanRound over the raw floor.
 func (r Result) Ratio() float64 {
 	if r.Floor <= 0 {
 		return 0
 	}
-	return float64(r.Round()) / float64(r.Floor)
+	return float64(r.MeanRound()) / float64(r.Floor)
 }
 
 const floorTries = 3
+
+// medianFloor is the median of floorTries raw floors of n records: the
+// floor of a small n is a few tens of milliseconds, and varies by half
+// from one try to the next.
+func medianFloor(ctx context.Context, brokers []string, prefix string, n, partitions int, log *slog.Logger) (time.Duration, error) {
+	floors := make([]time.Duration, floorTries)
+	for i := range floors {
+		var err error
+		if floors[i], err = rawFloor(ctx, brokers, fmt.Sprintf("%s%d.", prefix, i), n, partitions, log); err != nil {
+			return 0, err
+		}
+	}
+	slices.Sort(floors)
+	return floors[floorTries/2], nil
+}
+
+// account explains a burst's round with the run's unit costs.
+func account(b burst, floor time.Duration, c unitCosts, state *stateCounter) Burst {
+	out := Burst{Kind: b.key.kind, Name: b.name, Nodes: b.nodes, Commands: b.commands, Round: b.took(), LastAck: b.lastAck.Sub(b.sent),
+		Floor: floor}
+	n := time.Duration(b.commands)
+	out.Sign, out.Encode, out.Verify = n*c.sign[b.key.kind], n*c.encode[b.key.kind], n*c.verify[b.key.kind]
+	out.StateRecords, out.StateBytes = state.within(b.sent, b.folded)
+	out.State = time.Duration(out.StateRecords) * c.state
+	return out
+}
 
 // Run measures one rollout to cfg.Nodes simulated agents: it starts the
 // broker (unless cfg.Brokers names one), measures the raw floor, starts a
@@ -97,7 +184,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Result, error) {
 	if err := cfg.validate(); err != nil {
 		return Result{}, err
 	}
-	res := Result{Nodes: cfg.Nodes, Broker: "kfake"}
+	res := Result{Nodes: cfg.Nodes, Broker: "kfake", Split: cfg.Split}
 	brokers := cfg.Brokers
 	if len(brokers) == 0 {
 		kf, err := embeddedBroker()
@@ -112,23 +199,29 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Result, error) {
 	prefix := "bench-" + randomID()[:12] + "."
 	var err error
 
-	// The floor of a small N is a few tens of milliseconds, and varies by
-	// half from one try to the next: take the median of three.
-	floors := make([]time.Duration, floorTries)
-	for i := range floors {
-		if floors[i], err = rawFloor(ctx, brokers, fmt.Sprintf("%sfloor%d.", prefix, i), cfg.Nodes, cfg.Partitions, log); err != nil {
+	// The floor at N, and at the size of each kind's largest burst.
+	p := plan(cfg.Nodes, cfg.Soak)
+	floors := map[int]time.Duration{}
+	for _, n := range append([]int{cfg.Nodes}, largestSizes(p)...) {
+		if _, ok := floors[n]; ok || n == 0 {
+			continue
+		}
+		if floors[n], err = medianFloor(ctx, brokers, fmt.Sprintf("%sfloor%d-", prefix, n), n, cfg.Partitions, log); err != nil {
 			return res, fmt.Errorf("raw floor: %w", err)
 		}
 	}
-	slices.Sort(floors)
-	res.Floor = floors[floorTries/2]
+	res.Floor = floors[cfg.Nodes]
+	costs, err := measureCosts(events.NewTopics(prefix), p)
+	if err != nil {
+		return res, fmt.Errorf("unit costs: %w", err)
+	}
 
 	dir, err := os.MkdirTemp("", "regshift-bench-")
 	if err != nil {
 		return res, err
 	}
 	defer os.RemoveAll(dir)
-	c, pub, err := startCoordinator(ctx, brokers, prefix, cfg.Partitions, dir, log)
+	c, pub, err := startCoordinator(ctx, brokers, prefix, cfg.Partitions, dir, cfg.Split, cfg.command, log)
 	if err != nil {
 		return res, err
 	}
@@ -138,7 +231,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Result, error) {
 	if err := keys.Add(keyID, pub); err != nil {
 		return res, err
 	}
-	p := plan(cfg.Nodes, cfg.Soak)
 	f, err := newFleet(cfg.Nodes, p, brokers, c.topics, cfg.Partitions, keys, log.With("component", "bench-fleet"))
 	if err != nil {
 		return res, err
@@ -156,9 +248,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Result, error) {
 	}
 	res.CreateBytes = len(create.Value)
 
+	if c.child != nil {
+		if res.CoordBase, err = c.child.heap("baseline"); err != nil {
+			return res, err
+		}
+	}
 	res.HeapBase = heapInuse()
 	heap := sampleHeap()
-	state, err := countState(ctx, brokers, c.topics.State)
+	state, err := countState(ctx, brokers, c.topics.State, f.rounds)
 	if err != nil {
 		heap.Stop()
 		return res, err
@@ -173,13 +270,21 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Result, error) {
 		o = c.watch(ctx, cfg.Timeout)
 	}
 	res.HeapPeak = heap.Stop()
+	if c.child != nil {
+		if res.CoordPeak, err = c.child.heap("peak"); err != nil {
+			log.Warn("coordinator heap not measured", "err", err)
+		}
+	}
 	res.Phase, res.Problem, res.Waves = o.phase, o.why, o.waves
 	res.Elapsed = o.at.Sub(start)
 	if o.phase == schema.PhaseFinalized { // every gate passed, each after its soak
 		res.Soaks = time.Duration(o.waves) * cfg.Soak
 	}
-	if res.StateBytes, res.StateRecords, err = state.Stop(context.WithoutCancel(ctx)); err != nil {
+	if res.StateBytes, res.StateRecords, err = state.Stop(ctx); err != nil {
 		log.Warn("state bytes undercounted", "err", err)
+	}
+	for _, b := range f.rounds.largest() {
+		res.Bursts = append(res.Bursts, account(b, floors[b.nodes], costs, state))
 	}
 	res.Commands, res.Acks, res.Duplicates = f.commands.Load(), f.acks.Load(), f.duplicates.Load()
 	res.Refused, res.SwitchBacks, res.Health = f.refused.Load(), f.switchBacks.Load(), f.health.Load()

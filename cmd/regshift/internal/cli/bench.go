@@ -13,7 +13,7 @@ import (
 // benchFleet runs the scale harness (see package benchfleet) -runs times
 // and prints a row of figures for each.
 func (c *CLI) benchFleet(ctx context.Context, args []string) error {
-	fs := c.flags("bench fleet", "bench fleet -nodes N [-kafka brokers] [-soak 1s] [-runs 1] [-health 5s]")
+	fs := c.flags("bench fleet", "bench fleet -nodes N [-kafka brokers] [-split] [-soak 1s] [-runs 1] [-health 5s] [-partitions 12] [-timeout 30m] [-cpuprofile f]")
 	def := benchfleet.DefaultConfig()
 	nodes := fs.Int("nodes", def.Nodes, "simulated nodes, half providers, half consumers")
 	kafkaAddr := fs.String("kafka", "", "Kafka brokers, comma-separated (`make up` starts one); empty: an embedded broker")
@@ -23,7 +23,8 @@ func (c *CLI) benchFleet(ctx context.Context, args []string) error {
 	partitions := fs.Int("partitions", def.Partitions, "partitions of the commands topic")
 	timeout := fs.Duration("timeout", def.Timeout, "a rollout not ended by then is reported as not finalized")
 	level := fs.String("log-level", "error", "component logs on stderr: debug, info, warn or error")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole process (coordinator, fleet and embedded broker) to this file")
+	split := fs.Bool("split", false, "run the coordinator in a child process and report its own heap (coord MB columns); the embedded broker stays in this process")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (the fleet, the embedded broker and, without -split, the coordinator) to this file")
 	if err := c.parse(fs, args); err != nil || helpAsked(fs, args) {
 		return err
 	}
@@ -34,7 +35,7 @@ func (c *CLI) benchFleet(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg := benchfleet.Config{Nodes: *nodes, Soak: *soak, Health: *health, Partitions: *partitions, Timeout: *timeout}
+	cfg := benchfleet.Config{Nodes: *nodes, Soak: *soak, Health: *health, Partitions: *partitions, Timeout: *timeout, Split: *split}
 	if *kafkaAddr != "" {
 		cfg.Brokers = strings.Split(*kafkaAddr, ",")
 	}
@@ -67,4 +68,10 @@ func (c *CLI) benchFleet(ctx context.Context, args []string) error {
 		return fmt.Errorf("%d of %d runs did not finalize without a switch-back", failed, *runs)
 	}
 	return nil
+}
+
+// benchFleetCoordinator is the child `bench fleet -split` starts: a
+// coordinator that answers the harness on stdin and stdout until stdin ends.
+func (c *CLI) benchFleetCoordinator(ctx context.Context, args []string) error {
+	return benchfleet.ServeCoordinator(ctx, args, os.Stdin, c.Stdout, c.Stderr)
 }

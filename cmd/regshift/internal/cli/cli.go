@@ -11,6 +11,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/regshift/regshift/cmd/regshift/internal/benchfleet"
 )
 
 // ErrUsage is wrapped by errors in the command line itself; they exit with 2.
@@ -57,14 +59,21 @@ func (c *CLI) commands() []command {
 		{"rollout finalize", "publish a finalize: uninstall the old interface everywhere (-id ROLLOUT)", requestCommand(requestFinalize)},
 		{"rollout status", "print a rollout's waves, nodes and decisions, or list rollouts; -watch redraws", (*CLI).rolloutStatus},
 		{"nodes", "print every node: rollout, wave, progress, health, pending command, failure", (*CLI).nodes},
-		{"bench fleet", "run a rollout to N simulated agents in this process and print its figures (-nodes N [-kafka brokers])", (*CLI).benchFleet},
+		{"bench fleet", "run a rollout to N simulated agents and print its figures (-nodes N [-kafka brokers [-split]])", (*CLI).benchFleet},
 		{"keys generate", "write a new Ed25519 key pair (see `regshift keys generate -h`)", (*CLI).keysGenerate},
+	}
+}
+
+// hidden are the commands regshift starts itself; the usage does not list them.
+func (c *CLI) hidden() []command {
+	return []command{
+		{benchfleet.ChildCommand, "the coordinator child of `bench fleet -split`", (*CLI).benchFleetCoordinator},
 	}
 }
 
 // Run runs the command named by args.
 func (c *CLI) Run(ctx context.Context, args []string) error {
-	for _, cmd := range c.commands() {
+	for _, cmd := range append(c.commands(), c.hidden()...) {
 		words := strings.Fields(cmd.name)
 		if len(args) >= len(words) && strings.Join(args[:len(words)], " ") == cmd.name {
 			return cmd.run(c, ctx, args[len(words):])

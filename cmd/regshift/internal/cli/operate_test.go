@@ -33,6 +33,9 @@ func TestOperateARealCoordinator(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if err := os.WriteFile(filepath.Join(dir, "ops", events.RolesFile), []byte("ops admin\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	prefix := "clitest." + newRequestID()[4:] + "."
 	cfg := "id: coord-cli\nbrokers: [" + strings.Join(brokers, ", ") + "]\ntopicPrefix: " + prefix +
 		"\nsigningKey: coord/coord.key\noperatorKeysDir: ops\nnodeKeysDir: nodes\nlisten: 127.0.0.1:0\ntick: 100ms\nregistryEvery: 200ms\ncommandPartitions: 2\n"
@@ -46,7 +49,7 @@ func TestOperateARealCoordinator(t *testing.T) {
 	}
 	// A ZooKeeper base path of its own: the bridge has nothing to mirror.
 	plan = []byte(strings.NewReplacer("address: 127.0.0.1:2181", "address: "+zk+"/regshift-"+prefix[:len(prefix)-1],
-		"address: 127.0.0.1:8500", "address: "+consulAddr, "ack_timeout_seconds: 30", "ack_timeout_seconds: 1").Replace(string(plan)))
+		"address: 127.0.0.1:8500", "address: "+consulAddr, "ack_timeout_seconds: 30", "ack_timeout_seconds: 10").Replace(string(plan)))
 	if err := os.WriteFile(filepath.Join(dir, "plan.yaml"), plan, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +111,7 @@ func TestOperateARealCoordinator(t *testing.T) {
 		}
 		return nil
 	})
-	for _, want := range []string{"wave 1/6 provider [-] 0/1 switched back", "failure: install: no answer within 1s",
+	for _, want := range []string{"wave 1/6 provider [-] 0/1 switched back", "failure: install: no answer within 10s",
 		"switch-back sent", "created ", "node-unknown  check ack-timeout; nodes p1"} {
 		if !strings.Contains(status, want) {
 			t.Errorf("status lacks %q:\n%s", want, status)
@@ -118,7 +121,7 @@ func TestOperateARealCoordinator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "p1    ro-cli   1     provider") || !strings.Contains(out, "install: no answer within 1s  switch-back sent") {
+	if !strings.Contains(out, "p1    ro-cli   1     provider") || !strings.Contains(out, "install: no answer within 10s  switch-back sent") {
 		t.Errorf("nodes does not show p1's failure and pending switch-back:\n%s", out)
 	}
 }

@@ -43,6 +43,6 @@ func (c *CLI) packageBuild(_ context.Context, args []string) error {
 	}
 	abs, _ := filepath.Abs(*out)
 	fmt.Fprintf(c.Stdout, "%s\n", digest)
-	fmt.Fprintf(c.Stderr, "wrote %s (%d bytes); install it with url file://%s or serve it over http(s)\n", *out, len(pkg), strings.TrimPrefix(abs, "file://"))
+	fmt.Fprintf(c.Stderr, "wrote %s (%d bytes); install it with url file://%s (agents whose fetch.fileRoot holds it) or serve it over http(s)\n", *out, len(pkg), strings.TrimPrefix(abs, "file://"))
 	return nil
 }

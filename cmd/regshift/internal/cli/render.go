@@ -155,6 +155,9 @@ func renderSummaries(w io.Writer, list []server.Summary) {
 		if s.Held {
 			stopped = append(stopped, "held")
 		}
+		if s.Quarantined != "" {
+			stopped = append(stopped, "quarantined")
+		}
 		var counts []string
 		for _, k := range slices.Sorted(maps.Keys(s.Nodes)) {
 			counts = append(counts, fmt.Sprintf("%s=%d", k, s.Nodes[k]))

@@ -54,7 +54,7 @@ func (c *CLI) request(ctx context.Context, kind string, args []string) error {
 	fs.StringVar(&o.rollout, "id", "", "the rollout's id (required)")
 	o.kafka.register(fs)
 	fs.StringVar(&o.key, "key", "", "the operator's private key (<key id>.key from `regshift keys generate`); unsigned without it")
-	fs.StringVar(&o.by, "by", "", "who asks, recorded with every decision it causes (default: the key id, or user@host)")
+	fs.StringVar(&o.by, "by", "", "who asks, recorded with every decision it causes; unsigned requests only: a signed one is by its key id (default: the key id, or user@host)")
 	fs.StringVar(&o.reason, "reason", "", "why, free text (up to 1024 characters)")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "give up publishing after this long")
 	var planFile string
@@ -85,8 +85,11 @@ func (c *CLI) request(ctx context.Context, kind string, args []string) error {
 			return fmt.Errorf("-key: %w", err)
 		}
 	}
-	if o.by == "" {
+	switch {
+	case o.by == "":
 		o.by = defaultRequester(signer)
+	case signer != nil && o.by != signer.KeyID:
+		return fmt.Errorf("%w: -by %s: a signed request is by its key, %s (the coordinator refuses any other); drop -by", ErrUsage, o.by, signer.KeyID)
 	}
 	kc, sec, err := o.kafka.settings(fs)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -72,6 +74,9 @@ func TestRequestsReachTheRequestsTopic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, events.RolesFile), []byte("alice admin\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	ring, err := events.LoadKeyring(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +106,7 @@ func TestRequestsReachTheRequestsTopic(t *testing.T) {
 				c, ok := m.(*schema.CreateRollout)
 				return ok && c.Reason == "move to consul" && c.Plan.To.Package.Digest == plan.To.Package.Digest && len(c.Plan.Nodes) == len(plan.Nodes)
 			}},
-		{"pause signed", []string{"rollout", "pause", "-key", keyPath, "-by", "bob@ops", "-reason", "change freeze"}, true, "bob@ops",
+		{"pause signed", []string{"rollout", "pause", "-key", keyPath, "-by", "alice", "-reason", "change freeze"}, true, "alice",
 			func(m schema.Request) bool { p, ok := m.(*schema.Pause); return ok && p.Reason == "change freeze" }},
 		{"resume unsigned", []string{"rollout", "resume", "-by", "bob@ops"}, false, "bob@ops",
 			func(m schema.Request) bool { _, ok := m.(*schema.Resume); return ok }},
@@ -166,6 +171,14 @@ func TestRequestsReachTheRequestsTopic(t *testing.T) {
 }
 
 func TestRequestUsageErrors(t *testing.T) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPath, _, err := events.WriteKeyPair(t.TempDir(), "alice", priv)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -175,6 +188,7 @@ func TestRequestUsageErrors(t *testing.T) {
 		{[]string{"rollout", "create", "-id", "ro-1"}, 2, "-f is required"},
 		{[]string{"rollout", "approve", "-id", "ro-1", "-wave", "-1"}, 2, "waves count from 1"},
 		{[]string{"rollout", "abort", "-id", "ro-1", "-key", "/nonexistent/alice.key"}, 1, "-key:"},
+		{[]string{"rollout", "pause", "-id", "ro-1", "-key", keyPath, "-by", "bob"}, 2, "a signed request is by its key, alice"},
 		{[]string{"rollout", "create", "-id", "ro-1", "-f", "/nonexistent/plan.yaml"}, 1, "invalid rollout plan"},
 		{[]string{"rollout", "pause", "-id", "not a valid id", "-brokers", "127.0.0.1:1"}, 1, "rollout_id"},
 		{[]string{"coordinator"}, 2, "-c is required"},

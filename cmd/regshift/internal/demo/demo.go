@@ -111,7 +111,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 
 	rollout := "demo-" + stamp
 	plan := w.plan(pkgURL, digest, nodes)
-	if err := w.request(ctx, opKey, &schema.CreateRollout{RequestHeader: header(rollout), Plan: plan}); err != nil {
+	if err := w.request(ctx, opKey, &schema.CreateRollout{RequestHeader: header(rollout, opKey.KeyID), Plan: plan}); err != nil {
 		return err
 	}
 	w.say("rollout %s requested (signed by operator key demo-operator)", rollout)
@@ -139,10 +139,11 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	return nil
 }
 
-func header(rollout string) schema.RequestHeader {
+// header is a new request's header, by the key that signs it.
+func header(rollout, by string) schema.RequestHeader {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	return schema.RequestHeader{RequestID: fmt.Sprintf("req-%x", b), RolloutID: rollout, RequestedBy: "demo", RequestedAt: time.Now().UTC()}
+	return schema.RequestHeader{RequestID: fmt.Sprintf("req-%x", b), RolloutID: rollout, RequestedBy: by, RequestedAt: time.Now().UTC()}
 }
 
 // startConsul runs a Consul dev agent of the demo's own on free ports, so
@@ -217,13 +218,18 @@ func (w *world) killConsul() {
 // keys writes the coordinator's and an operator's key pairs, and enrols
 // every host of the fleet: its agent's key pair in identity/, its public
 // key in nodes/, the folder the coordinator trusts for agent events (read
-// when it starts leading, before the fleet starts).
+// as it starts, before the fleet starts, and followed while it runs).
 func (w *world) keys() (keysDir string, operator *events.Signer, err error) {
 	keysDir = filepath.Join(w.dir, "keys")
 	if _, err := writeKeyPair(keysDir, "demo-coordinator"); err != nil {
 		return "", nil, err
 	}
-	if operator, err = writeKeyPair(filepath.Join(w.dir, "operators"), "demo-operator"); err != nil {
+	operators := filepath.Join(w.dir, "operators")
+	if operator, err = writeKeyPair(operators, "demo-operator"); err != nil {
+		return "", nil, err
+	}
+	// It creates the rollout: an admin.
+	if err := os.WriteFile(filepath.Join(operators, events.RolesFile), []byte("demo-operator "+string(events.RoleAdmin)+"\n"), 0o644); err != nil {
 		return "", nil, err
 	}
 	for _, node := range w.hosts() {
