@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Writes what the compose stack mounts (configs, the coordinator's key pair,
-# each agent's node key pair, the Consul interface package, a rollout plan)
-# into REGSHIFT_COMPOSE_DIR, starts compose/docker-compose.yml and waits
-# until the coordinator leads and every agent answers. With --rollout it
-# then migrates the sample fleet from ZooKeeper to Consul and waits for the
-# rollout to finalize.
+# each agent's node key pair, the operator's key and roles, the locked-down
+# Kafka's CA, certificate and passwords, the Consul interface package, a
+# rollout plan) into REGSHIFT_COMPOSE_DIR, starts compose/docker-compose.yml
+# and waits until the coordinator leads and every agent answers. With
+# --rollout it then migrates the sample fleet from ZooKeeper to Consul with a
+# signed request over SASL_SSL and waits for the rollout to finalize.
 #
 # Usage: compose/up.sh [--rollout]      (make compose-up runs it without)
 set -euo pipefail
@@ -23,8 +24,16 @@ SERVICE_PORT0="${COMPOSE_SERVICE_PORT_BASE:-18080}" # provider service ports: +1
 say() { printf 'compose: %s\n' "$*"; }
 die() { printf 'compose: %s\n' "$*" >&2; exit 1; }
 
+# Kafka's material (CA, broker certificate, SCRAM passwords, client
+# settings) is scripts/kafka-secure.sh's, kept in $DIR/kafka-secure for this
+# stack alone (its port differs from make up's).
+RUN="$DIR" REGSHIFT_KAFKA_SECURE_DIR="$DIR/kafka-secure"
+# shellcheck source=scripts/kafka-secure.sh
+. "$ROOT/scripts/kafka-secure.sh"
+OPERATOR_KAFKA="$KAFKA_SECURE_DIR/clients/operator.kafka.yaml"
+
 command -v "$COMPOSE" >/dev/null || die "$COMPOSE missing: run 'make images' (installs it) or set COMPOSE"
-mkdir -p "$DIR"/{conf,keys,secrets,nodes,identity,packages,pkg-consul}
+mkdir -p "$DIR"/{conf,keys,secrets,nodes,identity,operators,packages,pkg-consul}
 BIN="$DIR/regshift"
 (cd "$ROOT" && go build -o "$BIN" ./cmd/regshift)
 
@@ -40,6 +49,27 @@ for node in p1 p2 c1 c2; do
   fi
   cp "$DIR/identity/$node/$node.pub" "$DIR/nodes/$node.pub"
 done
+# The operator signs requests: an admin (create, abort, finalize) in the
+# keyring the coordinator trusts (operators/). Its private key stays on the
+# host (operator/, mounted nowhere). Nothing unsigned is accepted.
+if [[ ! -f "$DIR/operator/operator.key" ]]; then
+  "$BIN" keys generate -id operator -out "$DIR/operator" >/dev/null
+fi
+cp "$DIR/operator/operator.pub" "$DIR/operators/operator.pub"
+echo "operator admin" >"$DIR/operators/roles"
+
+# Kafka: what the broker mounts stays in kafka-secure/; the coordinator and
+# the agents each get the CA and their own principal's password.
+kafka_secure_material
+for user in coordinator agent; do
+  mkdir -p "$DIR/kafka/$user"
+  chmod 700 "$DIR/kafka/$user"
+  cp "$KAFKA_SECURE_DIR/tls/ca.pem" "$DIR/kafka/$user/ca.pem"
+  (umask 077 && cp "$KAFKA_SECURE_DIR/users/$user.password" "$DIR/kafka/$user/$user.password")
+done
+kafka_section() { # kafka_section USER: tls and sasl as the container sees them
+  printf 'tls: {caFile: /etc/regshift/kafka/ca.pem}\nsasl: {mechanism: scram-sha-512, username: %s, passwordFile: /etc/regshift/kafka/%s.password}' "$1" "$1"
+}
 
 cat >"$DIR/pkg-consul/manifest.yaml" <<YAML
 apiVersion: regshift.io/v1
@@ -57,10 +87,12 @@ DIGEST="$("$BIN" package build -f "$DIR/pkg-consul/manifest.yaml" -o "$DIR/packa
 cat >"$DIR/conf/coordinator.yaml" <<YAML
 id: coordinator-1
 brokers: [127.0.0.1:$KAFKA_PORT]
-topicPrefix: regshift.
+topicPrefix: $KAFKA_TOPIC_PREFIX
 signingKey: /etc/regshift/secrets/coordinator.key
-acceptUnsigned: true
+operatorKeysDir: /etc/regshift/operators
 nodeKeysDir: /etc/regshift/nodes
+kafka:
+$(kafka_section coordinator | sed 's/^/  /')
 listen: 127.0.0.1:$COORD_PORT
 packagesDir: /var/lib/regshift/packages
 tick: 200ms
@@ -80,7 +112,10 @@ role: $role
 stateDir: /var/lib/regshift-agent
 startInterface: {name: zookeeper, type: zookeeper, address: "127.0.0.1:$ZK_PORT", basePath: /services}
 $svc
-kafka: {brokers: [127.0.0.1:$KAFKA_PORT], topicPrefix: regshift.}
+kafka:
+  brokers: [127.0.0.1:$KAFKA_PORT]
+  topicPrefix: $KAFKA_TOPIC_PREFIX
+$(kafka_section agent | sed 's/^/  /')
 trust: {keysDir: /etc/regshift/keys}
 identity: {signingKey: /etc/regshift/identity/$node.key}
 api: {listen: "127.0.0.1:$((AGENT_PORT0 + n))"}
@@ -128,13 +163,13 @@ wait_http() { # wait_http URL WHAT
 }
 wait_http "http://127.0.0.1:$COORD_PORT/healthz" coordinator
 for n in 1 2 3 4; do wait_http "http://127.0.0.1:$((AGENT_PORT0 + n))/v1/status" "agent $n"; done
-say "up: coordinator http://127.0.0.1:$COORD_PORT, Kafka 127.0.0.1:$KAFKA_PORT, ZooKeeper 127.0.0.1:$ZK_PORT, Consul http://127.0.0.1:$CONSUL_PORT"
-say "roll out: $BIN rollout create -f $DIR/plan.yaml -id ro-1 -brokers 127.0.0.1:$KAFKA_PORT"
+say "up: coordinator http://127.0.0.1:$COORD_PORT, Kafka 127.0.0.1:$KAFKA_PORT (SASL_SSL), ZooKeeper 127.0.0.1:$ZK_PORT, Consul http://127.0.0.1:$CONSUL_PORT"
+say "roll out: $BIN rollout create -f $DIR/plan.yaml -id ro-1 -key $DIR/operator/operator.key -kafka-config $OPERATOR_KAFKA"
 say "watch:    $BIN rollout status -id ro-1 -api http://127.0.0.1:$COORD_PORT -watch"
 
 [[ "${1:-}" == --rollout ]] || exit 0
 ID="ro-compose-$(date +%s)"
-"$BIN" rollout create -f "$DIR/plan.yaml" -id "$ID" -brokers "127.0.0.1:$KAFKA_PORT"
+"$BIN" rollout create -f "$DIR/plan.yaml" -id "$ID" -key "$DIR/operator/operator.key" -kafka-config "$OPERATOR_KAFKA"
 for ((i = 0; i < 300; i++)); do
   phase="$(curl -fsS --max-time 2 "http://127.0.0.1:$COORD_PORT/v1/rollouts/$ID" 2>/dev/null | grep -o '"phase": *"[a-z-]*"' | head -n1 | grep -o '[a-z-]*"$' | tr -d '"' || true)"
   case "$phase" in

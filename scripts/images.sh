@@ -2,7 +2,7 @@
 # Builds the local container images of the stack (nothing is pulled):
 #   regshift/jre:17            Debian base + openjdk-17-jre-headless (shared by the next two)
 #   regshift/zookeeper:3.8     Debian's ZooKeeper 3.8 jars
-#   regshift/kafka:4.1.1       the Kafka jars of .deps/kafka/libs
+#   regshift/kafka:4.1.1-2     the Kafka jars of .deps/kafka/libs and scripts/kafka-secure.sh
 #   regshift/consul:1.14.11    the Consul binary of .deps/bin/consul
 #   regshift/regshift:dev      a static regshift binary (coordinator and agent)
 # Idempotent: every image carries a label with the hash of its build context
@@ -17,7 +17,7 @@ DEPS="${REGSHIFT_DEPS_DIR:-$ROOT/.deps}"
 BASE_IMAGE="${REGSHIFT_BASE_IMAGE:-regshift/debian-base:bookworm}"
 JRE_IMAGE="${REGSHIFT_IMAGE_JRE:-regshift/jre:17}"
 ZK_IMAGE="${REGSHIFT_IMAGE_ZOOKEEPER:-regshift/zookeeper:3.8}"
-KAFKA_IMAGE="${REGSHIFT_IMAGE_KAFKA:-regshift/kafka:4.1.1}"
+KAFKA_IMAGE="${REGSHIFT_IMAGE_KAFKA:-regshift/kafka:4.1.1-2}"
 CONSUL_IMAGE="${REGSHIFT_IMAGE_CONSUL:-regshift/consul:1.14.11}"
 REGSHIFT_IMAGE="${REGSHIFT_IMAGE_REGSHIFT:-regshift/regshift:dev}"
 LABEL=io.regshift.context-hash
@@ -94,6 +94,7 @@ img_kafka() {
   local d
   d="$(stage kafka)"
   cp -rL "$DEPS/kafka/libs" "$d/libs"
+  cp "$ROOT/scripts/kafka-secure.sh" "$d/kafka-secure.sh" # KAFKA_SECURE=1 (compose)
   build kafka "$KAFKA_IMAGE" "$d" "$(image_id "$JRE_IMAGE")" --build-arg "JRE=$JRE_IMAGE"
 }
 

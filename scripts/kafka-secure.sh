@@ -1,5 +1,8 @@
 # kafka-secure.sh — the locked-down Kafka of `REGSHIFT_KAFKA_SECURE=1 make up`,
-# sourced by scripts/services.sh (and by compose/up.sh for its certificates).
+# sourced by scripts/services.sh, by compose/up.sh (the compose stack's
+# certificates, passwords and client settings) and by the compose Kafka
+# image's entrypoint (broker settings, SCRAM users, ACLs; scripts/images.sh
+# copies it in).
 #
 # What it makes, once, under $KAFKA_SECURE_DIR (default .run/kafka-secure;
 # never committed):
@@ -64,13 +67,7 @@ EOF
   done
   (
     umask 077
-    cat >"$clients/admin.properties" <<EOF
-security.protocol=SASL_SSL
-sasl.mechanism=SCRAM-SHA-512
-sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(kafka_secure_password admin)";
-ssl.truststore.type=PEM
-ssl.truststore.location=$tls/ca.pem
-EOF
+    kafka_secure_admin_properties >"$clients/admin.properties"
     cat >"$clients/admin.kcat" <<EOF
 security.protocol=SASL_SSL
 sasl.mechanisms=PLAIN
@@ -79,6 +76,19 @@ sasl.password=$(kafka_secure_password admin)
 ssl.ca.location=$tls/ca.pem
 EOF
   )
+}
+
+# kafka_secure_admin_properties: the Java client settings of admin, for
+# AclCommand (clients/admin.properties; the compose broker writes its own
+# copy, naming the CA where its container sees it).
+kafka_secure_admin_properties() {
+  cat <<EOF
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(kafka_secure_password admin)";
+ssl.truststore.type=PEM
+ssl.truststore.location=$KAFKA_SECURE_DIR/tls/ca.pem
+EOF
 }
 
 # kafka_secure_format_args: the SCRAM users the storage is formatted with
@@ -131,8 +141,9 @@ EOF
 #   agent        writes events and dlq (commands it refuses); reads commands
 #   operator     writes requests
 # Everyone else (no SASL login, another user) may do nothing. Each line is
-# one kafka-acls.sh run (a JVM: they run side by side); a stamp in the data
-# folder skips them when the same set is already in place.
+# one kafka-acls.sh run (a JVM: they run side by side) as admin, with the
+# settings of KAFKA_SECURE_ADMIN_CONFIG (default clients/admin.properties);
+# a stamp in the data folder skips them when the same set is already in place.
 kafka_secure_acls() { # java options...
   local p="$KAFKA_TOPIC_PREFIX"
   local all="--topic ${p}commands --topic ${p}events --topic ${p}requests --topic ${p}state --topic ${p}dlq"
@@ -153,7 +164,7 @@ kafka_secure_acls() { # java options...
   local i user ops res op pids=() args
   for i in "${!runs[@]}"; do
     IFS='|' read -r user ops res <<<"${runs[i]}"
-    args=(--bootstrap-server "127.0.0.1:$KAFKA_PORT" --command-config "$KAFKA_SECURE_DIR/clients/admin.properties"
+    args=(--bootstrap-server "127.0.0.1:$KAFKA_PORT" --command-config "${KAFKA_SECURE_ADMIN_CONFIG:-$KAFKA_SECURE_DIR/clients/admin.properties}"
       --add --allow-principal "User:$user" --allow-host '*')
     for op in $ops; do args+=(--operation "$op"); done
     # shellcheck disable=SC2206 # the resource list is words on purpose
