@@ -18,8 +18,9 @@ import (
 )
 
 // TestRunFinalizes keeps the harness from rotting: 200 simulated nodes on
-// the embedded broker finalize without a switch-back, and every figure the
-// table prints is measured.
+// the embedded broker, each signing its events with its own key, finalize
+// without a switch-back and without an event dead-lettered, and every
+// figure the table prints is measured.
 func TestRunFinalizes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a whole rollout: not in -short")
@@ -27,6 +28,9 @@ func TestRunFinalizes(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Nodes, cfg.Soak, cfg.Health, cfg.Timeout = 200, 0, time.Second, 3*time.Minute
 	res := runFinalized(t, cfg)
+	if !res.Signed || res.KeysGenerated <= 0 || res.KeysWritten <= 0 {
+		t.Errorf("signed %v, keys generated in %s, written in %s: want signed events, both measured", res.Signed, res.KeysGenerated, res.KeysWritten)
+	}
 	if want := int64(3 * cfg.Nodes); res.Commands != want { // install, activate, uninstall
 		t.Errorf("%d commands carried out, want %d", res.Commands, want)
 	}
@@ -58,6 +62,9 @@ func runFinalized(t *testing.T, cfg Config) Result {
 	if !res.Finalized() {
 		t.Fatalf("phase %q, %d switch-backs, problem %q", res.Phase, res.SwitchBacks, res.Problem)
 	}
+	if res.DeadEvents != 0 {
+		t.Errorf("the coordinator dead-lettered %v of the fleet's events (-1: its metrics not read), want none", res.DeadEvents)
+	}
 	return res
 }
 
@@ -79,10 +86,16 @@ func checkBursts(t *testing.T, res Result) {
 			t.Errorf("burst %d: %s of %d nodes, %d commands; want %s of %d", i, b.Kind, b.Nodes, b.Commands, want.kind, want.nodes)
 		}
 		for name, v := range map[string]time.Duration{"round": b.Round, "floor": b.Floor, "sign": b.Sign, "encode": b.Encode,
-			"verify": b.Verify, "state": b.State, "last ack": b.LastAck} {
+			"verify": b.Verify, "state": b.State, "last ack": b.LastAck, "verify-events": b.VerifyEvents} {
 			if v <= 0 {
 				t.Errorf("%s burst: %s is %s, want it measured", b.Kind, name, v)
 			}
+		}
+		if res.Signed && b.SignEvents <= 0 {
+			t.Errorf("%s burst: sign-events is %s, want it measured", b.Kind, b.SignEvents)
+		}
+		if b.Acks < int64(b.Nodes) {
+			t.Errorf("%s burst: %d acks published within the round, want at least one a node (%d)", b.Kind, b.Acks, b.Nodes)
 		}
 		if b.StateRecords < int64(b.Nodes) || b.StateBytes <= 0 {
 			t.Errorf("%s burst: %d state records (%d bytes) within the round, want at least one a node", b.Kind, b.StateRecords, b.StateBytes)

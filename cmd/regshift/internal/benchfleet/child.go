@@ -52,6 +52,7 @@ func ServeCoordinator(ctx context.Context, args []string, stdin io.Reader, stdou
 	fs.StringVar(&s.prefix, "prefix", "", "topic prefix")
 	fs.IntVar(&s.partitions, "partitions", 12, "partitions of the commands topic")
 	fs.StringVar(&s.keyFile, "key", "", "the coordinator's signing key (PKCS#8 PEM)")
+	fs.StringVar(&s.nodeKeys, "node-keys", "", "the folder of every node's <id>.pub; empty: accept unsigned events")
 	level := fs.String("log-level", "error", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -34,6 +34,12 @@ type Config struct {
 	// `bench fleet-coordinator`), whose heap is then measured on its own.
 	// On the embedded broker too (it stays in this process). Default false.
 	Split bool
+	// UnsignedEvents has the fleet publish its acks and health unsigned
+	// and the coordinator accept them so (AcceptUnsignedEvents), as before
+	// agents signed, for comparison. Default false: each node signs its
+	// events with its own Ed25519 key, as an agent does, and the
+	// coordinator verifies them against NodeKeysDir.
+	UnsignedEvents bool
 
 	// command starts the child of Split; nil: this binary (tests set it).
 	command func(args ...string) *exec.Cmd

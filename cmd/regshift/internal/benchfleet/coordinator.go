@@ -51,10 +51,15 @@ type coordSettings struct {
 	prefix     string
 	partitions int
 	keyFile    string
+	// nodeKeys is the folder of every node's <id>.pub the coordinator
+	// verifies the fleet's events with; empty: the fleet publishes them
+	// unsigned (-unsigned-events) and the coordinator accepts that.
+	nodeKeys string
 }
 
 func (s coordSettings) args() []string {
-	return []string{"-brokers", strings.Join(s.brokers, ","), "-prefix", s.prefix, "-partitions", strconv.Itoa(s.partitions), "-key", s.keyFile}
+	return []string{"-brokers", strings.Join(s.brokers, ","), "-prefix", s.prefix, "-partitions", strconv.Itoa(s.partitions), "-key", s.keyFile,
+		"-node-keys", s.nodeKeys}
 }
 
 // newServer builds the coordinator: server.DefaultConfig() but for the
@@ -62,7 +67,8 @@ func (s coordSettings) args() []string {
 func newServer(s coordSettings, reg *prometheus.Registry, log *slog.Logger) (*server.Server, error) {
 	cfg := server.DefaultConfig()
 	cfg.ID, cfg.Brokers, cfg.TopicPrefix, cfg.SigningKey, cfg.AcceptUnsigned = keyID, s.brokers, s.prefix, s.keyFile, true
-	cfg.AcceptUnsignedEvents = true // the simulated fleet publishes unsigned events
+	cfg.NodeKeysDir = s.nodeKeys
+	cfg.AcceptUnsignedEvents = s.nodeKeys == "" // -unsigned-events: the fleet publishes them unsigned
 	cfg.CommandPartitions = s.partitions
 	// The gate after a soak waits for a registry report taken after the
 	// soak began: report often, so that wait stays short.
@@ -78,10 +84,11 @@ func newServer(s coordSettings, reg *prometheus.Registry, log *slog.Logger) (*se
 }
 
 // startCoordinator runs a coordinator on brokers under prefix, signing
-// with a new key written to dir: in this process, or with split in a child
-// started by command. It returns once the coordinator leads, with the
-// public key its commands verify with.
-func startCoordinator(ctx context.Context, brokers []string, prefix string, partitions int, dir string, split bool,
+// with a new key written to dir and verifying events with the node keys in
+// nodeKeys ("": accepting them unsigned): in this process, or with split
+// in a child started by command. It returns once the coordinator leads,
+// with the public key its commands verify with.
+func startCoordinator(ctx context.Context, brokers []string, prefix string, partitions int, dir, nodeKeys string, split bool,
 	command func(args ...string) *exec.Cmd, log *slog.Logger) (*coord, ed25519.PublicKey, error) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -91,7 +98,7 @@ func startCoordinator(ctx context.Context, brokers []string, prefix string, part
 	if err != nil {
 		return nil, nil, err
 	}
-	settings := coordSettings{brokers: brokers, prefix: prefix, partitions: partitions, keyFile: keyFile}
+	settings := coordSettings{brokers: brokers, prefix: prefix, partitions: partitions, keyFile: keyFile, nodeKeys: nodeKeys}
 	c := &coord{brokers: brokers, topics: events.NewTopics(prefix),
 		groups: []string{prefix + "coordinator", prefix + "coordinator-events", prefix + "coordinator-requests"}}
 	var exited <-chan struct{} // closed once the coordinator ended, with ended() its error
@@ -211,11 +218,18 @@ func (c *coord) watch(ctx context.Context, timeout time.Duration) outcome {
 }
 
 // deadLetters is how many records read from topic the coordinator
-// dead-lettered, from its own metrics (its /metrics endpoint).
+// dead-lettered, from its own metrics (its /metrics endpoint); 0 when they
+// cannot be read.
 func (c *coord) deadLetters(ctx context.Context, topic string) float64 {
+	n, _ := c.deadLettersOf(ctx, topic)
+	return n
+}
+
+// deadLettersOf is deadLetters, or why it could not be read.
+func (c *coord) deadLettersOf(ctx context.Context, topic string) (float64, error) {
 	mfs, err := scrape(ctx, c.api+"/metrics")
 	if err != nil {
-		return 0
+		return 0, err
 	}
 	var n float64
 	for _, mf := range mfs {
@@ -230,7 +244,7 @@ func (c *coord) deadLetters(ctx context.Context, topic string) float64 {
 			}
 		}
 	}
-	return n
+	return n, nil
 }
 
 var httpClient = &http.Client{Timeout: 10 * time.Second}

@@ -27,14 +27,21 @@ type unitCosts struct {
 	// state is events.Encoder.Encode, signed, of one node record with a
 	// pending command: what the owner does for each state record it writes.
 	state time.Duration
+	// verifyAck and verifyHealth are events.EventVerifier.Decode of one
+	// ack and one health report as the fleet builds them, signed by their
+	// node (unsigned with -unsigned-events, the verifier allowing it), as
+	// the coordinator decodes every event it folds; signAck and signHealth
+	// the fleet signing one (0 unsigned).
+	verifyAck, verifyHealth, signAck, signHealth time.Duration
 }
 
 // costBudget is how long each figure is measured for.
 const costBudget = 100 * time.Millisecond
 
 // measureCosts measures the unit costs with a fresh key, commands of plan p
-// shaped as the coordinator's owner builds them (coordinator/server's wire).
-func measureCosts(topics events.Topics, p schema.Plan) (unitCosts, error) {
+// shaped as the coordinator's owner builds them (coordinator/server's wire),
+// events as the fleet builds them, signed unless unsigned.
+func measureCosts(topics events.Topics, p schema.Plan, unsigned bool) (unitCosts, error) {
 	c := unitCosts{sign: map[schema.CommandKind]time.Duration{}, encode: map[schema.CommandKind]time.Duration{},
 		verify: map[schema.CommandKind]time.Duration{}}
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -88,7 +95,54 @@ func measureCosts(topics events.Topics, p schema.Plan) (unitCosts, error) {
 	if errs != nil {
 		return c, fmt.Errorf("encode a node record: %w", errs)
 	}
-	return c, nil
+	return c, measureEventCosts(&c, topics, p, node, unsigned)
+}
+
+// measureEventCosts measures what the fleet and the coordinator spend on
+// one ack and one health report of node id.
+func measureEventCosts(c *unitCosts, topics events.Topics, p schema.Plan, id string, unsigned bool) error {
+	n := &node{id: id, source: "regshift/agent/" + id}
+	n.phase.Store(uint32(installed))
+	keys := events.NewKeyring()
+	if !unsigned {
+		pub, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return err
+		}
+		if err := keys.Add(id, pub); err != nil {
+			return err
+		}
+		n.key = priv
+	}
+	v, err := events.NewEventVerifier(events.EventVerifierConfig{AllowUnsigned: unsigned}, keys)
+	if err != nil {
+		return err
+	}
+	f := &fleet{from: p.From.Name, to: p.To.Name}
+	ack := &schema.Ack{NodeID: id, CommandID: coordinator.CommandID(rolloutID, id, schema.CommandInstall), RolloutID: rolloutID, Epoch: 1,
+		Outcome: schema.AckDone, At: now()}
+	for _, e := range []struct {
+		m            schema.Message
+		sign, verify *time.Duration
+	}{{ack, &c.signAck, &c.verifyAck}, {f.healthOf(n), &c.signHealth, &c.verifyHealth}} {
+		rec, _, err := eventRecord(topics, n, e.m)
+		if err != nil {
+			return err
+		}
+		var errs error
+		*e.verify = perOp(func() { _, errs = v.Decode(rec) })
+		if errs != nil {
+			return fmt.Errorf("verify a %s: %w", e.m.MessageType(), errs)
+		}
+		if n.key != nil {
+			env, err := events.ParseEnvelope(rec)
+			if err != nil {
+				return err
+			}
+			*e.sign = perOp(func() { ed25519.Sign(n.key, events.PAE(env.Type, env.Data)) })
+		}
+	}
+	return nil
 }
 
 // benchCommand is the command of kind the coordinator sends node.

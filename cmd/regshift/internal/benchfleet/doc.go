@@ -8,7 +8,9 @@
 // command to its node's small state, verifies its signature with the
 // events command verifier as a real agent does, and answers through one
 // batching publisher with the contract's own types (schema.Ack,
-// schema.Health), so the coordinator cannot tell them from agents.
+// schema.Health), each signed with the node's own Ed25519 key and verified
+// by the coordinator against the nodes' .pub (keys.go; Config.UnsignedEvents
+// turns that off), so the coordinator cannot tell them from agents.
 //
 // Besides the whole rollout it measures the round of each command kind's
 // largest burst from the records the coordinator writes (round.go) and

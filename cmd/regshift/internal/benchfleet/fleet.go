@@ -2,6 +2,7 @@ package benchfleet
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -28,6 +29,7 @@ type fleet struct {
 	prod   *events.Producer
 	evm    *events.Metrics
 	rounds *rounds
+	events *published
 	log    *slog.Logger
 
 	brokers    []string
@@ -41,7 +43,8 @@ type node struct {
 	id       string
 	index    int
 	provider bool
-	source   string // ce_source of what it publishes
+	source   string             // ce_source of what it publishes
+	key      ed25519.PrivateKey // signs what it publishes, key id = id; nil: unsigned
 	verifier *events.CommandVerifier
 
 	// The replay state the verifier reads, owned by the node's reader: the
@@ -67,9 +70,11 @@ const (
 // nodeID names node i; ids sort in index order.
 func nodeID(i int) string { return fmt.Sprintf("node-%06d", i) }
 
-// newFleet builds n nodes trusting the coordinator keys in keys; even
-// indexes provide, odd ones consume.
-func newFleet(n int, p schema.Plan, brokers []string, topics events.Topics, partitions int, keys *events.Keyring, log *slog.Logger) (*fleet, error) {
+// newFleet builds n nodes trusting the coordinator keys in keys, node i
+// signing with nodeKeys.priv[i] (nodeKeys nil: unsigned); even indexes
+// provide, odd ones consume.
+func newFleet(n int, p schema.Plan, brokers []string, topics events.Topics, partitions int, keys *events.Keyring, nodeKeys *nodeKeys,
+	log *slog.Logger) (*fleet, error) {
 	evm, err := events.NewMetrics(prometheus.NewRegistry())
 	if err != nil {
 		return nil, err
@@ -79,11 +84,14 @@ func newFleet(n int, p schema.Plan, brokers []string, topics events.Topics, part
 		return nil, err
 	}
 	f := &fleet{nodes: make([]node, n), byID: make(map[string]*node, n), from: p.From.Name, to: p.To.Name, topics: topics,
-		out: newBatcher(prod, log), prod: prod, evm: evm, rounds: newRounds(p), log: log, brokers: brokers, partitions: partitions}
+		out: newBatcher(prod, log), prod: prod, evm: evm, rounds: newRounds(p), events: newPublished(time.Now()), log: log, brokers: brokers, partitions: partitions}
 	for i := range f.nodes {
 		nd := &f.nodes[i]
 		nd.id, nd.index, nd.provider = nodeID(i), i, i%2 == 0
 		nd.source = "regshift/agent/" + nd.id
+		if nodeKeys != nil {
+			nd.key = nodeKeys.priv[i]
+		}
 		if nd.verifier, err = events.NewCommandVerifier(events.DefaultCommandVerifierConfig(nd.id), keys, nd); err != nil {
 			_ = prod.Close()
 			return nil, err

@@ -3,6 +3,7 @@ package benchfleet
 import (
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"time"
 )
@@ -17,7 +18,12 @@ func WriteSetup(w io.Writer, cfg Config, runs int) {
 	if cfg.Health == 0 {
 		health = "after each command only"
 	}
-	fmt.Fprintf(w, "regshift bench fleet: %d nodes (half providers, half consumers) on %s, %d run(s)\n", cfg.Nodes, broker, runs)
+	events := "signed, each node with its own Ed25519 key (key id = node id), verified by the coordinator against a folder of their .pub"
+	if cfg.UnsignedEvents {
+		events = "UNSIGNED (-unsigned-events), the coordinator accepting unsigned events"
+	}
+	fmt.Fprintf(w, "regshift bench fleet: %d nodes (half providers, half consumers) on %s, %d run(s); acks and health %s\n",
+		cfg.Nodes, broker, runs, events)
 	fmt.Fprintf(w, "plan: waves canary 1 + 10/50/100 %% of each role, max in flight %d, soak %s a gate, finalize automatic; health %s; %d command partitions\n\n",
 		cfg.Nodes, cfg.Soak, health, cfg.Partitions)
 }
@@ -55,10 +61,21 @@ func WriteRow(w io.Writer, run int, r Result) {
 		fmt.Sprint(r.HeapGrowth() / uint64(r.Nodes)), seconds(r.Floor), fmt.Sprintf("%.1fx", r.Ratio()),
 		seconds(largest.Round), fmt.Sprintf("%.1fx", largest.Ratio())},
 		append(coord, fmt.Sprint(r.SwitchBacks), string(r.Phase))...))
+	if r.Signed {
+		fmt.Fprintf(w, "    run %d: events signed: %d node keys generated in %s, their .pub written in %s (%d cores)\n",
+			run, r.Nodes, ms(r.KeysGenerated), ms(r.KeysWritten), runtime.GOMAXPROCS(0))
+	} else {
+		fmt.Fprintf(w, "    run %d: events unsigned (-unsigned-events)\n", run)
+	}
 	for _, b := range r.Bursts {
-		fmt.Fprintf(w, "    run %d: %-9s %s, %d nodes, %d commands: round %s = floor %s + sign %s + encode %s + verify %s + state %s (%d records, %.1f MB) + rest %s; last ack queued at %s\n",
+		fmt.Fprintf(w, "    run %d: %-9s %s, %d nodes, %d commands: round %s = floor %s + sign %s + encode %s + verify %s + state %s (%d records, %.1f MB)"+
+			" + verify-events %s + sign-events %s (%d acks + %d health) + rest %s; last ack queued at %s\n",
 			run, b.Kind, b.Name, b.Nodes, b.Commands, ms(b.Round), ms(b.Floor), ms(b.Sign), ms(b.Encode),
-			ms(b.Verify), ms(b.State), b.StateRecords, float64(b.StateBytes)/1e6, ms(b.Rest()), ms(b.LastAck))
+			ms(b.Verify), ms(b.State), b.StateRecords, float64(b.StateBytes)/1e6, ms(b.VerifyEvents), ms(b.SignEvents), b.Acks, b.Health,
+			ms(b.Rest()), ms(b.LastAck))
+	}
+	if r.DeadEvents != 0 {
+		fmt.Fprintf(w, "    run %d: the coordinator dead-lettered %.0f of the fleet's events (-1: not counted; -log-level warn says why)\n", run, r.DeadEvents)
 	}
 	if r.Problem != "" {
 		fmt.Fprintf(w, "    run %d: %s\n", run, r.Problem)
@@ -107,11 +124,13 @@ coord MB     -split: the coordinator child's peak HeapInuse (sampled every 100 m
              just before the create; "-" when the coordinator runs in this process
 coord B/node coord MB per node
 coord peak   -split: the child's absolute peak HeapInuse
-Under each row, each kind's largest burst: its round = the floor at its size + signing its commands (Ed25519,
-events.Signer) + the rest of encoding them (events.Encoder) + verifying them (events.CommandVerifier, as the fleet
-does) + encoding the state records stamped within the round + the rest, what these do not explain. Unit costs are
-measured at the start of the run, one call at a time on one goroutine; the fleet verifies on a reader a partition,
-so verify is the serial sum, not necessarily wall time. "last ack queued": when the fleet queued the burst's last ack,
-from the same start.
+Under each row, how the fleet signed its events (the keys' generation and .pub writing), then each kind's largest
+burst: its round = the floor at its size + signing its commands (Ed25519, events.Signer) + the rest of encoding them
+(events.Encoder) + verifying them (events.CommandVerifier, as the fleet does) + encoding the state records stamped
+within the round + the coordinator verifying the acks and health reports the fleet published within the round
+(events.EventVerifier.Decode, by their ce_time, any node's) + the fleet signing them + the rest, what these do not
+explain. Unit costs are measured at the start of the run, one call at a time on one goroutine; the fleet verifies on
+a reader a partition, the coordinator decodes events on every core, so verify terms are serial sums, not necessarily
+wall time. "last ack queued": when the fleet queued the burst's last ack, from the same start.
 `)
 }

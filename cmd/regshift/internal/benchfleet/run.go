@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -51,6 +52,16 @@ type Result struct {
 	// highest it sampled every 100 ms from then to the rollout's end.
 	Split                bool
 	CoordBase, CoordPeak uint64
+	// Signed: each node signed its events with its own key (not
+	// Config.UnsignedEvents). KeysGenerated is generating the Nodes keys,
+	// KeysWritten writing their .pub files for the coordinator, both on
+	// every core.
+	Signed                     bool
+	KeysGenerated, KeysWritten time.Duration
+	// DeadEvents is how many of the fleet's events the coordinator
+	// dead-lettered (its regshift_events_dead_letters_total for the events
+	// topic at the rollout's end); -1 when its metrics could not be read.
+	DeadEvents float64
 }
 
 // Burst is one burst's round and what explains it.
@@ -70,11 +81,16 @@ type Burst struct {
 	// encoding the state records the coordinator stamped inside the round.
 	Sign, Encode, Verify, State time.Duration
 	StateRecords, StateBytes    int64
+	// VerifyEvents is the coordinator decoding (verifying) the events the
+	// fleet published within the round, Acks acks and Health health reports
+	// (of any node, by their ce_time); SignEvents the fleet signing them.
+	VerifyEvents, SignEvents time.Duration
+	Acks, Health             int64
 }
 
 // Rest is what the unit costs and the floor do not explain.
 func (b Burst) Rest() time.Duration {
-	return b.Round - b.Floor - b.Sign - b.Encode - b.Verify - b.State
+	return b.Round - b.Floor - b.Sign - b.Encode - b.Verify - b.State - b.VerifyEvents - b.SignEvents
 }
 
 // Ratio is the round over the raw floor at the burst's size.
@@ -165,13 +181,16 @@ func medianFloor(ctx context.Context, brokers []string, prefix string, n, partit
 }
 
 // account explains a burst's round with the run's unit costs.
-func account(b burst, floor time.Duration, c unitCosts, state *stateCounter) Burst {
+func account(b burst, floor time.Duration, c unitCosts, state *stateCounter, events *published) Burst {
 	out := Burst{Kind: b.key.kind, Name: b.name, Nodes: b.nodes, Commands: b.commands, Round: b.took(), LastAck: b.lastAck.Sub(b.sent),
 		Floor: floor}
 	n := time.Duration(b.commands)
 	out.Sign, out.Encode, out.Verify = n*c.sign[b.key.kind], n*c.encode[b.key.kind], n*c.verify[b.key.kind]
 	out.StateRecords, out.StateBytes = state.within(b.sent, b.folded)
 	out.State = time.Duration(out.StateRecords) * c.state
+	out.Acks, out.Health = events.within(b.sent, b.folded)
+	out.VerifyEvents = time.Duration(out.Acks)*c.verifyAck + time.Duration(out.Health)*c.verifyHealth
+	out.SignEvents = time.Duration(out.Acks)*c.signAck + time.Duration(out.Health)*c.signHealth
 	return out
 }
 
@@ -184,7 +203,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Result, error) {
 	if err := cfg.validate(); err != nil {
 		return Result{}, err
 	}
-	res := Result{Nodes: cfg.Nodes, Broker: "kfake", Split: cfg.Split}
+	res := Result{Nodes: cfg.Nodes, Broker: "kfake", Split: cfg.Split, Signed: !cfg.UnsignedEvents}
 	brokers := cfg.Brokers
 	if len(brokers) == 0 {
 		kf, err := embeddedBroker()
@@ -211,7 +230,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Result, error) {
 		}
 	}
 	res.Floor = floors[cfg.Nodes]
-	costs, err := measureCosts(events.NewTopics(prefix), p)
+	costs, err := measureCosts(events.NewTopics(prefix), p, cfg.UnsignedEvents)
 	if err != nil {
 		return res, fmt.Errorf("unit costs: %w", err)
 	}
@@ -221,7 +240,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Result, error) {
 		return res, err
 	}
 	defer os.RemoveAll(dir)
-	c, pub, err := startCoordinator(ctx, brokers, prefix, cfg.Partitions, dir, cfg.Split, cfg.command, log)
+	var signing *nodeKeys // nil: unsigned
+	keysDir := ""
+	if !cfg.UnsignedEvents {
+		if signing, err = generateKeys(cfg.Nodes); err != nil {
+			return res, fmt.Errorf("node keys: %w", err)
+		}
+		keysDir = filepath.Join(dir, "nodes")
+		if err := os.Mkdir(keysDir, 0o700); err != nil {
+			return res, err
+		}
+		if err := signing.writePublic(keysDir); err != nil {
+			return res, fmt.Errorf("node keys: %w", err)
+		}
+		res.KeysGenerated, res.KeysWritten = signing.generated, signing.written
+	}
+	c, pub, err := startCoordinator(ctx, brokers, prefix, cfg.Partitions, dir, keysDir, cfg.Split, cfg.command, log)
 	if err != nil {
 		return res, err
 	}
@@ -231,7 +265,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Result, error) {
 	if err := keys.Add(keyID, pub); err != nil {
 		return res, err
 	}
-	f, err := newFleet(cfg.Nodes, p, brokers, c.topics, cfg.Partitions, keys, log.With("component", "bench-fleet"))
+	f, err := newFleet(cfg.Nodes, p, brokers, c.topics, cfg.Partitions, keys, signing, log.With("component", "bench-fleet"))
 	if err != nil {
 		return res, err
 	}
@@ -270,6 +304,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Result, error) {
 		o = c.watch(ctx, cfg.Timeout)
 	}
 	res.HeapPeak = heap.Stop()
+	if res.DeadEvents, err = c.deadLettersOf(ctx, c.topics.Events); err != nil {
+		res.DeadEvents = -1
+		log.Warn("dead-lettered events not counted", "err", err)
+	}
 	if c.child != nil {
 		if res.CoordPeak, err = c.child.heap("peak"); err != nil {
 			log.Warn("coordinator heap not measured", "err", err)
@@ -284,7 +322,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Result, error) {
 		log.Warn("state bytes undercounted", "err", err)
 	}
 	for _, b := range f.rounds.largest() {
-		res.Bursts = append(res.Bursts, account(b, floors[b.nodes], costs, state))
+		res.Bursts = append(res.Bursts, account(b, floors[b.nodes], costs, state, f.events))
 	}
 	res.Commands, res.Acks, res.Duplicates = f.commands.Load(), f.acks.Load(), f.duplicates.Load()
 	res.Refused, res.SwitchBacks, res.Health = f.refused.Load(), f.switchBacks.Load(), f.health.Load()

@@ -13,7 +13,7 @@ import (
 // benchFleet runs the scale harness (see package benchfleet) -runs times
 // and prints a row of figures for each.
 func (c *CLI) benchFleet(ctx context.Context, args []string) error {
-	fs := c.flags("bench fleet", "bench fleet -nodes N [-kafka brokers] [-split] [-soak 1s] [-runs 1] [-health 5s] [-partitions 12] [-timeout 30m] [-cpuprofile f]")
+	fs := c.flags("bench fleet", "bench fleet -nodes N [-kafka brokers] [-split] [-unsigned-events] [-soak 1s] [-runs 1] [-health 5s] [-partitions 12] [-timeout 30m] [-cpuprofile f]")
 	def := benchfleet.DefaultConfig()
 	nodes := fs.Int("nodes", def.Nodes, "simulated nodes, half providers, half consumers")
 	kafkaAddr := fs.String("kafka", "", "Kafka brokers, comma-separated (`make up` starts one); empty: an embedded broker")
@@ -24,6 +24,7 @@ func (c *CLI) benchFleet(ctx context.Context, args []string) error {
 	timeout := fs.Duration("timeout", def.Timeout, "a rollout not ended by then is reported as not finalized")
 	level := fs.String("log-level", "error", "component logs on stderr: debug, info, warn or error")
 	split := fs.Bool("split", false, "run the coordinator in a child process and report its own heap (coord MB columns); the embedded broker stays in this process")
+	unsigned := fs.Bool("unsigned-events", false, "the fleet publishes acks and health unsigned and the coordinator accepts them so (as before agents signed, for comparison); default: each node signs with its own key")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (the fleet, the embedded broker and, without -split, the coordinator) to this file")
 	if err := c.parse(fs, args); err != nil || helpAsked(fs, args) {
 		return err
@@ -35,7 +36,8 @@ func (c *CLI) benchFleet(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg := benchfleet.Config{Nodes: *nodes, Soak: *soak, Health: *health, Partitions: *partitions, Timeout: *timeout, Split: *split}
+	cfg := benchfleet.Config{Nodes: *nodes, Soak: *soak, Health: *health, Partitions: *partitions, Timeout: *timeout, Split: *split,
+		UnsignedEvents: *unsigned}
 	if *kafkaAddr != "" {
 		cfg.Brokers = strings.Split(*kafkaAddr, ",")
 	}
