@@ -168,6 +168,14 @@ func ValidatePlan(p schema.Plan) error {
 			return bad(fmt.Sprintf("waves.percentages[%d]", i), "%d: want rising percentages in 1..100", pc)
 		}
 	}
+	if s := g.ActivationGraceSeconds; s != nil {
+		switch {
+		case *s < 0:
+			return bad("gates.activation_grace_seconds", schema.BelowMinimum, *s, 0)
+		case *s > schema.PlanMaxGraceSeconds:
+			return bad("gates.activation_grace_seconds", schema.AboveMaximum, *s, schema.PlanMaxGraceSeconds)
+		}
+	}
 	switch {
 	case g.MinHealthyRatio <= 0 || g.MinHealthyRatio > 1:
 		return bad("gates.min_healthy_ratio", "%v, want a fraction in (0, 1]", g.MinHealthyRatio)

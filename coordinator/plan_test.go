@@ -131,6 +131,8 @@ func TestPlanBoundsMatchTheSchema(t *testing.T) {
 		{func(p *schema.Plan) { p.Gates.AckTimeoutSeconds = 9 }, "plan.gates.ack_timeout_seconds: 9 is below the minimum 10"},
 		{func(p *schema.Plan) { p.Gates.SoakSeconds = -1 }, "plan.gates.soak_seconds: -1 is below the minimum 0"},
 		{func(p *schema.Plan) { p.Gates.FailureBudget = 100_001 }, "plan.gates.failure_budget: 100001 is above the maximum 100000"},
+		{func(p *schema.Plan) { p.Gates.ActivationGraceSeconds = new(3601) }, "plan.gates.activation_grace_seconds: 3601 is above the maximum 3600"},
+		{func(p *schema.Plan) { p.Gates.ActivationGraceSeconds = new(-1) }, "plan.gates.activation_grace_seconds: -1 is below the minimum 0"},
 		{func(p *schema.Plan) { p.Waves.MaxInFlight = 0 }, "plan.waves.max_in_flight: 0 is below the minimum 1"},
 		{func(p *schema.Plan) { p.Waves.MaxInFlight = 100_001 }, "plan.waves.max_in_flight: 100001 is above the maximum 100000"},
 		{func(p *schema.Plan) { p.Waves.Canary = 100_001 }, "plan.waves.canary: 100001 is above the maximum 100000"},

@@ -40,6 +40,11 @@ func Preview(w io.Writer, p schema.Plan) error {
 	fmt.Fprintf(tw, "\ngates after each wave:\n")
 	fmt.Fprintf(tw, "  ack timeout\t%ds (an unanswered node is unknown, never healthy)\n", g.AckTimeoutSeconds)
 	fmt.Fprintf(tw, "  soak\t%ds\n", g.SoakSeconds)
+	grace := "default"
+	if g.ActivationGraceSeconds != nil {
+		grace = "from the plan"
+	}
+	fmt.Fprintf(tw, "  activation grace\t%s (%s; a node's critical reports count only after it)\n", g.ActivationGrace(), grace)
 	fmt.Fprintf(tw, "  healthy on %s\t>= %.2f of the nodes moved so far\n", p.To.Name, g.MinHealthyRatio)
 	fmt.Fprintf(tw, "  parity %s vs %s\t>= %.2f (instance sets)\n", p.To.Name, p.From.Name, g.MinParity)
 	fmt.Fprintf(tw, "  failure budget\t%d per wave\n", g.FailureBudget)

@@ -104,6 +104,12 @@ const (
 	PlanMaxWaves             = 100     // percentages: rising in 1..100
 	PlanMinAckTimeoutSeconds = 10      // above every agent's package fetch (nodeagent: fetch.timeout < this)
 	PlanMaxSeconds           = 7 * 24 * 60 * 60
+	// PlanMaxGraceSeconds bounds gates.activation_grace_seconds: a grace
+	// longer than an hour would hide a broken node for as long.
+	PlanMaxGraceSeconds = 60 * 60
+	// DefaultActivationGraceSeconds is the activation grace of a plan that
+	// does not state one.
+	DefaultActivationGraceSeconds = 10
 )
 
 // Gates decide whether a wave may be followed by the next.
@@ -114,4 +120,18 @@ type Gates struct {
 	MinParity         float64 `json:"min_parity"`
 	FailureBudget     int     `json:"failure_budget"`
 	OnFailure         string  `json:"on_failure"` // switch-back | pause
+	// ActivationGraceSeconds is how long after its activation a node's
+	// critical reports on the new interface do not fail it (its
+	// registrations may not be visible yet). Absent:
+	// DefaultActivationGraceSeconds; 0 judges a node on its first report.
+	ActivationGraceSeconds *int `json:"activation_grace_seconds,omitempty"`
+}
+
+// ActivationGrace is the plan's activation grace, its default when absent.
+func (g Gates) ActivationGrace() time.Duration {
+	s := DefaultActivationGraceSeconds
+	if g.ActivationGraceSeconds != nil {
+		s = *g.ActivationGraceSeconds
+	}
+	return time.Duration(s) * time.Second
 }
