@@ -33,6 +33,7 @@ func (r *Rollout) build() {
 		}
 	}
 	r.d.queued = make([]bool, len(r.Nodes))
+	r.d.judged = make([]bool, len(r.Nodes))
 	r.d.ready = readyQueue{pos: r.d.pos}
 	r.d.failed = map[int]bool{}
 	if r.d.dirty == nil {
@@ -57,7 +58,7 @@ func (r *Rollout) contrib(i int) contrib {
 		}
 		c.pending = n.Pending != nil
 		c.unsettled = n.Pending != nil || (n.Failure == "" && n.Reached != schema.ReachedActive)
-		c.failed = n.Failure != "" || criticalSinceActive(n)
+		c.failed = n.Failure != "" || (r.d.judged[i] && criticalSinceActive(n))
 		c.ready = n.Pending == nil && n.Failure == "" && n.Reached != schema.ReachedActive
 	case schema.PhaseSwitchingBack, schema.PhaseFinalizing:
 		kind, step := r.stagedKind()
@@ -70,6 +71,27 @@ func (r *Rollout) contrib(i int) contrib {
 // since it activated.
 func criticalSinceActive(n *Node) bool {
 	return n.Reached == schema.ReachedActive && n.Health == schema.HealthCritical && !n.HealthAt.Before(n.ActiveAt)
+}
+
+// graceOver: node i is active and its activation grace has passed, so its
+// critical reports on the new interface count against it.
+func (r *Rollout) graceOver(i int) bool {
+	n := &r.Nodes[i]
+	return n.Reached == schema.ReachedActive && !r.Now.Before(n.ActiveAt.Add(r.Plan.Gates.ActivationGrace()))
+}
+
+// judgeExpired judges the current wave's nodes whose activation grace
+// ended since the last pass: O(wave), on the level-triggered pass, so a
+// node that stays critical fails at its grace's end plus one tick without
+// a report costing more than O(log n).
+func (r *Rollout) judgeExpired() {
+	for _, i := range r.d.waves[r.d.wave] {
+		if !r.d.judged[i] && r.graceOver(i) {
+			before := r.contrib(i)
+			r.d.judged[i] = true
+			r.apply(i, before, r.contrib(i))
+		}
+	}
 }
 
 // recount rebuilds the counters of the current wave or stage: O(wave) or
@@ -89,6 +111,7 @@ func (r *Rollout) recount() {
 		}
 		r.d.wave = r.Wave
 		for _, i := range r.d.waves[r.Wave] {
+			r.d.judged[i] = r.graceOver(i)
 			r.apply(i, contrib{}, r.contrib(i))
 		}
 	case schema.PhaseSwitchingBack, schema.PhaseFinalizing:
@@ -126,16 +149,18 @@ func (r *Rollout) update(i int, f func(n *Node)) {
 	before := r.contrib(i)
 	f(&r.Nodes[i])
 	r.d.dirty[i] = true
+	r.d.judged[i] = r.graceOver(i)
 	r.apply(i, before, r.contrib(i))
 }
 
 // updateHealth changes node i's soft health: the counters follow, no
 // record is written.
-func (r *Rollout) updateHealth(i int, status schema.HealthStatus) {
+func (r *Rollout) updateHealth(i int, status schema.HealthStatus, detail string) {
 	r.counted()
 	before := r.contrib(i)
 	n := &r.Nodes[i]
-	n.Health, n.HealthAt = status, r.Now
+	n.Health, n.HealthDetail, n.HealthAt = status, schema.Truncate(detail, maxReason), r.Now
+	r.d.judged[i] = r.graceOver(i)
 	r.apply(i, before, r.contrib(i))
 }
 

@@ -43,8 +43,9 @@ type (
 // reports). No report is "unknown", never healthy.
 type Node struct {
 	schema.NodeRecord
-	Health   schema.HealthStatus `json:"health"`
-	HealthAt time.Time           `json:"health_at,omitzero"`
+	Health       schema.HealthStatus `json:"health"`
+	HealthDetail string              `json:"health_detail,omitempty"` // the report's detail, within maxReason
+	HealthAt     time.Time           `json:"health_at,omitzero"`
 }
 
 func provider(n *Node) bool { return slices.Contains(n.Roles, schema.RoleProvider) }
@@ -84,6 +85,7 @@ type derived struct {
 	pos       []int // each node's position in its wave
 	ready     readyQueue
 	queued    []bool
+	judged    []bool // active and past the activation grace: critical reports count
 	inflight  int
 	unsettled int
 	failed    map[int]bool

@@ -296,7 +296,7 @@ func (s *sim) checkFailover(in Input) func(Output) {
 		s.t.Fatalf("the persisted records are no rollout: %v", err)
 	}
 	for i := range replica.Nodes {
-		replica.Nodes[i].Health, replica.Nodes[i].HealthAt = s.r.Nodes[i].Health, s.r.Nodes[i].HealthAt
+		replica.Nodes[i].Health, replica.Nodes[i].HealthDetail, replica.Nodes[i].HealthAt = s.r.Nodes[i].Health, s.r.Nodes[i].HealthDetail, s.r.Nodes[i].HealthAt
 	}
 	replica.Now = s.r.Now
 	return func(out Output) {

@@ -161,8 +161,11 @@ func (r *Rollout) onHealth(h schema.Health) {
 		return
 	}
 	for _, ih := range h.Interfaces {
-		if ih.Name == r.Plan.To.Name {
-			r.updateHealth(i, ih.Status)
+		// A report that does not see the new interface active on an active
+		// node was taken before the activation (a health report can pass
+		// the activate's ack): it is no evidence of how the node does since.
+		if ih.Name == r.Plan.To.Name && (r.Nodes[i].Reached != schema.ReachedActive || ih.State == schema.StateActive) {
+			r.updateHealth(i, ih.Status, ih.Detail)
 		}
 	}
 }
@@ -356,6 +359,7 @@ func (r *Rollout) roll(out *Output) {
 		}
 	}
 	r.resend(out, wave)
+	r.judgeExpired()
 	if r.budgetBroken(out) || r.Paused || r.Held {
 		return
 	}
@@ -372,13 +376,18 @@ func (r *Rollout) roll(out *Output) {
 	}
 	// A node that has not reported since it activated gets up to the ack
 	// timeout to do so; after that it is unknown, never healthy. The same
-	// holds for the registry report the parity check reads.
+	// holds for the registry report the parity check reads. A node not yet
+	// healthy within its activation grace is waited for until the grace ends.
 	if r.Registry.At.Before(r.SoakStarted) && r.Now.Sub(r.SoakStarted) < ackTimeout {
 		return
 	}
 	for w := 0; w <= r.Wave; w++ {
 		for _, i := range r.d.waves[w] {
-			if n := &r.Nodes[i]; n.Reached == schema.ReachedActive && n.HealthAt.Before(n.ActiveAt) && r.Now.Sub(n.ActiveAt) < ackTimeout {
+			n := &r.Nodes[i]
+			if n.Reached != schema.ReachedActive {
+				continue
+			}
+			if n.HealthAt.Before(n.ActiveAt) && r.Now.Sub(n.ActiveAt) < ackTimeout || !healthy(n) && !r.graceOver(i) {
 				return
 			}
 		}
@@ -397,7 +406,7 @@ func (r *Rollout) budgetBroken(out *Output) bool {
 	}
 	failed := r.failedIDs()
 	r.gateFailed(out, Decision{Check: schema.CheckFailureBudget, Observed: ptr(float64(len(failed))),
-		Threshold: ptr(float64(r.Plan.Gates.FailureBudget)), Nodes: failed})
+		Threshold: ptr(float64(r.Plan.Gates.FailureBudget)), Nodes: failed, Detail: r.reasons(failed)})
 	return true
 }
 
@@ -437,7 +446,8 @@ func (r *Rollout) evaluateGate(out *Output) {
 	slices.Sort(unhealthy)
 	ratio := float64(moved-len(unhealthy)) / float64(moved)
 	if ratio < g.MinHealthyRatio {
-		r.gateFailed(out, Decision{Check: schema.CheckHealthyRatio, Observed: ptr(ratio), Threshold: ptr(g.MinHealthyRatio), Nodes: unhealthy})
+		r.gateFailed(out, Decision{Check: schema.CheckHealthyRatio, Observed: ptr(ratio), Threshold: ptr(g.MinHealthyRatio), Nodes: unhealthy,
+			Detail: r.reasons(unhealthy)})
 		return
 	}
 	rep := r.Registry
@@ -474,7 +484,8 @@ func (r *Rollout) nextWave(out *Output) {
 		slices.Sort(unhealthy)
 		r.Wave = len(r.Waves) - 1
 		ratio := 1 - float64(len(unhealthy))/float64(len(r.Nodes))
-		r.gateFailed(out, Decision{Check: schema.CheckCommitAllHealthy, Observed: ptr(ratio), Threshold: ptr(1.0), Nodes: unhealthy})
+		r.gateFailed(out, Decision{Check: schema.CheckCommitAllHealthy, Observed: ptr(ratio), Threshold: ptr(1.0), Nodes: unhealthy,
+			Detail: r.reasons(unhealthy)})
 		return
 	}
 	r.Phase = schema.PhaseCommitted

@@ -34,30 +34,38 @@ func Truncate(s string, max int) string {
 // "… and N more" with the count of those left out. The full count is kept
 // even when no item fits.
 func List(items []string, max int) string {
+	return ListFunc(len(items), func(i int) string { return items[i] }, ", ", max)
+}
+
+// ListFunc is List of n items joined by sep, item(i) giving the i-th: it
+// asks only for the items it considers, so listing the first few of a
+// million costs the few.
+func ListFunc(n int, item func(i int) string, sep string, max int) string {
 	var b strings.Builder
-	for i, it := range items {
-		sep := ""
+	for i := range n {
+		it := item(i)
+		s := ""
 		if i > 0 {
-			sep = ", "
+			s = sep
 		}
-		rest := len(items) - i
+		rest := n - i
 		more := ""
 		if rest > 1 {
-			more = fmt.Sprintf(", … and %d more", rest-1)
+			more = fmt.Sprintf("%s… and %d more", sep, rest-1)
 		}
 		// Keep room to say how many are left out after this one.
-		if b.Len()+len(sep)+len(it)+len(more) > max {
+		if b.Len()+len(s)+len(it)+len(more) > max {
 			tail := fmt.Sprintf("… and %d more", rest)
 			if i > 0 {
-				tail = ", " + tail
+				tail = sep + tail
 			}
 			if b.Len()+len(tail) > max {
-				return Truncate(fmt.Sprintf("%d items", len(items)), max)
+				return Truncate(fmt.Sprintf("%d items", n), max)
 			}
 			b.WriteString(tail)
 			return b.String()
 		}
-		b.WriteString(sep)
+		b.WriteString(s)
 		b.WriteString(it)
 	}
 	return b.String()
