@@ -142,3 +142,51 @@ func TestFailedRegisterCompletedByKeepalive(t *testing.T) {
 	}
 	registrytest.ResolvesTo(t, c, svc, nil)
 }
+
+// TestFreshRegistrationIsPassing: an instance's TTL check is registered
+// passing, so it is never critical between its registration and its first
+// keepalive: the agent's own check is passing at once, and the catalog's
+// first sight of the instance is already passing (a node activated on
+// Consul is not judged on a check that starts critical).
+func TestFreshRegistrationIsPassing(t *testing.T) {
+	cfg := consul.DefaultConfig()
+	cfg.Address = servers.RequireConsul(t)
+	cfg.CheckTTL = time.Minute // no keepalive within the test: only the registration's status is seen
+	c := newClient(t, cfg)
+	raw, err := api.NewClient(&api.Config{Address: cfg.Address})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := registrytest.Unique("fresh")
+	if err := c.Register(context.Background(), registrytest.Inst(svc, "a", 80)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Deregister(context.Background(), svc, "a") })
+	checks, err := raw.Agent().ChecksWithFilter(fmt.Sprintf("ServiceName == %q", svc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(checks) != 1 {
+		t.Fatalf("agent holds %d checks for %s, want 1", len(checks), svc)
+	}
+	for _, ch := range checks {
+		if ch.Status != api.HealthPassing {
+			t.Fatalf("fresh check %s is %s, want passing", ch.CheckID, ch.Status)
+		}
+	}
+	registrytest.Eventually(t, 10*time.Second, svc+" in the catalog, passing at first sight", func() error {
+		entries, _, err := raw.Health().Service(svc, "", false, nil)
+		if err != nil {
+			return err
+		}
+		if len(entries) == 0 {
+			return fmt.Errorf("not in the catalog yet")
+		}
+		for _, e := range entries {
+			if s := e.Checks.AggregatedStatus(); s != api.HealthPassing {
+				t.Fatalf("the catalog first saw %s/%s %s, want passing", svc, e.Service.ID, s)
+			}
+		}
+		return nil
+	})
+}

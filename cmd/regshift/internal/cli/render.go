@@ -43,8 +43,8 @@ func renderRollout(w io.Writer, r *coordinator.Rollout) {
 	fmt.Fprintf(w, "created %s, as of %s\n\n", clock(r.Created), clock(r.Now))
 
 	g := p.Gates
-	fmt.Fprintf(w, "gates:    ack timeout %ds, soak %ds, min healthy %.2f, min parity %.2f, failure budget %d, on failure %s\n",
-		g.AckTimeoutSeconds, g.SoakSeconds, g.MinHealthyRatio, g.MinParity, g.FailureBudget, g.OnFailure)
+	fmt.Fprintf(w, "gates:    ack timeout %ds, soak %ds, activation grace %s, min healthy %.2f, min parity %.2f, failure budget %d, on failure %s\n",
+		g.AckTimeoutSeconds, g.SoakSeconds, g.ActivationGrace(), g.MinHealthyRatio, g.MinParity, g.FailureBudget, g.OnFailure)
 	reg := r.Registry
 	if reg.At.IsZero() {
 		fmt.Fprintf(w, "registry: not measured yet\n")
