@@ -153,7 +153,9 @@ func TestFreshRegistrationIsPassing(t *testing.T) {
 	cfg.Address = servers.RequireConsul(t)
 	cfg.CheckTTL = time.Minute // no keepalive within the test: only the registration's status is seen
 	c := newClient(t, cfg)
-	raw, err := api.NewClient(&api.Config{Address: cfg.Address})
+	rawCfg := api.DefaultNonPooledConfig() // no idle connections left behind
+	rawCfg.Address = cfg.Address
+	raw, err := api.NewClient(rawCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
