@@ -66,6 +66,16 @@ func (s *Signer) Public() ed25519.PublicKey { return s.key.Public().(ed25519.Pub
 // Sign signs body as message type typ.
 func (s *Signer) Sign(typ string, body []byte) []byte { return ed25519.Sign(s.key, PAE(typ, body)) }
 
+// PublicKeyPEM is the content of a .pub file: the key in PKIX, PEM
+// "PUBLIC KEY", as LoadPublicKey reads it.
+func PublicKeyPEM(pub ed25519.PublicKey) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
+}
+
 // WriteKeyPair writes <dir>/<id>.key and <dir>/<id>.pub. It refuses to
 // overwrite an existing file.
 func WriteKeyPair(dir, id string, key ed25519.PrivateKey) (privPath, pubPath string, err error) {
@@ -76,7 +86,7 @@ func WriteKeyPair(dir, id string, key ed25519.PrivateKey) (privPath, pubPath str
 	if err != nil {
 		return "", "", err
 	}
-	pubDER, err := x509.MarshalPKIXPublicKey(key.Public())
+	pubPEM, err := PublicKeyPEM(key.Public().(ed25519.PublicKey))
 	if err != nil {
 		return "", "", err
 	}
@@ -84,7 +94,7 @@ func WriteKeyPair(dir, id string, key ed25519.PrivateKey) (privPath, pubPath str
 	if err := writeNew(privPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER}), 0o600); err != nil {
 		return "", "", err
 	}
-	if err := writeNew(pubPath, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644); err != nil {
+	if err := writeNew(pubPath, pubPEM, 0o644); err != nil {
 		_ = os.Remove(privPath)
 		return "", "", err
 	}

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -48,11 +46,11 @@ func generateKeys(n int) (*nodeKeys, error) {
 func (k *nodeKeys) writePublic(dir string) error {
 	start := time.Now()
 	err := onEveryCore(len(k.priv), func(i int) error {
-		der, err := x509.MarshalPKIXPublicKey(k.priv[i].Public())
+		b, err := events.PublicKeyPEM(k.priv[i].Public().(ed25519.PublicKey))
 		if err != nil {
 			return err
 		}
-		return os.WriteFile(filepath.Join(dir, nodeID(i)+events.PublicKeyExt), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644)
+		return os.WriteFile(filepath.Join(dir, nodeID(i)+events.PublicKeyExt), b, 0o644)
 	})
 	k.written = time.Since(start)
 	if err != nil || len(k.priv) == 0 {
