@@ -16,7 +16,7 @@ func rollingAtEpoch(t *testing.T, epoch uint64) (Rollout, Command, time.Time) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := Step(&r, RegistryIn{Now: now, Report: RegistryReport{At: now, Reachable: true, Healthy: true, BridgeRunning: true, Parity: 1}})
+	out := Step(&r, RegistryIn{Now: now, Report: RegistryReport{At: now, Reachable: true, Healthy: true, BridgeRunning: true, BridgeConverged: true, Parity: 1}})
 	if r.Phase != schema.PhaseRolling || len(out.Commands) != 1 || out.Commands[0].ID != "ro-1:p1:install" {
 		t.Fatalf("phase %s, commands %+v", r.Phase, out.Commands)
 	}

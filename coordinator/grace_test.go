@@ -20,7 +20,7 @@ func graceRollout(t *testing.T, p schema.Plan) (*Rollout, []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	Step(&r, RegistryIn{Now: t0, Report: RegistryReport{At: t0, Reachable: true, Healthy: true, BridgeRunning: true, Parity: 1}})
+	Step(&r, RegistryIn{Now: t0, Report: RegistryReport{At: t0, Reachable: true, Healthy: true, BridgeRunning: true, BridgeConverged: true, Parity: 1}})
 	if r.Phase != schema.PhaseRolling {
 		t.Fatalf("phase %s, want rolling", r.Phase)
 	}
@@ -72,7 +72,7 @@ func TestActivationGrace(t *testing.T) {
 		report(r, activated.Add(6*time.Second), ids[0], schema.HealthPassing, "")
 		for s := 7; s < 40; s++ {
 			at := activated.Add(time.Duration(s) * time.Second)
-			Step(r, RegistryIn{Now: at, Report: RegistryReport{At: at, Reachable: true, Healthy: true, BridgeRunning: true, Parity: 1}})
+			Step(r, RegistryIn{Now: at, Report: RegistryReport{At: at, Reachable: true, Healthy: true, BridgeRunning: true, BridgeConverged: true, Parity: 1}})
 		}
 		if d := switchBack(r); d != nil || r.Phase != schema.PhaseRolling || r.Wave == 0 {
 			t.Fatalf("phase %s wave %d, switch-back %+v: want the canary passed", r.Phase, r.Wave, d)
@@ -168,7 +168,7 @@ func TestAckReasons(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	Step(&r, RegistryIn{Now: t0, Report: RegistryReport{At: t0, Reachable: true, Healthy: true, BridgeRunning: true, Parity: 1}})
+	Step(&r, RegistryIn{Now: t0, Report: RegistryReport{At: t0, Reachable: true, Healthy: true, BridgeRunning: true, BridgeConverged: true, Parity: 1}})
 	ids := []string{r.WaveNodes(0)[0].ID, r.WaveNodes(0)[1].ID}
 	Step(&r, AckIn{Now: t0.Add(time.Second), Ack: schema.Ack{NodeID: ids[0], RolloutID: r.ID, Epoch: 1, Outcome: schema.AckFailed,
 		Reason: "fetch: 404", CommandID: CommandID(r.ID, ids[0], schema.CommandInstall)}})

@@ -18,7 +18,7 @@ func rollingRecords(t *testing.T) (schema.RolloutRecord, []schema.NodeRecord) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	Step(&r, RegistryIn{Now: start, Report: RegistryReport{At: start, Reachable: true, Healthy: true, BridgeRunning: true, Parity: 1}})
+	Step(&r, RegistryIn{Now: start, Report: RegistryReport{At: start, Reachable: true, Healthy: true, BridgeRunning: true, BridgeConverged: true, Parity: 1}})
 	if r.Phase != schema.PhaseRolling || r.Node("p1").Pending == nil {
 		t.Fatalf("phase %s, p1 %+v", r.Phase, r.Node("p1").NodeRecord)
 	}

@@ -293,6 +293,16 @@ func (r *Rollout) MarkDirty(d Dirty) {
 	}
 }
 
+// Adopt is a new leader's takeover of the rollout at now under epoch:
+// every command from now on carries the epoch, and the registry side is
+// judged only on reports taken under it, given the ack timeout from now to
+// show itself again (a new leader's bridge starts afresh).
+func (r *Rollout) Adopt(epoch uint64, now time.Time) {
+	r.build()
+	r.Epoch, r.EpochSince = epoch, now
+	r.d.headDirty = true
+}
+
 // Halt holds the rollout after a step of it failed — a panic the runtime
 // recovered — and records why: a held decision on CheckStep, its detail
 // within MaxDetail. What the failed step changed stays (a record may be

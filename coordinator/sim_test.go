@@ -157,7 +157,7 @@ func (s *sim) health(node string) {
 }
 
 func (s *sim) registry() RegistryIn {
-	return RegistryIn{Report: RegistryReport{At: s.now, Reachable: true, Healthy: s.newHealthy, BridgeRunning: true, Parity: s.parity}}
+	return RegistryIn{Report: RegistryReport{At: s.now, Reachable: true, Healthy: s.newHealthy, BridgeRunning: true, BridgeConverged: true, Parity: s.parity}}
 }
 
 // stamp sets an input's time to the sim's clock.

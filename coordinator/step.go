@@ -87,6 +87,7 @@ func Step(r *Rollout, in Input) Output {
 		r.react(&out)
 	case RegistryIn:
 		r.Registry = in.Report
+		r.Registry.Epoch = r.Epoch // taken under this leader
 		r.Registry.Detail = schema.Truncate(r.Registry.Detail, schema.MaxDetail)
 		r.d.headDirty = true
 		r.advance(&out)
@@ -317,7 +318,7 @@ func (r *Rollout) prepare(out *Output) {
 		return
 	}
 	rep, g := r.Registry, r.Plan.Gates
-	ok := !rep.At.IsZero() && rep.Reachable && rep.Healthy && rep.BridgeRunning && rep.Parity >= g.MinParity
+	ok := r.registryEvidence(r.Created) && rep.Reachable && rep.Healthy && rep.BridgeRunning && rep.Parity >= g.MinParity
 	if ok {
 		r.decide(out, Decision{Decision: schema.DecisionPrepared, Check: schema.CheckParity, Observed: ptr(rep.Parity), Threshold: ptr(g.MinParity),
 			Detail: r.Plan.To.Name + " reachable and healthy, bridge running"})
@@ -325,13 +326,13 @@ func (r *Rollout) prepare(out *Output) {
 		r.roll(out)
 		return
 	}
-	if r.Now.Sub(r.Created) < time.Duration(g.AckTimeoutSeconds)*time.Second {
+	if r.Now.Sub(r.registryWaitFrom(r.Created)) < time.Duration(g.AckTimeoutSeconds)*time.Second {
 		return // give the registry side until the ack timeout
 	}
 	d := Decision{Decision: schema.DecisionPrepareFailed, Detail: rep.Detail}
 	switch {
-	case rep.At.IsZero():
-		d.Check, d.Detail = schema.CheckRegistry, "no registry report within the ack timeout"
+	case !r.registryEvidence(r.Created):
+		d.Check, d.Detail = r.noRegistryEvidence("within the ack timeout")
 	case !rep.Reachable || !rep.Healthy:
 		d.Check = schema.CheckRegistryHealth
 	case !rep.BridgeRunning:
@@ -378,7 +379,7 @@ func (r *Rollout) roll(out *Output) {
 	// timeout to do so; after that it is unknown, never healthy. The same
 	// holds for the registry report the parity check reads. A node not yet
 	// healthy within its activation grace is waited for until the grace ends.
-	if r.Registry.At.Before(r.SoakStarted) && r.Now.Sub(r.SoakStarted) < ackTimeout {
+	if !r.registryEvidence(r.SoakStarted) && r.Now.Sub(r.registryWaitFrom(r.SoakStarted)) < ackTimeout {
 		return
 	}
 	for w := 0; w <= r.Wave; w++ {
@@ -451,10 +452,11 @@ func (r *Rollout) evaluateGate(out *Output) {
 		return
 	}
 	rep := r.Registry
-	if rep.At.Before(r.SoakStarted) || !rep.Reachable || !rep.Healthy || rep.Parity < g.MinParity {
+	if !r.registryEvidence(r.SoakStarted) || !rep.Reachable || !rep.Healthy || rep.Parity < g.MinParity {
 		d := Decision{Check: schema.CheckParity, Observed: ptr(rep.Parity), Threshold: ptr(g.MinParity), Detail: rep.Detail}
-		if rep.At.Before(r.SoakStarted) {
-			d.Observed, d.Detail = nil, "no registry report during the soak (unknown)"
+		if !r.registryEvidence(r.SoakStarted) {
+			d.Observed = nil
+			d.Check, d.Detail = r.noRegistryEvidence("during the soak")
 		}
 		r.gateFailed(out, d)
 		return
@@ -609,4 +611,36 @@ func (r *Rollout) send(out *Output, i int, kind schema.CommandKind) {
 		n.Touched = true
 	})
 	out.Commands = append(out.Commands, c)
+}
+
+// registryEvidence reports whether the registry report may judge a gate:
+// taken at or after since, under this leader (a report of an earlier leader
+// describes a bridge that is gone), by a bridge that had converged — its
+// first full sync done and every compared service synced — so that what is
+// missing is missing because of the fleet, not because the bridge is still
+// catching up after a start or a failover.
+func (r *Rollout) registryEvidence(since time.Time) bool {
+	rep := r.Registry
+	return !rep.At.IsZero() && !rep.At.Before(since) && rep.Epoch == r.Epoch && rep.BridgeConverged
+}
+
+// registryWaitFrom is when the registry side's time to show itself (the ack
+// timeout) starts: since, or the leader's takeover when that is later.
+func (r *Rollout) registryWaitFrom(since time.Time) time.Time {
+	if r.EpochSince.After(since) {
+		return r.EpochSince
+	}
+	return since
+}
+
+// noRegistryEvidence names why the registry report could not judge a gate.
+func (r *Rollout) noRegistryEvidence(when string) (schema.Check, string) {
+	rep := r.Registry
+	switch {
+	case rep.At.IsZero() || rep.Epoch != r.Epoch:
+		return schema.CheckRegistry, "no registry report " + when + " (unknown)"
+	case !rep.BridgeConverged:
+		return schema.CheckBridge, schema.Truncate("the bridge had not converged "+when+": "+rep.Detail, schema.MaxDetail)
+	}
+	return schema.CheckRegistry, "no registry report " + when + " (unknown)"
 }

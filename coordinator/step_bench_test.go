@@ -42,7 +42,7 @@ func benchFold(b *testing.B, p schema.Plan) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	Step(&r, RegistryIn{Now: now, Report: RegistryReport{At: now, Reachable: true, Healthy: true, BridgeRunning: true, Parity: 1}})
+	Step(&r, RegistryIn{Now: now, Report: RegistryReport{At: now, Reachable: true, Healthy: true, BridgeRunning: true, BridgeConverged: true, Parity: 1}})
 	ins := make([]Input, 1000)
 	for i := range ins {
 		ins[i] = HealthIn{Now: now, Health: schema.Health{NodeID: p.Nodes[i*7%len(p.Nodes)].NodeID,
@@ -86,7 +86,7 @@ func BenchmarkDecisionLatency(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	Step(&base, RegistryIn{Now: now, Report: RegistryReport{At: now, Reachable: true, Healthy: true, BridgeRunning: true, Parity: 1}})
+	Step(&base, RegistryIn{Now: now, Report: RegistryReport{At: now, Reachable: true, Healthy: true, BridgeRunning: true, BridgeConverged: true, Parity: 1}})
 	victim := ""
 	for i := range base.Nodes { // every provider installed and active
 		if n := &base.Nodes[i]; n.Wave == 0 {
@@ -132,7 +132,7 @@ func BenchmarkWaveOfAcks(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				out := Step(&r, RegistryIn{Now: now, Report: RegistryReport{At: now, Reachable: true, Healthy: true, BridgeRunning: true, Parity: 1}})
+				out := Step(&r, RegistryIn{Now: now, Report: RegistryReport{At: now, Reachable: true, Healthy: true, BridgeRunning: true, BridgeConverged: true, Parity: 1}})
 				queue := out.Commands
 				b.StartTimer()
 				for len(queue) > 0 {

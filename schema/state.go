@@ -29,15 +29,18 @@ type RolloutRecord struct {
 	ID string `json:"id"`
 	// Plan is the plan without its nodes (they are the NodeRecords);
 	// NodeCount says how many there are.
-	Plan             Plan           `json:"plan"`
-	NodeCount        int            `json:"node_count"`
-	Epoch            uint64         `json:"epoch"`
-	Phase            RolloutPhase   `json:"phase"`
-	Paused           bool           `json:"paused"`
-	Held             bool           `json:"held"`
-	Waves            []WaveRecord   `json:"waves"`
-	Wave             int            `json:"wave"`
-	SoakStarted      time.Time      `json:"soak_started,omitzero"`
+	Plan        Plan         `json:"plan"`
+	NodeCount   int          `json:"node_count"`
+	Epoch       uint64       `json:"epoch"`
+	Phase       RolloutPhase `json:"phase"`
+	Paused      bool         `json:"paused"`
+	Held        bool         `json:"held"`
+	Waves       []WaveRecord `json:"waves"`
+	Wave        int          `json:"wave"`
+	SoakStarted time.Time    `json:"soak_started,omitzero"`
+	// EpochSince is when the leader of Epoch took the rollout over: the
+	// registry side is given time to show itself again from then.
+	EpochSince       time.Time      `json:"epoch_since,omitzero"`
 	Stage            string         `json:"stage,omitempty"`
 	FinalizeApproved bool           `json:"finalize_approved"`
 	Registry         RegistryReport `json:"registry"`
@@ -97,8 +100,14 @@ type RegistryReport struct {
 	Reachable     bool      `json:"reachable"`
 	Healthy       bool      `json:"healthy"`
 	BridgeRunning bool      `json:"bridge_running"`
-	Parity        float64   `json:"parity"`
-	Detail        string    `json:"detail,omitempty"`
+	// BridgeConverged says the bridge had finished a full sync and had
+	// synced every service compared: only then is Parity evidence.
+	BridgeConverged bool `json:"bridge_converged,omitempty"`
+	// Epoch is the leader epoch under which the report was taken; a report
+	// of an earlier leader is not evidence.
+	Epoch  uint64  `json:"epoch,omitempty"`
+	Parity float64 `json:"parity"`
+	Detail string  `json:"detail,omitempty"`
 }
 
 // Decision records one decision of the coordinator with its inputs. Nodes

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/regshift/regshift/registries"
@@ -45,6 +46,14 @@ type Bridge struct {
 	pending   map[string][]registries.Instance // latest watched set per service
 	watching  map[string]bool                  // services with a live source watch
 	kick      chan struct{}
+
+	// Convergence: fullDone once a full sync of this run read every
+	// service; synced holds the services this run has read in both
+	// registries and written (successfully or not) at least once.
+	fullDone atomic.Bool
+	syncedMu sync.Mutex
+	synced   map[string]bool
+	resync   chan struct{} // asks Run for a full sync soon
 }
 
 // New validates cfg and makes a bridge; Run starts it. A nil logger
@@ -67,6 +76,8 @@ func New(src Source, dst Target, cfg Config, log *slog.Logger) (*Bridge, error) 
 		pending:  map[string][]registries.Instance{},
 		watching: map[string]bool{},
 		kick:     make(chan struct{}, 1),
+		synced:   map[string]bool{},
+		resync:   make(chan struct{}, 1),
 	}, nil
 }
 
@@ -107,9 +118,11 @@ func (b *Bridge) Run(ctx context.Context) error {
 			}
 			due = time.Now().Add(next)
 			timer.Reset(next)
+		case <-b.resync:
+			soon() // a service appeared that no sync of this run has seen
 		case <-b.kick:
 			for service, set := range b.takePending() {
-				if err := b.syncService(ctx, service, set); err != nil && ctx.Err() == nil {
+				if _, err := b.syncService(ctx, service, set); err != nil && ctx.Err() == nil {
 					b.log.Warn("service sync failed; the next full sync retries", "service", service, "err", err)
 					if registries.Retriable(err) {
 						soon()
@@ -182,21 +195,56 @@ func (b *Bridge) fullSync(ctx context.Context, onSource func(service string)) (e
 		onSource(service)
 	}
 	all := slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(srcServices), dstServices...))))
+	read := true // every service was read in both registries
 	for _, service := range all {
 		set, err := b.src.Resolve(ctx, service)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("resolve source %s: %w", service, err))
+			read = false
 			continue
 		}
-		if err := b.syncService(ctx, service, set); err != nil {
+		if read1, err := b.syncService(ctx, service, set); err != nil {
 			errs = append(errs, err)
+			read = read && read1
 		}
+	}
+	if read && ctx.Err() == nil {
+		b.fullDone.Store(true)
 	}
 	return joinErrors(errs)
 }
 
-// syncService brings the target's instances of service in line with src.
-func (b *Bridge) syncService(ctx context.Context, service string, src []registries.Instance) (err error) {
+// Converged reports whether this run has finished a full sync that read
+// every service and has synced each of services (nil: each it knows) at
+// least once; a service it has not seen yet brings its next full sync
+// forward. Until then a parity shortfall may be the bridge catching up —
+// after a start, a restart or a leader change — rather than the fleet.
+func (b *Bridge) Converged(services []string) bool {
+	if !b.fullDone.Load() {
+		return false
+	}
+	b.syncedMu.Lock()
+	var unseen bool
+	for _, s := range services {
+		if !b.synced[s] {
+			unseen = true
+			break
+		}
+	}
+	b.syncedMu.Unlock()
+	if unseen {
+		select {
+		case b.resync <- struct{}{}:
+		default:
+		}
+		return false
+	}
+	return true
+}
+
+// syncService brings the target's instances of service in line with src;
+// read says it could read the target's (whatever the writes did).
+func (b *Bridge) syncService(ctx context.Context, service string, src []registries.Instance) (read bool, err error) {
 	start := time.Now()
 	defer func() {
 		b.metrics.syncs.WithLabelValues("service", result(err)).Inc()
@@ -204,16 +252,23 @@ func (b *Bridge) syncService(ctx context.Context, service string, src []registri
 	}()
 	dst, err := b.dst.Resolve(ctx, service)
 	if err != nil {
-		return fmt.Errorf("resolve target %s: %w", service, err)
+		return false, fmt.Errorf("resolve target %s: %w", service, err)
 	}
+	// Read in both registries: whatever the writes below do, a parity of
+	// this service now shows what the bridge did about it.
+	defer func() {
+		b.syncedMu.Lock()
+		b.synced[service] = true
+		b.syncedMu.Unlock()
+	}()
 	b.writtenMu.Lock()
 	plan := Reconcile(b.cfg.Name, b.cfg.SourceName, src, dst, b.written)
 	b.writtenMu.Unlock()
 	if plan.Empty() {
-		return nil
+		return true, nil
 	}
 	b.log.Debug("sync", "service", service, "put", len(plan.Put), "delete", len(plan.Delete))
-	return b.apply(ctx, plan)
+	return true, b.apply(ctx, plan)
 }
 
 // apply writes a plan with up to Parallelism concurrent requests.
@@ -283,10 +338,16 @@ func (b *Bridge) delete(ctx context.Context, k registries.Key) error {
 	return nil
 }
 
-// Parity reports this bridge's parity (see Parity).
+// Parity reports this bridge's parity (see Parity), with Converged set
+// (see Converged) for the services it compared.
 func (b *Bridge) Parity(ctx context.Context) (Report, error) {
 	r, err := Parity(ctx, b.src, b.dst, b.cfg.Name, b.cfg.Include)
 	if err == nil {
+		services := make([]string, len(r.Services))
+		for i, s := range r.Services {
+			services[i] = s.Service
+		}
+		r.Converged = b.Converged(services)
 		n := 0
 		for _, s := range r.Services {
 			if s.InSync() {

@@ -321,3 +321,46 @@ func TestBridgeRetriesSoonAfterTargetOutage(t *testing.T) {
 	consul.SetDown(false)
 	registrytest.ResolvesTo(t, view, "orders", mirrors(cfg.Name, cfg.SourceName, a, b))
 }
+
+// TestBridgeConvergence: the bridge has not converged while it cannot read
+// the source, has once a full sync read everything, and a service that
+// appears later — which only a full sync would find — is not converged on
+// until the parity that found it brought the next full sync forward.
+func TestBridgeConvergence(t *testing.T) {
+	zk, consul := memory.NewStore(), memory.NewStore()
+	src := memClient(t, zk)
+	register(t, src, registrytest.Inst("orders", "a", 1))
+	zk.SetDown(true)
+	cfg := bridge.DefaultConfig()
+	cfg.RetryInterval, cfg.ResyncInterval = 10*time.Millisecond, time.Hour
+	b := start(t, memClient(t, zk), memClient(t, consul), cfg)
+	for range 5 {
+		if b.Converged(nil) {
+			t.Fatal("converged while the source cannot be read")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	zk.SetDown(false)
+	if r := awaitParity(t, b.Bridge); !r.Converged {
+		t.Fatalf("in sync but not converged: %+v", r)
+	}
+
+	register(t, src, registrytest.Inst("billing", "b", 2)) // no full sync due for an hour
+	r, err := b.Parity(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := r.Service("billing"); r.Converged || len(p.Missing) != 1 {
+		t.Fatalf("first parity with a new service: converged %v, billing %+v; want not converged, b missing", r.Converged, p)
+	}
+	registrytest.Eventually(t, registrytest.Patience, "converged on billing", func() error {
+		r, err := b.Parity(context.Background())
+		if err != nil {
+			return err
+		}
+		if !r.Converged || !r.InSync() {
+			return fmt.Errorf("converged %v, %+v", r.Converged, r.Services)
+		}
+		return nil
+	})
+}

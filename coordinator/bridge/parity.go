@@ -29,6 +29,10 @@ func (p ServiceParity) InSync() bool { return len(p.Missing) == 0 && len(p.Extra
 // Report is the parity of every service either registry knows.
 type Report struct {
 	Services []ServiceParity
+	// Converged is set by Bridge.Parity when the bridge had converged on
+	// every service compared (see Bridge.Converged); only then does a
+	// shortfall say something about the registries rather than the bridge.
+	Converged bool
 }
 
 // InSync reports whether every service is in sync.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -185,10 +186,17 @@ func measure(ctx context.Context, rb *runningBridge, now time.Time) coordinator.
 	if total > 0 {
 		rep.Parity = float64(same) / float64(total)
 	}
+	rep.BridgeConverged = p.Converged
+	prefix := ""
+	if !p.Converged {
+		prefix = "bridge still on its first sync of some services; "
+	}
 	if len(missing) > 0 {
 		// The count first: the list keeps as many as fit and counts the rest.
-		head := fmt.Sprintf("%d of %d missing in the new registry: ", len(missing), total)
+		head := fmt.Sprintf("%s%d of %d missing in the new registry: ", prefix, len(missing), total)
 		rep.Detail = head + schema.List(missing, maxRegistryDetail-len(head))
+	} else if prefix != "" {
+		rep.Detail = strings.TrimSuffix(prefix, "; ")
 	}
 	return rep
 }

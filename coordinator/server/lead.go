@@ -8,7 +8,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/regshift/regshift/coordinator"
 	"github.com/regshift/regshift/events"
 	"github.com/regshift/regshift/schema"
 )
@@ -33,8 +32,7 @@ func (s *Server) lead(ctx context.Context, prod *events.Producer) error {
 		return fmt.Errorf("claim epoch %d: %w", epoch, err)
 	}
 	for id, r := range records {
-		r.Epoch = epoch // every command from now on carries the new epoch
-		r.MarkDirty(coordinator.Dirty{Head: true})
+		r.Adopt(epoch, s.now())
 		o.rollouts[id] = r
 		o.changed[id] = true
 		o.fx.touched[id] = r

@@ -98,7 +98,7 @@ func rolloutRecords(t *testing.T, id string, plan schema.Plan, edit func(h *sche
 		t.Fatal(err)
 	}
 	coordinator.Step(&r, coordinator.RegistryIn{Now: now, Report: coordinator.RegistryReport{At: now, Reachable: true, Healthy: true,
-		BridgeRunning: true, Parity: 1}})
+		BridgeRunning: true, BridgeConverged: true, Parity: 1}})
 	if r.Phase != schema.PhaseRolling {
 		t.Fatalf("rollout %s is %s", id, r.Phase)
 	}

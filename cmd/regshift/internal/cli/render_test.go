@@ -33,7 +33,7 @@ func cannedRollouts(t *testing.T) []*coordinator.Rollout {
 		t.Fatal(err)
 	}
 	r.Phase, r.Wave, r.Now, r.SoakStarted = schema.PhaseRolling, 1, at(95), at(90)
-	r.Registry = coordinator.RegistryReport{At: at(94), Reachable: true, Healthy: true, BridgeRunning: true, Parity: 1}
+	r.Registry = coordinator.RegistryReport{At: at(94), Reachable: true, Healthy: true, BridgeRunning: true, BridgeConverged: true, Parity: 1}
 	for i := range r.Nodes {
 		n := &r.Nodes[i]
 		switch n.ID {
