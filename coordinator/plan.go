@@ -185,6 +185,8 @@ func ValidatePlan(p schema.Plan) error {
 		return bad("gates.on_failure", "%q, want switch-back or pause", g.OnFailure)
 	case p.Finalize != FinalizeManual && p.Finalize != FinalizeAutomatic:
 		return bad("finalize", "%q, want manual or automatic", p.Finalize)
+	case p.Unowned != "" && p.Unowned != schema.UnownedRefuse && p.Unowned != schema.UnownedKeepBridge:
+		return bad("unowned", "%q, want keep-bridge or refuse", p.Unowned)
 	}
 	return nil
 }

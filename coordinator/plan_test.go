@@ -152,3 +152,23 @@ func TestPlanBoundsMatchTheSchema(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanUnowned: both checks refuse an unknown unowned policy, naming the
+// field; an empty one is refuse.
+func TestPlanUnowned(t *testing.T) {
+	p := testPlan(t)
+	if p.UnownedPolicy() != schema.UnownedRefuse {
+		t.Fatalf("default policy %q, want refuse", p.UnownedPolicy())
+	}
+	p.Unowned = "mirror"
+	if err := ValidatePlan(p); err == nil || !strings.Contains(err.Error(), `plan.unowned: "mirror", want keep-bridge or refuse`) {
+		t.Errorf("Go check: %v", err)
+	}
+	if err := validateWire(p); err == nil || !strings.Contains(err.Error(), "plan.unowned: value must be one of") {
+		t.Errorf("schema: %v", err)
+	}
+	p.Unowned = schema.UnownedKeepBridge
+	if err := ValidatePlan(p); err != nil {
+		t.Errorf("keep-bridge refused: %v", err)
+	}
+}

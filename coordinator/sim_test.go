@@ -31,6 +31,7 @@ type sim struct {
 	// newHealthy says whether the new registry is healthy now.
 	newHealthy bool
 	parity     float64
+	unowned    int // old-registry instances no node of the plan registered
 
 	ids         map[string]string // intent -> id: one id per intent
 	finalizeReq bool
@@ -157,7 +158,15 @@ func (s *sim) health(node string) {
 }
 
 func (s *sim) registry() RegistryIn {
-	return RegistryIn{Report: RegistryReport{At: s.now, Reachable: true, Healthy: s.newHealthy, BridgeRunning: true, BridgeConverged: true, Parity: s.parity}}
+	return RegistryIn{Report: RegistryReport{At: s.now, Reachable: true, Healthy: s.newHealthy, BridgeRunning: true, BridgeConverged: true, Parity: s.parity,
+		Unowned: s.unowned, UnownedDetail: unownedDetail(s.unowned)}}
+}
+
+func unownedDetail(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("orders: java-%d", n)
 }
 
 // stamp sets an input's time to the sim's clock.

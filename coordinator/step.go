@@ -262,6 +262,13 @@ func (r *Rollout) onRequest(out *Output, q RequestIn) {
 			refuse(fmt.Sprintf("a %s rollout cannot be aborted", r.Phase))
 		}
 	case schema.RequestFinalize:
+		if r.Phase == schema.PhaseFinalized && r.BridgeKept {
+			r.BridgeKept = false
+			out.Bridge = BridgeStop
+			r.decide(out, Decision{Decision: schema.DecisionBridgeEnded, Check: schema.CheckUnowned,
+				Detail: "by " + q.By + "; its mirrors are removed from " + r.Plan.To.Name})
+			return
+		}
 		if r.Phase != schema.PhaseCommitted {
 			refuse(fmt.Sprintf("only a committed rollout finalizes; this one is %s", r.Phase))
 			return
@@ -303,7 +310,7 @@ func (r *Rollout) advance(out *Output) {
 	case schema.PhaseRolling:
 		r.roll(out)
 	case schema.PhaseCommitted:
-		if r.Plan.Finalize == FinalizeAutomatic || r.FinalizeApproved {
+		if (r.Plan.Finalize == FinalizeAutomatic || r.FinalizeApproved) && !r.unownedRefuse(out) {
 			r.Phase, r.Stage = schema.PhaseFinalizing, schema.RoleConsumer
 			r.decide(out, Decision{Decision: schema.DecisionFinalizing, Detail: "uninstall " + r.Plan.From.Name + ": consumers first, then providers"})
 			r.staged(out, true)
@@ -320,8 +327,13 @@ func (r *Rollout) prepare(out *Output) {
 	rep, g := r.Registry, r.Plan.Gates
 	ok := r.registryEvidence(r.Created) && rep.Reachable && rep.Healthy && rep.BridgeRunning && rep.Parity >= g.MinParity
 	if ok {
+		detail := r.Plan.To.Name + " reachable and healthy, bridge running"
+		if rep.Unowned > 0 {
+			detail += fmt.Sprintf("; %d instances of %s no node of the plan registered (finalize: %s): %s",
+				rep.Unowned, r.Plan.From.Name, r.Plan.UnownedPolicy(), rep.UnownedDetail)
+		}
 		r.decide(out, Decision{Decision: schema.DecisionPrepared, Check: schema.CheckParity, Observed: ptr(rep.Parity), Threshold: ptr(g.MinParity),
-			Detail: r.Plan.To.Name + " reachable and healthy, bridge running"})
+			Detail: detail})
 		r.Phase, r.Wave = schema.PhaseRolling, 0
 		r.roll(out)
 		return
@@ -572,13 +584,14 @@ func (r *Rollout) staged(out *Output, full bool) {
 			full = true // a new stage: send to all of it
 			continue
 		}
-		out.Bridge = BridgeStop
 		if kind == schema.CommandSwitchBack {
+			out.Bridge = BridgeStop
 			r.Phase = schema.PhaseSwitchedBack
 			r.decide(out, Decision{Decision: schema.DecisionSwitchedBack, Detail: "every touched node is back on " + r.Plan.From.Name + "; bridge stopped"})
 		} else {
 			r.Phase = schema.PhaseFinalized
-			r.decide(out, Decision{Decision: schema.DecisionFinalized, Detail: r.Plan.From.Name + " uninstalled everywhere; bridge stopped"})
+			r.decide(out, Decision{Decision: schema.DecisionFinalized, Detail: r.Plan.From.Name + " uninstalled everywhere"})
+			r.finalizeBridge(out)
 		}
 		r.Stage = ""
 		return
@@ -643,4 +656,53 @@ func (r *Rollout) noRegistryEvidence(when string) (schema.Check, string) {
 		return schema.CheckBridge, schema.Truncate("the bridge had not converged "+when+": "+rep.Detail, schema.MaxDetail)
 	}
 	return schema.CheckRegistry, "no registry report " + when + " (unknown)"
+}
+
+// unownedRefuse holds a finalize back under the refuse policy while the old
+// registry holds instances no node of the plan registered, or while no
+// converged report of this leader says it holds none; it records why once
+// per distinct reason (not on every pass).
+func (r *Rollout) unownedRefuse(out *Output) bool {
+	if r.Plan.UnownedPolicy() != schema.UnownedRefuse {
+		return false
+	}
+	rep := r.Registry
+	var detail string
+	switch {
+	case !r.registryEvidence(time.Time{}):
+		detail = "unowned instances of " + r.Plan.From.Name + " not known yet: waiting for a converged registry report"
+	case rep.Unowned > 0:
+		detail = fmt.Sprintf("%d instances of %s no node of the plan registered (unowned: refuse): %s",
+			rep.Unowned, r.Plan.From.Name, rep.UnownedDetail)
+	default:
+		return false
+	}
+	d := Decision{Decision: schema.DecisionFinalizeRefused, Check: schema.CheckUnowned, Detail: schema.Truncate(detail, schema.MaxDetail)}
+	if n := len(r.Decisions); n == 0 || r.Decisions[n-1].Decision != d.Decision || r.Decisions[n-1].Detail != d.Detail {
+		if rep.Unowned > 0 {
+			d.Observed, d.Threshold = ptr(float64(rep.Unowned)), ptr(0)
+		}
+		r.decide(out, d)
+	}
+	return true
+}
+
+// finalizeBridge ends the bridge at finalize, unless the plan keeps it for
+// unowned instances: then it runs on (BridgeKept) — also when no converged
+// report of this leader has counted them, as none may be lost — until a
+// second finalize ends it.
+func (r *Rollout) finalizeBridge(out *Output) {
+	rep := r.Registry
+	known := r.registryEvidence(time.Time{})
+	if r.Plan.UnownedPolicy() != schema.UnownedKeepBridge || known && rep.Unowned == 0 {
+		out.Bridge = BridgeStop
+		return
+	}
+	r.BridgeKept = true
+	detail := "the count is not known yet"
+	if known {
+		detail = fmt.Sprintf("%d of them: %s", rep.Unowned, rep.UnownedDetail)
+	}
+	r.decide(out, Decision{Decision: schema.DecisionBridgeKept, Check: schema.CheckUnowned,
+		Detail: "the bridge keeps mirroring " + r.Plan.From.Name + " instances no node of the plan registered (unowned: keep-bridge; finalize again to end it); " + detail})
 }

@@ -212,7 +212,7 @@ func (h *Host) Client(name string) (registries.Registry, bool) {
 func (h *Host) Instances() []registries.Instance {
 	out := make([]registries.Instance, 0, len(h.cfg.Services))
 	for _, svc := range h.cfg.Services {
-		meta := map[string]string{"regshift-node": h.cfg.Node}
+		meta := map[string]string{registries.MetaNode: h.cfg.Node}
 		for k, v := range svc.Meta {
 			meta[k] = v
 		}

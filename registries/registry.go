@@ -23,6 +23,11 @@ type Instance struct {
 	Metadata map[string]string
 }
 
+// MetaNode is the metadata key under which a regshift node agent records
+// the node that registered an instance: what makes it owned by a node of a
+// rollout's plan.
+const MetaNode = "regshift-node"
+
 // Key identifies an instance across registries: service and id.
 type Key struct {
 	Service string

@@ -80,6 +80,27 @@ type Plan struct {
 	Waves    Waves      `json:"waves"`
 	Gates    Gates      `json:"gates"`
 	Finalize string     `json:"finalize"` // manual | automatic
+	// Unowned says what finalize does about instances of the old registry
+	// that no node of the plan registered (UnownedRefuse when empty).
+	Unowned string `json:"unowned,omitempty"`
+}
+
+// What a plan's finalize does about unowned instances.
+const (
+	// UnownedRefuse refuses finalize while the old registry holds instances
+	// no node of the plan registered, naming them.
+	UnownedRefuse = "refuse"
+	// UnownedKeepBridge finalizes and keeps the bridge mirroring the old
+	// registry into the new one until a second finalize ends it.
+	UnownedKeepBridge = "keep-bridge"
+)
+
+// UnownedPolicy is the plan's Unowned, UnownedRefuse when it states none.
+func (p Plan) UnownedPolicy() string {
+	if p.Unowned == "" {
+		return UnownedRefuse
+	}
+	return p.Unowned
 }
 
 // PlanNode is one node of a plan and the roles it plays.

@@ -109,6 +109,9 @@ const (
 	DecisionFinalized        DecisionKind = "finalized"
 	DecisionSwitchBack       DecisionKind = "switch-back"
 	DecisionSwitchedBack     DecisionKind = "switched-back"
+	DecisionFinalizeRefused  DecisionKind = "finalize-refused"
+	DecisionBridgeKept       DecisionKind = "bridge-kept"
+	DecisionBridgeEnded      DecisionKind = "bridge-ended"
 )
 
 // Check names what a decision checked. A refused request's check is the
@@ -127,6 +130,7 @@ const (
 	CheckRegistryHealth   Check = "registry-health"    // the new registry unreachable or unhealthy
 	CheckBridge           Check = "bridge"             // the bridge is not running
 	CheckStep             Check = "step"               // a step of the rollout failed (a panic the runtime recovered)
+	CheckUnowned          Check = "unowned"            // old-registry instances no node of the plan registered
 )
 
 // RequestKind names what an operator or another system asks.

@@ -40,12 +40,15 @@ type RolloutRecord struct {
 	SoakStarted time.Time    `json:"soak_started,omitzero"`
 	// EpochSince is when the leader of Epoch took the rollout over: the
 	// registry side is given time to show itself again from then.
-	EpochSince       time.Time      `json:"epoch_since,omitzero"`
-	Stage            string         `json:"stage,omitempty"`
-	FinalizeApproved bool           `json:"finalize_approved"`
-	Registry         RegistryReport `json:"registry"`
-	Created          time.Time      `json:"created"`
-	Now              time.Time      `json:"now"`
+	EpochSince       time.Time `json:"epoch_since,omitzero"`
+	Stage            string    `json:"stage,omitempty"`
+	FinalizeApproved bool      `json:"finalize_approved"`
+	// BridgeKept: finalized with unowned instances under keep-bridge, the
+	// bridge still mirrors them; a second finalize ends it.
+	BridgeKept bool           `json:"bridge_kept,omitempty"`
+	Registry   RegistryReport `json:"registry"`
+	Created    time.Time      `json:"created"`
+	Now        time.Time      `json:"now"`
 	// Decisions are the latest MaxDecisions; EarlierDecisions counts those
 	// dropped before them.
 	Decisions        []Decision `json:"decisions"`
@@ -105,9 +108,13 @@ type RegistryReport struct {
 	BridgeConverged bool `json:"bridge_converged,omitempty"`
 	// Epoch is the leader epoch under which the report was taken; a report
 	// of an earlier leader is not evidence.
-	Epoch  uint64  `json:"epoch,omitempty"`
-	Parity float64 `json:"parity"`
-	Detail string  `json:"detail,omitempty"`
+	Epoch uint64 `json:"epoch,omitempty"`
+	// Unowned counts the old registry's instances that no node of the plan
+	// registered; UnownedDetail names them per service, within MaxDetail.
+	Unowned       int     `json:"unowned,omitempty"`
+	UnownedDetail string  `json:"unowned_detail,omitempty"`
+	Parity        float64 `json:"parity"`
+	Detail        string  `json:"detail,omitempty"`
 }
 
 // Decision records one decision of the coordinator with its inputs. Nodes

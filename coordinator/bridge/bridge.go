@@ -341,7 +341,7 @@ func (b *Bridge) delete(ctx context.Context, k registries.Key) error {
 // Parity reports this bridge's parity (see Parity), with Converged set
 // (see Converged) for the services it compared.
 func (b *Bridge) Parity(ctx context.Context) (Report, error) {
-	r, err := Parity(ctx, b.src, b.dst, b.cfg.Name, b.cfg.Include)
+	r, err := parity(ctx, b.src, b.dst, b.cfg.Name, b.cfg.Include, b.cfg.Owned)
 	if err == nil {
 		services := make([]string, len(r.Services))
 		for i, s := range r.Services {
@@ -369,6 +369,12 @@ type Resolver interface {
 // every service of dst that holds a mirror written by the bridge named name
 // (a stale mirror is extra) — of those include selects (all when nil).
 func Parity(ctx context.Context, src, dst Resolver, name string, include func(service string) bool) (Report, error) {
+	return parity(ctx, src, dst, name, include, nil)
+}
+
+// parity is Parity, listing the source instances owned refuses as Unowned
+// when owned is not nil.
+func parity(ctx context.Context, src, dst Resolver, name string, include func(service string) bool, owned func(registries.Instance) bool) (Report, error) {
 	services, dstServices, err := listServices(ctx, src, dst, include)
 	if err != nil {
 		return Report{}, err
@@ -394,9 +400,21 @@ func Parity(ctx context.Context, src, dst Resolver, name string, include func(se
 	}
 	slices.Sort(services)
 	for _, s := range services {
-		p, err := ParityOf(ctx, src, dst, s)
+		a, err := src.Resolve(ctx, s)
 		if err != nil {
-			return Report{}, err
+			return Report{}, fmt.Errorf("resolve source %s: %w", s, err)
+		}
+		z, err := dst.Resolve(ctx, s)
+		if err != nil {
+			return Report{}, fmt.Errorf("resolve target %s: %w", s, err)
+		}
+		p := Compare(s, a, z)
+		if owned != nil {
+			for _, in := range a {
+				if !IsMirror(in) && !owned(in) {
+					p.Unowned = append(p.Unowned, endpoint(in))
+				}
+			}
 		}
 		r.Services = append(r.Services, p)
 	}
@@ -436,4 +454,50 @@ func ParityOf(ctx context.Context, src, dst Resolver, service string) (ServicePa
 		return ServiceParity{}, fmt.Errorf("resolve target %s: %w", service, err)
 	}
 	return Compare(service, a, z), nil
+}
+
+// Clean removes every mirror this bridge (by its Name) holds in the target,
+// for when the bridge ends for good: catalog mirrors have no liveness of
+// their own and would otherwise outlive it. Run must have returned. It
+// returns how many mirrors it found; the failures to remove some are joined
+// in the error.
+func (b *Bridge) Clean(ctx context.Context) (int, error) {
+	_, services, err := listServices(ctx, emptyResolver{}, b.dst, b.cfg.Include)
+	if err != nil {
+		return 0, err
+	}
+	var plan Plan
+	for _, s := range services {
+		insts, err := b.dst.Resolve(ctx, s)
+		if err != nil {
+			return 0, fmt.Errorf("resolve target %s: %w", s, err)
+		}
+		for _, in := range insts {
+			if MirroredBy(in, b.cfg.Name) {
+				plan.Delete = append(plan.Delete, in.Key())
+			}
+		}
+	}
+	if len(plan.Delete) == 0 {
+		return 0, nil
+	}
+	return len(plan.Delete), b.apply(ctx, plan)
+}
+
+// emptyResolver is a registry with nothing in it.
+type emptyResolver struct{}
+
+func (emptyResolver) Services(context.Context) ([]string, error) { return nil, nil }
+func (emptyResolver) Resolve(context.Context, string) ([]registries.Instance, error) {
+	return nil, nil
+}
+
+// Unowned lists, per service of src that has any, the instances owned
+// refuses (mirrors left out): what a rollout's plan does not move.
+func Unowned(ctx context.Context, src Resolver, owned func(registries.Instance) bool) ([]ServiceParity, error) {
+	r, err := parity(ctx, src, emptyResolver{}, "", nil, owned)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(r.Services, func(s ServiceParity) bool { return len(s.Unowned) == 0 }), nil
 }

@@ -29,6 +29,11 @@ type Config struct {
 	// leaves out are neither mirrored nor cleaned up, nor in the parity
 	// report.
 	Include func(service string) bool
+	// Owned says whether a source instance belongs to the fleet being
+	// moved (for the coordinator: registered by a node of the plan, see
+	// registries.MetaNode); Bridge.Parity lists the others as Unowned.
+	// Nil: every instance is owned.
+	Owned func(in registries.Instance) bool
 	// Metrics registers the bridge's metrics; none when nil.
 	Metrics prometheus.Registerer
 }

@@ -21,6 +21,9 @@ type ServiceParity struct {
 	// do not find them); Extra only in the target (registered there
 	// directly, or stale).
 	Same, Missing, Extra []Endpoint
+	// Unowned are the source instances Config.Owned says no node of the
+	// fleet owns (set by Bridge.Parity only).
+	Unowned []Endpoint
 }
 
 // InSync reports whether the target offers exactly the source's endpoints.

@@ -15,8 +15,11 @@ import (
 	"github.com/regshift/regshift/schema"
 )
 
-// bridgeWanted: the fleet may be mixed from preparing until it ended.
-func bridgeWanted(p coordinator.Phase) bool { return !p.Ended() && p != schema.PhaseFinalized }
+// bridgeWanted: the fleet may be mixed from preparing until it ended; a
+// finalized rollout keeps it for unowned instances until a second finalize.
+func bridgeWanted(r *coordinator.Rollout) bool {
+	return !r.Phase.Ended() && r.Phase != schema.PhaseFinalized || r.Phase == schema.PhaseFinalized && r.BridgeKept
+}
 
 // openRegistry opens a client for an interface of a plan through the one
 // registries opener. Consul keeps the bridge's mirrors on Close: they
@@ -72,6 +75,14 @@ func (bs *bridges) start(r *coordinator.Rollout) {
 	}
 	cfg := bridge.DefaultConfig()
 	cfg.Name, cfg.SourceName, cfg.ResyncInterval = "regshift-bridge", r.Plan.From.Name, 10*time.Second
+	// An instance is owned when a node agent of this plan registered it
+	// (registries.MetaNode). The set is the plan's node ids: at most
+	// schema.PlanMaxNodes strings, held while the bridge runs.
+	nodes := make(map[string]bool, len(r.Nodes))
+	for _, n := range r.Nodes {
+		nodes[n.ID] = true
+	}
+	cfg.Owned = func(in registries.Instance) bool { return nodes[in.Metadata[registries.MetaNode]] }
 	b, err := bridge.New(src, dst, cfg, log)
 	if err != nil {
 		_ = src.Close()
@@ -91,10 +102,12 @@ func (bs *bridges) start(r *coordinator.Rollout) {
 	log.Info("bridge started", "from", r.Plan.From.Address, "to", r.Plan.To.Address)
 }
 
-// stop stops one rollout's bridge. Its mirrors stay in the target until
-// their providers are gone from the source for good (finalize) or the fleet
-// is back on the source (switch back) — then they are removed.
-func (bs *bridges) stop(id string) {
+// stop stops one rollout's bridge. clean says it ends for good (the
+// rollout finalized, switched back or failed, or its kept bridge was
+// ended): its mirrors are then removed from the target, as nothing else
+// would (catalog mirrors have no liveness of their own). A leader that
+// stops leading does not clean: the next leader's bridge adopts them.
+func (bs *bridges) stop(id string, clean bool) {
 	bs.mu.Lock()
 	rb, ok := bs.running[id]
 	delete(bs.running, id)
@@ -104,14 +117,28 @@ func (bs *bridges) stop(id string) {
 	}
 	rb.cancel()
 	<-rb.done
+	if clean {
+		ctx, cancel := context.WithTimeout(context.Background(), cleanTimeout)
+		n, err := rb.b.Clean(ctx)
+		cancel()
+		if err != nil {
+			bs.log.Error("bridge mirrors not all removed; remove the rest by hand (docs/operating.md)", "rollout", id, "mirrors", n, "err", err)
+		} else {
+			bs.log.Info("bridge mirrors removed", "rollout", id, "mirrors", n)
+		}
+	}
 	_ = rb.src.Close()
 	_ = rb.dst.Close()
-	bs.log.Info("bridge stopped", "rollout", id)
+	bs.log.Info("bridge stopped", "rollout", id, "cleaned", clean)
 }
+
+// cleanTimeout bounds the removal of an ended bridge's mirrors (the owner
+// waits for it): 10,000 mirrors take a few seconds on a local Consul.
+const cleanTimeout = time.Minute
 
 func (bs *bridges) stopAll() {
 	for _, rb := range bs.list() {
-		bs.stop(rb.id)
+		bs.stop(rb.id, false)
 	}
 }
 
@@ -137,12 +164,16 @@ func (s *Server) registryLoop(ctx context.Context, o *owner) {
 			return
 		case <-t.C:
 		}
-		for _, rb := range s.bridges.list() {
+		running, unowned := s.bridges.list(), 0
+		for _, rb := range running {
 			rep := measure(ctx, rb, s.now())
+			unowned += rep.Unowned
 			if err := o.report(ctx, rb.id, rep); err != nil && ctx.Err() == nil {
 				s.log.Warn("registry report", "rollout", rb.id, "err", err)
 			}
 		}
+		s.m.bridges.Set(float64(len(running)))
+		s.m.unowned.Set(float64(unowned))
 	}
 }
 
@@ -187,6 +218,7 @@ func measure(ctx context.Context, rb *runningBridge, now time.Time) coordinator.
 		rep.Parity = float64(same) / float64(total)
 	}
 	rep.BridgeConverged = p.Converged
+	rep.Unowned, rep.UnownedDetail = unowned(p)
 	prefix := ""
 	if !p.Converged {
 		prefix = "bridge still on its first sync of some services; "
@@ -199,4 +231,23 @@ func measure(ctx context.Context, rb *runningBridge, now time.Time) coordinator.
 		rep.Detail = strings.TrimSuffix(prefix, "; ")
 	}
 	return rep
+}
+
+// unowned counts the parity's unowned instances and names them per service
+// ("orders: o-7, o-9; billing: b-1"), within schema.MaxDetail.
+func unowned(p bridge.Report) (int, string) {
+	n := 0
+	var parts []string
+	for _, s := range p.Services {
+		if len(s.Unowned) == 0 {
+			continue
+		}
+		n += len(s.Unowned)
+		ids := make([]string, len(s.Unowned))
+		for i, e := range s.Unowned {
+			ids[i] = e.ID
+		}
+		parts = append(parts, s.Service+": "+schema.List(ids, 256))
+	}
+	return n, schema.ListFunc(len(parts), func(i int) string { return parts[i] }, "; ", schema.MaxDetail)
 }

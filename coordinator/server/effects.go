@@ -117,7 +117,7 @@ func (o *owner) flush(ctx context.Context) error {
 		case coordinator.BridgeStart:
 			o.s.bridges.start(b.r)
 		case coordinator.BridgeStop:
-			o.s.bridges.stop(b.r.ID)
+			o.s.bridges.stop(b.r.ID, true)
 		}
 	}
 	return nil

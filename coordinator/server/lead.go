@@ -48,7 +48,7 @@ func (s *Server) lead(ctx context.Context, prod *events.Producer) error {
 		s.log.Info("stopped leading", "epoch", epoch)
 	}()
 	for _, r := range records {
-		if bridgeWanted(r.Phase) {
+		if bridgeWanted(r) {
 			s.bridges.start(r)
 		}
 	}

@@ -16,6 +16,8 @@ type metrics struct {
 	stateRefused    *prometheus.CounterVec
 	claimsRefused   prometheus.Counter
 	quarantined     prometheus.Gauge
+	bridges         prometheus.Gauge
+	unowned         prometheus.Gauge
 	stepPanics      prometheus.Counter
 }
 
@@ -49,11 +51,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Signed epoch claims ignored for claiming more than one above the highest trusted claim."}),
 		quarantined: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "rollouts_quarantined",
 			Help: "Rollouts whose records this leader refused on replay: not run, their nodes not commanded."}),
+		bridges: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "bridges_running",
+			Help: "Bridges this leader runs, kept ones (finalized under unowned: keep-bridge) included."}),
+		unowned: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "unowned_instances",
+			Help: "Instances of the old registries that no node of their rollout's plan registered, at the last registry reports."}),
 		stepPanics: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "step_panics_total",
 			Help: "Steps of a rollout that panicked: the panic was recovered and the rollout held."}),
 	}
 	for _, c := range []prometheus.Collector{m.leader, m.rollouts, m.nodes, m.commands, m.acks, m.refused, m.timedOut, m.decisionSeconds,
-		m.stateRecords, m.stateBytes, m.stateRefused, m.claimsRefused, m.quarantined, m.stepPanics} {
+		m.stateRecords, m.stateBytes, m.stateRefused, m.claimsRefused, m.quarantined, m.bridges, m.unowned, m.stepPanics} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -49,8 +49,20 @@ func renderRollout(w io.Writer, r *coordinator.Rollout) {
 	if reg.At.IsZero() {
 		fmt.Fprintf(w, "registry: not measured yet\n")
 	} else {
-		fmt.Fprintf(w, "registry: reachable %s, healthy %s, bridge running %s, parity %.3f (at %s)%s\n", yesNo(reg.Reachable),
-			yesNo(reg.Healthy), yesNo(reg.BridgeRunning), reg.Parity, clock(reg.At), suffix(" — ", reg.Detail))
+		converged := ""
+		if reg.BridgeRunning && !reg.BridgeConverged {
+			converged = " (still converging: not evidence)"
+		}
+		fmt.Fprintf(w, "registry: reachable %s, healthy %s, bridge running %s, parity %.3f%s (at %s)%s\n", yesNo(reg.Reachable),
+			yesNo(reg.Healthy), yesNo(reg.BridgeRunning), reg.Parity, converged, clock(reg.At), suffix(" — ", reg.Detail))
+		if reg.Unowned > 0 || r.BridgeKept {
+			kept := ""
+			if r.BridgeKept {
+				kept = "; the bridge is kept mirroring them (`regshift rollout finalize` again ends it)"
+			}
+			fmt.Fprintf(w, "unowned:  %d instances of %s no node of the plan registered (unowned: %s)%s%s\n", reg.Unowned, p.From.Name,
+				p.UnownedPolicy(), kept, suffix(" — ", reg.UnownedDetail))
+		}
 	}
 
 	target, label := waveTarget(r.Phase)
