@@ -28,7 +28,7 @@ func TestPreviewListsUnowned(t *testing.T) {
 	t.Cleanup(func() { _ = c.Close() })
 	for _, in := range []registries.Instance{
 		{Service: "orders", ID: "p1-orders", Address: "127.0.0.1", Port: 9001, Metadata: map[string]string{registries.MetaNode: "p1"}},
-		{Service: "orders", ID: "java-1", Address: "127.0.0.1", Port: 9101},                                                            // a Curator app of its own
+		{Service: "orders", ID: "java-1", Address: "127.0.0.1", Port: 9101},                                                              // a Curator app of its own
 		{Service: "billing", ID: "b-9", Address: "127.0.0.1", Port: 9201, Metadata: map[string]string{registries.MetaNode: "elsewhere"}}, // a host outside the plan
 	} {
 		if err := c.Register(context.Background(), in); err != nil {
