@@ -31,6 +31,15 @@ type Target interface {
 	Deregister(ctx context.Context, service, id string) error
 }
 
+// Durable is a Target whose entries outlive the client that wrote them and
+// need no session or keepalive of it (Consul catalog entries): a bridge
+// started anew adopts the exact mirrors it finds instead of writing them
+// again, so a new leader's first full sync over 10,000 mirrors writes
+// nothing. A Target that is not Durable (ZooKeeper ephemeral nodes, agent
+// services kept alive by their client) has every mirror written again by
+// the new run, which then owns it.
+type Durable interface{ Durable() bool }
+
 // Bridge mirrors a Source into a Target; see the package doc.
 type Bridge struct {
 	src     Source
@@ -40,7 +49,8 @@ type Bridge struct {
 	metrics *metrics
 
 	writtenMu sync.Mutex
-	written   map[registries.Key]registries.Instance // mirrors this run put
+	written   map[registries.Key]registries.Instance // mirrors this run put (or adopted, when durable)
+	durable   bool                                   // dst's entries outlive their writer (see Durable)
 
 	pendingMu sync.Mutex
 	pending   map[string][]registries.Instance // latest watched set per service
@@ -69,8 +79,9 @@ func New(src Source, dst Target, cfg Config, log *slog.Logger) (*Bridge, error) 
 	if err != nil {
 		return nil, fmt.Errorf("%w: metrics: %w", ErrConfig, err)
 	}
+	d, _ := dst.(Durable)
 	return &Bridge{
-		src: src, dst: dst, cfg: cfg, metrics: m,
+		src: src, dst: dst, cfg: cfg, metrics: m, durable: d != nil && d.Durable(),
 		log:      log.With("component", "bridge", "bridge", cfg.Name),
 		written:  map[registries.Key]registries.Instance{},
 		pending:  map[string][]registries.Instance{},
@@ -262,6 +273,15 @@ func (b *Bridge) syncService(ctx context.Context, service string, src []registri
 		b.syncedMu.Unlock()
 	}()
 	b.writtenMu.Lock()
+	if b.durable {
+		// Mirrors that outlive their writer (catalog entries) are adopted
+		// as they are: a new leader's bridge does not write them again.
+		for _, in := range dst {
+			if _, ok := b.written[in.Key()]; !ok && MirroredBy(in, b.cfg.Name) {
+				b.written[in.Key()] = in
+			}
+		}
+	}
 	plan := Reconcile(b.cfg.Name, b.cfg.SourceName, src, dst, b.written)
 	b.writtenMu.Unlock()
 	if plan.Empty() {
