@@ -270,11 +270,11 @@ func TestCatalogConfigValidate(t *testing.T) {
 	}
 }
 
-// TestCatalogDeregisterRefused answers Deregister's transaction as Consul
-// does when the token may not delete the entry (the delete fails its
-// pre-check, the guard never runs): a plain error, neither ErrNotFound nor
+// TestCatalogRefused answers the write transactions as Consul does when the
+// token may not write the entry (the write fails its pre-check, the guard
+// never runs): plain errors with Consul's reason, neither ErrNotFound nor
 // retriable.
-func TestCatalogDeregisterRefused(t *testing.T) {
+func TestCatalogRefused(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/v1/txn" {
 			http.NotFound(w, r)
@@ -285,8 +285,41 @@ func TestCatalogDeregisterRefused(t *testing.T) {
 	}))
 	defer srv.Close()
 	c := newCatalog(t, strings.TrimPrefix(srv.URL, "http://"), "regshift-mirrors")
-	err := c.Deregister(context.Background(), "web", "1")
-	if err == nil || errors.Is(err, registries.ErrNotFound) || registries.Retriable(err) || !strings.Contains(err.Error(), "Permission denied") {
-		t.Fatalf("deregister refused by the server: %v, want a plain error with Consul's reason", err)
+	for name, err := range map[string]error{
+		"register":   c.Register(context.Background(), registrytest.Inst("web", "1", 80)),
+		"deregister": c.Deregister(context.Background(), "web", "1"),
+	} {
+		if err == nil || errors.Is(err, registries.ErrNotFound) || registries.Retriable(err) || !strings.Contains(err.Error(), "Permission denied") {
+			t.Errorf("%s refused by the server: %v, want a plain error with Consul's reason", name, err)
+		}
+	}
+}
+
+// TestCatalogRecreatesItsNode removes the Catalog's node behind its back
+// (an operator cleaning up): the next Register writes the node again, with
+// its mark.
+func TestCatalogRecreatesItsNode(t *testing.T) {
+	addr := servers.RequireConsul(t)
+	raw := rawClient(t, addr)
+	node := mirrorNode(t, addr)
+	c := newCatalog(t, addr, node)
+	svc := registrytest.Unique("catalog-node")
+	a, b := registrytest.Inst(svc, "a", 8001), registrytest.Inst(svc, "b", 8002)
+	if err := c.Register(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Catalog().Deregister(&api.CatalogDeregistration{Node: node}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Register(context.Background(), b); err != nil {
+		t.Fatalf("register after the node was removed: %v", err)
+	}
+	registrytest.ResolvesTo(t, c, svc, []registries.Instance{b})
+	n, _, err := raw.Catalog().Node(node, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n == nil || n.Node.Address != "127.0.0.1" || n.Node.Meta[consul.NodeMetaSource] != consul.NodeMetaSourceValue {
+		t.Fatalf("node written again as %+v, want address 127.0.0.1 and the regshift mark", n)
 	}
 }
