@@ -207,7 +207,7 @@ func testBulk(t *testing.T, h Harness) {
 			all = append(all, in)
 		}
 	}
-	parallel(t, all, func(in registries.Instance) error { return r.Register(context.Background(), in) })
+	Parallel(t, all, func(in registries.Instance) error { return r.Register(context.Background(), in) })
 
 	observer := h.New(t)
 	for svc, insts := range want {
@@ -222,7 +222,7 @@ func testBulk(t *testing.T, h Harness) {
 			t.Fatalf("services lacks %s", svc)
 		}
 	}
-	parallel(t, all, func(in registries.Instance) error {
+	Parallel(t, all, func(in registries.Instance) error {
 		return r.Deregister(context.Background(), in.Service, in.ID)
 	})
 	for svc := range want {
@@ -230,9 +230,9 @@ func testBulk(t *testing.T, h Harness) {
 	}
 }
 
-// parallel runs fn for every instance on 16 goroutines and fails on the
-// first error.
-func parallel(t testing.TB, insts []registries.Instance, fn func(registries.Instance) error) {
+// Parallel runs fn for every instance on 16 goroutines and fails the test
+// with the first error (registering thousands of instances, say).
+func Parallel(t testing.TB, insts []registries.Instance, fn func(registries.Instance) error) {
 	t.Helper()
 	work := make(chan registries.Instance)
 	errs := make(chan error, len(insts))
