@@ -38,7 +38,7 @@ func Validate(inst Instance) error {
 	if err := ValidateID(inst.ID); err != nil {
 		return err
 	}
-	if err := validateAddress(inst.Address); err != nil {
+	if err := ValidateAddress(inst.Address); err != nil {
 		return err
 	}
 	if inst.Port < 1 || inst.Port > 65535 {
@@ -85,7 +85,9 @@ func ValidateID(id string) error {
 	return nil
 }
 
-func validateAddress(addr string) error {
+// ValidateAddress checks an address consumers dial: an IP address or a host
+// name of at most 255 bytes.
+func ValidateAddress(addr string) error {
 	switch {
 	case addr == "":
 		return invalid("address", "empty")

@@ -7,15 +7,34 @@ import (
 	"time"
 
 	"github.com/regshift/regshift/coordinator/bridge"
+	"github.com/regshift/regshift/registries"
 	"github.com/regshift/regshift/registries/registrytest"
 )
 
 // BenchmarkConvergence1000 measures how long the bridge takes from start
 // until Consul holds the mirrors of 1,000 ZooKeeper instances across 50
-// services (parity in sync for all 50), on the real servers.
+// services (parity in sync for all 50), on the real servers, written as
+// agent services.
 func BenchmarkConvergence1000(b *testing.B) {
-	const services, perService = 50, 20
 	s := needReal(b)
+	benchToParity(b, s, func() registries.Registry { return s.consul(b, false) }) // its Close removes the mirrors again
+}
+
+// BenchmarkBridgeCatalogToParity is BenchmarkConvergence1000 with the
+// mirrors written as catalog entries on a node of their own (consul.Catalog,
+// what the coordinator's bridge uses with Mirrors), a fresh node each time.
+func BenchmarkBridgeCatalogToParity(b *testing.B) {
+	s := needReal(b)
+	benchToParity(b, s, func() registries.Registry {
+		node, _ := s.mirrorNode(b) // removed with its entries at cleanup
+		return s.catalog(b, node)
+	})
+}
+
+// benchToParity times a bridge from start to parity of 1,000 ZooKeeper
+// instances over 50 services in the target newTarget makes, once per b.N.
+func benchToParity(b *testing.B, s realServers, newTarget func() registries.Registry) {
+	const services, perService = 50, 20
 	for range b.N {
 		b.StopTimer()
 		s.base = "/" + registrytest.Unique("regshift-bench") + "/services"
@@ -32,7 +51,7 @@ func BenchmarkConvergence1000(b *testing.B) {
 			}
 		}
 		source := s.zk(b)
-		target := s.consul(b, false) // its Close removes the mirrors again
+		target := newTarget()
 		cfg := bridge.DefaultConfig()
 		cfg.Name = registrytest.Unique("bench-bridge")
 		br, err := bridge.New(source, target, cfg, nil)
@@ -44,7 +63,7 @@ func BenchmarkConvergence1000(b *testing.B) {
 		b.StartTimer()
 		began := time.Now()
 		go func() { done <- br.Run(ctx) }()
-		awaitConverged(b, source, target, names)
+		awaitConverged(b, source, target, names, perService, 2*time.Minute)
 		took := time.Since(began)
 		b.StopTimer()
 		b.ReportMetric(took.Seconds(), "s/converge")
@@ -57,23 +76,33 @@ func BenchmarkConvergence1000(b *testing.B) {
 	}
 }
 
-// awaitConverged polls until every service's parity is in sync.
-func awaitConverged(b *testing.B, src, dst bridge.Resolver, names []string) {
+// awaitConverged polls until every service of names is in sync with n
+// instances on each side.
+func awaitConverged(tb testing.TB, src, dst bridge.Resolver, names []string, n int, within time.Duration) {
+	tb.Helper()
 	pending := map[string]bool{}
-	for _, n := range names {
-		pending[n] = true
+	for _, name := range names {
+		pending[name] = true
 	}
-	registrytest.Eventually(b, 2*time.Minute, "convergence", func() error {
-		for n := range pending {
-			p, err := bridge.ParityOf(context.Background(), src, dst, n)
-			if err != nil {
+	registrytest.Eventually(tb, within, "convergence", func() error {
+		for name := range pending {
+			if err := converged(src, dst, name, n); err != nil {
 				return err
 			}
-			if !p.InSync() || len(p.Same) == 0 {
-				return fmt.Errorf("%s: %d same, %d missing, %d extra", n, len(p.Same), len(p.Missing), len(p.Extra))
-			}
-			delete(pending, n)
+			delete(pending, name)
 		}
 		return nil
 	})
+}
+
+// converged says how service's parity differs from n instances in sync.
+func converged(src, dst bridge.Resolver, service string, n int) error {
+	p, err := bridge.ParityOf(context.Background(), src, dst, service)
+	if err != nil {
+		return err
+	}
+	if !p.InSync() || len(p.Same) != n {
+		return fmt.Errorf("%s: %d same, %d missing, %d extra; want %d in sync", service, len(p.Same), len(p.Missing), len(p.Extra), n)
+	}
+	return nil
 }

@@ -23,7 +23,8 @@ type Source interface {
 
 // Target is what the bridge writes: the registry the fleet moves to. Its
 // registrations must outlive a bridge restart for the restart to be
-// seamless (for Consul: DeregisterOnClose off).
+// seamless (for Consul: a consul.Catalog, whose entries need no keepalive,
+// or the agent client with DeregisterOnClose off).
 type Target interface {
 	Services(ctx context.Context) ([]string, error)
 	Resolve(ctx context.Context, service string) ([]registries.Instance, error)

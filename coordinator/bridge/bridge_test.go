@@ -155,24 +155,36 @@ func mustCounter(t *testing.T, reg *prometheus.Registry, name string) prometheus
 // series when label is "").
 func mustCounterWith(t *testing.T, reg *prometheus.Registry, name, label, value string) prometheus.Collector {
 	t.Helper()
+	sum, ok := counted(t, reg, name, label, value)
+	if !ok {
+		t.Fatalf("metric %s not registered", name)
+	}
+	total := prometheus.NewCounter(prometheus.CounterOpts{Name: name})
+	total.Add(sum)
+	return total
+}
+
+// counted sums the counter's series whose label has value (all series when
+// label is ""), and reports whether the counter has any series yet.
+func counted(t testing.TB, reg *prometheus.Registry, name, label, value string) (float64, bool) {
+	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	total := prometheus.NewCounter(prometheus.CounterOpts{Name: name})
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
 		}
+		var sum float64
 		for _, m := range mf.GetMetric() {
 			if label == "" || hasLabel(m.GetLabel(), label, value) {
-				total.Add(m.GetCounter().GetValue())
+				sum += m.GetCounter().GetValue()
 			}
 		}
-		return total
+		return sum, true
 	}
-	t.Fatalf("metric %s not registered", name)
-	return nil
+	return 0, false
 }
 
 func TestBridgeRestartTakesOverAndCleansUp(t *testing.T) {

@@ -58,6 +58,18 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	c, _, err := newClient(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	_ = c.life.Go(c.keepalive)
+	return c, nil
+}
+
+// newClient makes a client of valid settings without its keepalive, and
+// returns the SDK client it is built on for other writers (Catalog) to
+// share its connections and lifetime.
+func newClient(cfg Config, log *slog.Logger) (*Client, *api.Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -74,15 +86,14 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 	ac.Transport.MaxIdleConnsPerHost = 64
 	client, err := api.NewClient(ac)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	c := &Client{
 		cfg: cfg, log: log.With("component", "registry-consul"), transport: ac.Transport,
 		agent: client.Agent(), health: client.Health(), catalog: client.Catalog(), status: client.Status(),
 		life: life.New(),
 	}
-	_ = c.life.Go(c.keepalive)
-	return c, nil
+	return c, client, nil
 }
 
 // serviceID is the Consul service ID of an instance.

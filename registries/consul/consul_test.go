@@ -70,12 +70,7 @@ func (r *recorder) Register(ctx context.Context, inst registries.Instance) error
 // (TestAgentRestart restarts a private agent, which keeps its state.)
 func (r *recorder) forget(t testing.TB, addr string) {
 	t.Helper()
-	cfg := api.DefaultNonPooledConfig() // no idle connections left behind
-	cfg.Address = addr
-	c, err := api.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := rawClient(t, addr)
 	r.mu.Lock()
 	keys := slices.Clone(r.keys)
 	r.mu.Unlock()
@@ -153,12 +148,7 @@ func TestFreshRegistrationIsPassing(t *testing.T) {
 	cfg.Address = servers.RequireConsul(t)
 	cfg.CheckTTL = time.Minute // no keepalive within the test: only the registration's status is seen
 	c := newClient(t, cfg)
-	rawCfg := api.DefaultNonPooledConfig() // no idle connections left behind
-	rawCfg.Address = cfg.Address
-	raw, err := api.NewClient(rawCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := rawClient(t, cfg.Address)
 	svc := registrytest.Unique("fresh")
 	if err := c.Register(context.Background(), registrytest.Inst(svc, "a", 80)); err != nil {
 		t.Fatal(err)

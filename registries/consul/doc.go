@@ -9,4 +9,8 @@
 // contain ':'), so equal ids in different services never collide on an
 // agent. Instances registered by other Consul clients keep their own service
 // ID as id.
+//
+// Catalog is the other writer, for mirrors: catalog entries on a node of
+// their own, without checks and without keepalives, read like the agent
+// client's instances.
 package consul

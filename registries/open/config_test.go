@@ -35,7 +35,8 @@ func TestZooKeeperConfig(t *testing.T) {
 			Settings{Address: "zk1:2181/app", BasePath: "/app"},
 			with(func(c *zookeeper.Config) { c.BasePath = "/app" }, "zk1:2181")},
 		{"session timeout; Consul settings ignored",
-			Settings{Address: "zk1:2181", SessionTimeout: 30 * time.Second, Datacenter: "dc1", Token: "t", KeepOnClose: true},
+			Settings{Address: "zk1:2181", SessionTimeout: 30 * time.Second, Datacenter: "dc1", Token: "t", KeepOnClose: true,
+				Mirrors: true, MirrorNode: "m"},
 			with(func(c *zookeeper.Config) { c.SessionTimeout = 30 * time.Second }, "zk1:2181")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -65,6 +66,34 @@ func TestZooKeeperConfigRefuses(t *testing.T) {
 			_, err := zookeeperConfig(tc.s)
 			if !errors.Is(err, zookeeper.ErrConfig) || !strings.Contains(err.Error(), tc.says) {
 				t.Errorf("zookeeperConfig(%+v) = %v; want a zookeeper.ErrConfig saying %q", tc.s, err, tc.says)
+			}
+		})
+	}
+}
+
+func TestCatalogConfig(t *testing.T) {
+	base := consul.DefaultConfig()
+	base.Address = "consul:8500"
+	tls := &consul.TLSConfig{CAFile: "/p/ca.pem"}
+	for _, tc := range []struct {
+		name string
+		s    Settings
+		want consul.CatalogConfig
+	}{
+		{"mirrors on the default node",
+			Settings{Address: "consul:8500", Mirrors: true},
+			consul.CatalogConfig{Config: base, Node: "regshift-mirrors", NodeAddress: "127.0.0.1"}},
+		{"mirror node, with the agent settings",
+			Settings{Address: "consul:8500", Mirrors: true, MirrorNode: "mirrors-b", Token: "secret", TLS: tls, KeepOnClose: true},
+			consul.CatalogConfig{Config: func() consul.Config {
+				c := base
+				c.Token, c.Scheme, c.TLS, c.DeregisterOnClose = "secret", "https", *tls, false
+				return c
+			}(), Node: "mirrors-b", NodeAddress: "127.0.0.1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := catalogConfig(tc.s); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("catalogConfig(%+v)\n got %+v\nwant %+v", tc.s, got, tc.want)
 			}
 		})
 	}

@@ -48,14 +48,26 @@ type Settings struct {
 	// default Close removes them. ZooKeeper registrations are ephemeral:
 	// they end with the client's session whatever KeepOnClose says.
 	KeepOnClose bool
+	// Mirrors (Consul) makes writes go to catalog entries on a node of
+	// their own (MirrorNode), not agent services: what the coordinator's
+	// bridge uses. The entries have no health check and nothing to keep
+	// alive; they outlive Close whatever KeepOnClose says and stay until a
+	// writer with the same node deletes them (see consul.Catalog).
+	// ZooKeeper ignores it: its ephemeral nodes already live on one session,
+	// whose liveness costs the same for one instance or 10,000.
+	Mirrors bool
+	// MirrorNode (Consul, with Mirrors) is the catalog node of the entries;
+	// "regshift-mirrors" when empty.
+	MirrorNode string
 }
 
-// Open validates s for kind and returns a client of that registry. Like the
-// adapters' New, it does not wait for the registry to answer: a client of a
-// registry that is down is made at once and its operations return
-// registries.ErrUnavailable. Errors in s wrap zookeeper.ErrConfig or
-// consul.ErrConfig; an unknown kind wraps ErrUnknownKind. A nil logger
-// discards logs.
+// Open validates s for kind and returns a client of that registry: a
+// *zookeeper.Client, or for Consul a *consul.Client, or a *consul.Catalog
+// when s.Mirrors is set. Like the adapters' New, it does not wait for the
+// registry to answer: a client of a registry that is down is made at once
+// and its operations return registries.ErrUnavailable. Errors in s wrap
+// zookeeper.ErrConfig or consul.ErrConfig; an unknown kind wraps
+// ErrUnknownKind. A nil logger discards logs.
 func Open(kind registries.Kind, s Settings, log *slog.Logger) (registries.Registry, error) {
 	switch kind {
 	case registries.KindZooKeeper:
@@ -69,6 +81,13 @@ func Open(kind registries.Kind, s Settings, log *slog.Logger) (registries.Regist
 		}
 		return c, nil
 	case registries.KindConsul:
+		if s.Mirrors {
+			c, err := consul.NewCatalog(catalogConfig(s), log)
+			if err != nil {
+				return nil, err
+			}
+			return c, nil
+		}
 		c, err := consul.New(consulConfig(s), log)
 		if err != nil {
 			return nil, err
@@ -117,5 +136,16 @@ func consulConfig(s Settings) consul.Config {
 		cfg.CheckTTL = s.CheckTTL
 	}
 	cfg.DeregisterOnClose = !s.KeepOnClose
+	return cfg
+}
+
+// catalogConfig turns s into the settings of Consul's mirror store;
+// consul.NewCatalog validates them.
+func catalogConfig(s Settings) consul.CatalogConfig {
+	cfg := consul.DefaultCatalogConfig()
+	cfg.Config = consulConfig(s)
+	if s.MirrorNode != "" {
+		cfg.Node = s.MirrorNode
+	}
 	return cfg
 }

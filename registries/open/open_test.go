@@ -2,6 +2,7 @@ package open_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -33,6 +34,8 @@ func TestOpenRefuses(t *testing.T) {
 			zookeeper.ErrConfig, `BasePath "services"`},
 		{"consul without address", registries.KindConsul, open.Settings{}, consul.ErrConfig, `Address "" must be host:port`},
 		{"consul URL", registries.KindConsul, open.Settings{Address: "http://consul:8500"}, consul.ErrConfig, "must be host:port"},
+		{"consul mirrors on a bad node", registries.KindConsul, open.Settings{Address: "consul:8500", Mirrors: true, MirrorNode: "a.b"},
+			consul.ErrConfig, `Node "a.b" must be a DNS label`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := open.Open(tc.kind, tc.s, registrytest.Logger(t))
@@ -50,26 +53,32 @@ func TestOpenRefuses(t *testing.T) {
 	}
 }
 
-// TestOpenEachKind opens every kind at an address where nothing answers:
-// Open does not wait for the registry, and returns that kind's adapter.
+// TestOpenEachKind opens every kind, with and without Mirrors, at an
+// address where nothing answers: Open does not wait for the registry, and
+// returns that kind's adapter (Consul's mirror store with Mirrors;
+// ZooKeeper ignores it).
 func TestOpenEachKind(t *testing.T) {
 	for _, kind := range registries.Kinds() {
-		t.Run(string(kind), func(t *testing.T) {
-			r, err := open.Open(kind, open.Settings{Address: servers.ClosedAddr(t)}, registrytest.Logger(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
-			var ok bool
-			switch kind {
-			case registries.KindZooKeeper:
-				_, ok = r.(*zookeeper.Client)
-			case registries.KindConsul:
-				_, ok = r.(*consul.Client)
-			}
-			if !ok {
-				t.Errorf("Open(%q) returned a %T", kind, r)
-			}
-		})
+		for _, mirrors := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s mirrors=%v", kind, mirrors), func(t *testing.T) {
+				r, err := open.Open(kind, open.Settings{Address: servers.ClosedAddr(t), Mirrors: mirrors}, registrytest.Logger(t))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer r.Close()
+				var ok bool
+				switch {
+				case kind == registries.KindZooKeeper:
+					_, ok = r.(*zookeeper.Client)
+				case kind == registries.KindConsul && mirrors:
+					_, ok = r.(*consul.Catalog)
+				case kind == registries.KindConsul:
+					_, ok = r.(*consul.Client)
+				}
+				if !ok {
+					t.Errorf("Open(%q, Mirrors: %v) returned a %T", kind, mirrors, r)
+				}
+			})
+		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/consul/api"
+
 	"github.com/regshift/regshift/itest/servers"
 	"github.com/regshift/regshift/registries"
 	"github.com/regshift/regshift/registries/open"
@@ -80,4 +82,42 @@ func TestConsulKeepOnClose(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestConsulMirrors checks that a client opened with Mirrors writes catalog
+// entries on MirrorNode, which outlive its Close whatever KeepOnClose says,
+// and that a new one on the same node removes them.
+func TestConsulMirrors(t *testing.T) {
+	addr := servers.RequireConsul(t)
+	node := registrytest.Unique("regshift-mirrors")
+	cfg := api.DefaultNonPooledConfig() // no idle connections left behind
+	cfg.Address = addr
+	raw, err := api.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = raw.Catalog().Deregister(&api.CatalogDeregistration{Node: node}, nil) })
+	service := registrytest.Unique("regshift-open")
+	inst := registrytest.Inst(service, "i-1", 8080)
+	s := open.Settings{Address: addr, Mirrors: true, MirrorNode: node}
+	r := mustOpen(t, registries.KindConsul, s)
+	if err := r.Register(context.Background(), inst); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := raw.Catalog().Service(service, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Node != node {
+		t.Fatalf("after Close the catalog holds %d entries of %s, want one on %s", len(got), service, node)
+	}
+	next := mustOpen(t, registries.KindConsul, s)
+	registrytest.ResolvesTo(t, next, service, []registries.Instance{inst})
+	if err := next.Deregister(context.Background(), service, inst.ID); err != nil {
+		t.Fatal(err)
+	}
+	registrytest.ResolvesTo(t, next, service, nil)
 }
