@@ -8,9 +8,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/regshift/regshift/coordinator/bridge"
+	"github.com/regshift/regshift/registries/consul"
 	"github.com/regshift/regshift/registries/memory"
 	"github.com/regshift/regshift/registries/registrytest"
 )
+
+// The coordinator's Consul mirror store is adopted, not rewritten, by a new
+// leader's bridge.
+var _ bridge.Durable = (*consul.Catalog)(nil)
 
 // durableTarget is a memory target whose entries, like Consul catalog
 // entries, outlive their writer.

@@ -22,10 +22,13 @@ func bridgeWanted(r *coordinator.Rollout) bool {
 }
 
 // openRegistry opens a client for an interface of a plan through the one
-// registries opener. Consul keeps the bridge's mirrors on Close: they
-// survive a coordinator restart.
+// registries opener. In Consul the bridge writes its mirrors as catalog
+// entries on a node of their own (open.Settings.Mirrors, consul.Catalog):
+// no keepalive call per mirror, and they survive a coordinator restart or
+// outage for the next leader's bridge to adopt (docs/registries.md).
+// ZooKeeper mirrors are ephemeral nodes of one session.
 func openRegistry(kind, addr string, log *slog.Logger) (registries.Registry, error) {
-	return open.Open(registries.Kind(kind), open.Settings{Address: addr, KeepOnClose: true}, log)
+	return open.Open(registries.Kind(kind), open.Settings{Address: addr, KeepOnClose: true, Mirrors: true}, log)
 }
 
 // bridges supervises the running bridges, one per rollout that has one. Its

@@ -258,3 +258,7 @@ func (c *Catalog) Ping(ctx context.Context) error { return c.reader.Ping(ctx) }
 
 // Close ends the watches and closes idle connections. The entries stay.
 func (c *Catalog) Close() error { return c.reader.Close() }
+
+// Durable reports that the entries outlive this client and need nothing of
+// it (bridge.Durable): a new writer on the same node adopts them as they are.
+func (c *Catalog) Durable() bool { return true }
