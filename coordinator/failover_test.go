@@ -116,3 +116,54 @@ func TestPrepareWaitsForConvergence(t *testing.T) {
 		t.Fatalf("phase %s, decisions %s: want rolling", r.Phase, decisionNames(r))
 	}
 }
+
+// TestTakeoverRestartsTheAckTimeout: a new leader has read no ack and no
+// health report yet (health is not persisted), and nothing was counted
+// while no coordinator ran: a command sent just before the old leader died
+// and a node that has not reported to this leader get the ack timeout again
+// from the takeover — the two false switch-backs the kill loop found.
+func TestTakeoverRestartsTheAckTimeout(t *testing.T) {
+	t.Run("a node's health", func(t *testing.T) {
+		r, soakEnd := soaking(t)
+		for i := range r.Nodes {
+			r.Nodes[i].Health, r.Nodes[i].HealthAt = "", time.Time{} // as FromRecords leaves them
+		}
+		takeover := soakEnd.Add(time.Minute) // long past the activation's ack timeout
+		r.Adopt(2, takeover)
+		for s := 1; s < 29; s++ {
+			Step(r, registryIn(takeover.Add(time.Duration(s)*time.Second), true, 1))
+		}
+		if switchBack(r) != nil || passed(r) {
+			t.Fatalf("decisions %s: want the gate waiting for the node's first report to this leader", decisionNames(*r))
+		}
+		for _, n := range r.WaveNodes(0) {
+			report(r, takeover.Add(29*time.Second), n.ID, schema.HealthPassing, "")
+		}
+		Step(r, registryIn(takeover.Add(30*time.Second), true, 1))
+		if !passed(r) || switchBack(r) != nil {
+			t.Fatalf("decisions %s: want the canary passed", decisionNames(*r))
+		}
+	})
+	t.Run("an ack", func(t *testing.T) {
+		r, _, err := NewRollout("r1", testPlan(t), 1, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := Step(&r, registryIn(t0, true, 1))
+		if len(out.Commands) == 0 {
+			t.Fatal("no install sent")
+		}
+		takeover := t0.Add(25 * time.Second) // the old leader died right after sending
+		r.Adopt(2, takeover)
+		for s := 26; s < 54; s++ {
+			Step(&r, Tick{Now: t0.Add(time.Duration(s) * time.Second)})
+		}
+		if d := lastDecision(&r, schema.DecisionNodeUnknown); d != nil || switchBack(&r) != nil {
+			t.Fatalf("timed out %+v: want the ack timeout counted from the takeover", d)
+		}
+		Step(&r, Tick{Now: takeover.Add(31 * time.Second)})
+		if d := lastDecision(&r, schema.DecisionNodeUnknown); d == nil || d.Check != schema.CheckAckTimeout {
+			t.Fatalf("decisions %s: want the node unknown once the ack timeout from the takeover passed", decisionNames(r))
+		}
+	})
+}

@@ -338,7 +338,7 @@ func (r *Rollout) prepare(out *Output) {
 		r.roll(out)
 		return
 	}
-	if r.Now.Sub(r.registryWaitFrom(r.Created)) < time.Duration(g.AckTimeoutSeconds)*time.Second {
+	if r.Now.Sub(r.sinceTakeover(r.Created)) < time.Duration(g.AckTimeoutSeconds)*time.Second {
 		return // give the registry side until the ack timeout
 	}
 	d := Decision{Decision: schema.DecisionPrepareFailed, Detail: rep.Detail}
@@ -365,7 +365,7 @@ func (r *Rollout) roll(out *Output) {
 	wave := r.d.waves[r.Wave]
 	ackTimeout := time.Duration(r.Plan.Gates.AckTimeoutSeconds) * time.Second
 	for _, i := range wave {
-		if p := r.Nodes[i].Pending; p != nil && r.Now.Sub(p.FirstSent) >= ackTimeout {
+		if p := r.Nodes[i].Pending; p != nil && r.Now.Sub(r.sinceTakeover(p.FirstSent)) >= ackTimeout {
 			failure := fmt.Sprintf("%s: no answer within %s", p.Command.Kind, ackTimeout)
 			r.update(i, func(n *Node) { n.Pending, n.Failure = nil, failure })
 			r.decide(out, Decision{Decision: schema.DecisionNodeUnknown, Check: schema.CheckAckTimeout, Nodes: []string{r.Nodes[i].ID}, Detail: failure})
@@ -391,7 +391,7 @@ func (r *Rollout) roll(out *Output) {
 	// timeout to do so; after that it is unknown, never healthy. The same
 	// holds for the registry report the parity check reads. A node not yet
 	// healthy within its activation grace is waited for until the grace ends.
-	if !r.registryEvidence(r.SoakStarted) && r.Now.Sub(r.registryWaitFrom(r.SoakStarted)) < ackTimeout {
+	if !r.registryEvidence(r.SoakStarted) && r.Now.Sub(r.sinceTakeover(r.SoakStarted)) < ackTimeout {
 		return
 	}
 	for w := 0; w <= r.Wave; w++ {
@@ -400,7 +400,7 @@ func (r *Rollout) roll(out *Output) {
 			if n.Reached != schema.ReachedActive {
 				continue
 			}
-			if n.HealthAt.Before(n.ActiveAt) && r.Now.Sub(n.ActiveAt) < ackTimeout || !healthy(n) && !r.graceOver(i) {
+			if n.HealthAt.Before(n.ActiveAt) && r.Now.Sub(r.sinceTakeover(n.ActiveAt)) < ackTimeout || !healthy(n) && !r.graceOver(i) {
 				return
 			}
 		}
@@ -637,9 +637,14 @@ func (r *Rollout) registryEvidence(since time.Time) bool {
 	return !rep.At.IsZero() && !rep.At.Before(since) && rep.Epoch == r.Epoch && rep.BridgeConverged
 }
 
-// registryWaitFrom is when the registry side's time to show itself (the ack
-// timeout) starts: since, or the leader's takeover when that is later.
-func (r *Rollout) registryWaitFrom(since time.Time) time.Time {
+// sinceTakeover is when a wait for evidence (the ack timeout) that began at
+// since is counted from: since, or the leader's takeover when that is
+// later. A new leader has read no ack or health report yet (health is not
+// persisted, and its events consumer gets its partitions only once the dead
+// leader's group session expires), and no coordinator counted anything
+// while none ran: an ack, a node's health and the registry side each get
+// the ack timeout again from the takeover.
+func (r *Rollout) sinceTakeover(since time.Time) time.Time {
 	if r.EpochSince.After(since) {
 		return r.EpochSince
 	}
