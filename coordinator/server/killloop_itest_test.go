@@ -145,16 +145,19 @@ func killSchedule(rnd *rand.Rand, n, waves int, soak time.Duration, standby bool
 	stages := rnd.Perm(2*waves + 1)[:staged] // preparing .. the last wave's soak
 	slices.Sort(stages)
 	out := make([]killMoment, n)
+	prev := 0
 	for i, k := range kinds {
 		m := killMoment{kind: k}
 		if k == killAtStage || k == killInSoak {
-			m.stage, stages = stages[0], stages[1:]
+			m.stage, stages = max(prev, stages[0]), stages[1:] // an in-soak kill may have moved prev up
+			prev = m.stage
 		}
 		switch k {
 		case killAtStage:
 			m.delay = upTo(rnd, 1500*time.Millisecond)
 		case killInSoak:
 			m.stage = max(2, m.stage+m.stage%2) // the soak of this stage's wave
+			prev = max(prev, m.stage)
 			m.delay = upTo(rnd, soak)
 		case killClaimed:
 			m.delay = upTo(rnd, 300*time.Millisecond)
