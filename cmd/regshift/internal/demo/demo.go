@@ -71,7 +71,9 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	stamp := strconv.FormatInt(time.Now().Unix(), 36)
+	// Nanoseconds: two demos started in the same second (a test beside a
+	// `make demo`) must not share topics, base path or election group.
+	stamp := strconv.FormatInt(time.Now().UnixNano(), 36)
 	dir, err := os.MkdirTemp("", "regshift-demo-")
 	if err != nil {
 		return err
