@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/regshift/regshift/coordinator/bridge"
+	"github.com/regshift/regshift/registries"
 	"github.com/regshift/regshift/registries/consul"
 	"github.com/regshift/regshift/registries/memory"
 	"github.com/regshift/regshift/registries/registrytest"
@@ -67,4 +68,29 @@ func TestBridgeAdoptsDurableMirrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBridgeCleanRemovesOnlyItsOwn: Clean removes the mirrors of this
+// bridge's name, in every service, and leaves another bridge's (another
+// rollout's) mirrors and direct registrations alone.
+func TestBridgeCleanRemovesOnlyItsOwn(t *testing.T) {
+	zk, consul := memory.NewStore(), memory.NewStore()
+	a, b := registrytest.Inst("orders", "a", 1), registrytest.Inst("billing", "b", 2)
+	register(t, memClient(t, zk), a, b)
+	other := bridge.Mirror(registrytest.Inst("orders", "o", 3), "regshift-bridge/ro-2", "zk")
+	direct := registrytest.Inst("orders", "d", 4)
+	register(t, memClient(t, consul), other, direct)
+	cfg := bridge.DefaultConfig()
+	cfg.Name = "regshift-bridge/ro-1"
+	br := start(t, memClient(t, zk), memClient(t, consul), cfg)
+	view := memClient(t, consul)
+	registrytest.ResolvesTo(t, view, "billing", mirrors(cfg.Name, cfg.SourceName, b))
+	registrytest.ResolvesTo(t, view, "orders", append(mirrors(cfg.Name, cfg.SourceName, a), direct, other))
+	br.stop()
+	n, err := br.Clean(context.Background())
+	if err != nil || n != 2 {
+		t.Fatalf("clean: %d, %v; want 2 removed", n, err)
+	}
+	registrytest.ResolvesTo(t, view, "orders", []registries.Instance{direct, other})
+	registrytest.ResolvesTo(t, view, "billing", nil)
 }

@@ -31,6 +31,9 @@ func openRegistry(kind, addr string, log *slog.Logger) (registries.Registry, err
 	return open.Open(registries.Kind(kind), open.Settings{Address: addr, KeepOnClose: true, Mirrors: true}, log)
 }
 
+// bridgeName is the name a rollout's bridge marks its mirrors with.
+func bridgeName(rollout string) string { return "regshift-bridge/" + rollout }
+
 // bridges supervises the running bridges, one per rollout that has one. Its
 // lock guards the map only: opening clients and stopping a bridge happen
 // outside it.
@@ -77,7 +80,11 @@ func (bs *bridges) start(r *coordinator.Rollout) {
 		return
 	}
 	cfg := bridge.DefaultConfig()
-	cfg.Name, cfg.SourceName, cfg.ResyncInterval = "regshift-bridge", r.Plan.From.Name, 10*time.Second
+	// The name marks this rollout's mirrors: what its bridge may delete and
+	// clean, and what a new leader's bridge adopts. One name per rollout, so
+	// two rollouts (or two fleets) writing into one registry never remove
+	// each other's mirrors.
+	cfg.Name, cfg.SourceName, cfg.ResyncInterval = bridgeName(r.ID), r.Plan.From.Name, 10*time.Second
 	// An instance is owned when a node agent of this plan registered it
 	// (registries.MetaNode). The set is the plan's node ids: at most
 	// schema.PlanMaxNodes strings, held while the bridge runs.
