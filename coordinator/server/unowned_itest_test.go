@@ -34,6 +34,20 @@ func selfRegistered(t *testing.T, env *itest.Env, service, id string, port int) 
 	return c
 }
 
+// unownedFleet is a provider p1 and a consumer c1 with their agents, the
+// self-registered java-1 beside p1 in ZooKeeper, and their plan.
+func unownedFleet(t *testing.T) (*itest.Env, string, schema.Plan, *itest.Agent, *zookeeper.Client) {
+	t.Helper()
+	env := itest.New(t)
+	ordersSvc := env.Service("orders")
+	url, digest := env.ConsulPackage(t)
+	p1 := env.StartAgent(t, itest.Provider("p1", ordersSvc))
+	env.StartAgent(t, itest.Consumer("c1", ordersSvc))
+	awaitProviders(t, env, ordersSvc, p1)
+	java := selfRegistered(t, env, ordersSvc, "java-1", 9301)
+	return env, ordersSvc, plan(env, url, digest, map[string]string{"p1": "provider", "c1": "consumer"}), p1, java
+}
+
 func (c *coord) awaitDecision(t *testing.T, id string, kind schema.DecisionKind) coordinator.Decision {
 	t.Helper()
 	var d coordinator.Decision
@@ -58,16 +72,9 @@ func (c *coord) awaitDecision(t *testing.T, id string, kind schema.DecisionKind)
 // dies after finalize it disappears from Consul, a new one appears; a
 // second finalize ends the bridge and removes its mirrors.
 func TestUnownedKeepBridge(t *testing.T) {
-	env := itest.New(t)
-	ordersSvc := env.Service("orders")
-	url, digest := env.ConsulPackage(t)
-	p1 := env.StartAgent(t, itest.Provider("p1", ordersSvc))
-	env.StartAgent(t, itest.Consumer("c1", ordersSvc))
-	awaitProviders(t, env, ordersSvc, p1)
-	java := selfRegistered(t, env, ordersSvc, "java-1", 9301)
+	env, ordersSvc, p, p1, java := unownedFleet(t)
 
 	co := startCoordinator(t, env, "coord-u")
-	p := plan(env, url, digest, map[string]string{"p1": "provider", "c1": "consumer"})
 	p.Unowned = schema.UnownedKeepBridge
 	env.Request(t, nil, &schema.CreateRollout{RequestHeader: env.RequestHeader("req-1"), Plan: p})
 	if d := co.awaitDecision(t, env.RolloutID, schema.DecisionPrepared); !strings.Contains(d.Detail, ordersSvc+": java-1") {
@@ -94,17 +101,10 @@ func TestUnownedKeepBridge(t *testing.T) {
 // TestUnownedRefuse: under unowned: refuse (the default) finalize waits,
 // naming the unowned instance, and goes ahead once it is gone.
 func TestUnownedRefuse(t *testing.T) {
-	env := itest.New(t)
-	ordersSvc := env.Service("orders")
-	url, digest := env.ConsulPackage(t)
-	p1 := env.StartAgent(t, itest.Provider("p1", ordersSvc))
-	env.StartAgent(t, itest.Consumer("c1", ordersSvc))
-	awaitProviders(t, env, ordersSvc, p1)
-	java := selfRegistered(t, env, ordersSvc, "java-1", 9301)
+	env, ordersSvc, p, _, java := unownedFleet(t)
 
 	co := startCoordinator(t, env, "coord-r")
-	env.Request(t, nil, &schema.CreateRollout{RequestHeader: env.RequestHeader("req-1"),
-		Plan: plan(env, url, digest, map[string]string{"p1": "provider", "c1": "consumer"})})
+	env.Request(t, nil, &schema.CreateRollout{RequestHeader: env.RequestHeader("req-1"), Plan: p})
 	d := co.awaitDecision(t, env.RolloutID, schema.DecisionFinalizeRefused)
 	if d.Check != schema.CheckUnowned || !strings.Contains(d.Detail, ordersSvc+": java-1") {
 		t.Fatalf("refusal %+v: want java-1 named", d)
