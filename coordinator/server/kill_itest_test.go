@@ -1,13 +1,11 @@
 package server_test
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,7 +21,7 @@ import (
 type coordProcess struct {
 	file string
 	cmd  *exec.Cmd
-	out  syncBuffer
+	out  itest.SyncBuffer
 	from int // where this run's output starts in out
 }
 
@@ -42,24 +40,6 @@ func (p *coordProcess) api(t *testing.T) string {
 		return nil
 	})
 	return "http://" + addr
-}
-
-// syncBuffer is a bytes.Buffer the process writes while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func (p *coordProcess) start(t *testing.T) {

@@ -1,14 +1,12 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -56,7 +54,7 @@ func TestOperateARealCoordinator(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	var logs syncBuffer
+	var logs itest.SyncBuffer
 	go func() {
 		done <- (&CLI{Stdout: &logs, Stderr: &logs}).Run(ctx, []string{"coordinator", "-c", filepath.Join(dir, "coordinator.yaml")})
 	}()
@@ -124,22 +122,4 @@ func TestOperateARealCoordinator(t *testing.T) {
 	if !strings.Contains(out, "p1    ro-cli   1     provider") || !strings.Contains(out, "install: no answer within 10s  switch-back sent") {
 		t.Errorf("nodes does not show p1's failure and pending switch-back:\n%s", out)
 	}
-}
-
-// syncBuffer is a buffer the coordinator's goroutines may write at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
