@@ -227,8 +227,7 @@ func (b *Bridge) fullSync(ctx context.Context, onSource func(service string)) (e
 }
 
 // Converged reports whether this run has finished a full sync that read
-// every service and has synced each of services (nil: each it knows) at
-// least once; a service it has not seen yet brings its next full sync
+// every service and has synced each of services at least once; a service it has not seen yet brings its next full sync
 // forward. Until then a parity shortfall may be the bridge catching up —
 // after a start, a restart or a leader change — rather than the fleet.
 func (b *Bridge) Converged(services []string) bool {
@@ -421,13 +420,9 @@ func parity(ctx context.Context, src, dst Resolver, name string, include func(se
 	}
 	slices.Sort(services)
 	for _, s := range services {
-		a, err := src.Resolve(ctx, s)
+		a, z, err := resolveBoth(ctx, src, dst, s)
 		if err != nil {
-			return Report{}, fmt.Errorf("resolve source %s: %w", s, err)
-		}
-		z, err := dst.Resolve(ctx, s)
-		if err != nil {
-			return Report{}, fmt.Errorf("resolve target %s: %w", s, err)
+			return Report{}, err
 		}
 		p := Compare(s, a, z)
 		if owned != nil {
@@ -466,15 +461,22 @@ func isInvalid(service string) bool { return !isValid(service) }
 
 // ParityOf compares one service's instance sets.
 func ParityOf(ctx context.Context, src, dst Resolver, service string) (ServiceParity, error) {
-	a, err := src.Resolve(ctx, service)
+	a, z, err := resolveBoth(ctx, src, dst, service)
 	if err != nil {
-		return ServiceParity{}, fmt.Errorf("resolve source %s: %w", service, err)
-	}
-	z, err := dst.Resolve(ctx, service)
-	if err != nil {
-		return ServiceParity{}, fmt.Errorf("resolve target %s: %w", service, err)
+		return ServiceParity{}, err
 	}
 	return Compare(service, a, z), nil
+}
+
+// resolveBoth reads one service's instances in the source and the target.
+func resolveBoth(ctx context.Context, src, dst Resolver, service string) (a, z []registries.Instance, err error) {
+	if a, err = src.Resolve(ctx, service); err != nil {
+		return nil, nil, fmt.Errorf("resolve source %s: %w", service, err)
+	}
+	if z, err = dst.Resolve(ctx, service); err != nil {
+		return nil, nil, fmt.Errorf("resolve target %s: %w", service, err)
+	}
+	return a, z, nil
 }
 
 // Clean removes every mirror this bridge (by its Name) holds in the target,
