@@ -654,10 +654,7 @@ func (r *Rollout) sinceTakeover(since time.Time) time.Time {
 // noRegistryEvidence names why the registry report could not judge a gate.
 func (r *Rollout) noRegistryEvidence(when string) (schema.Check, string) {
 	rep := r.Registry
-	switch {
-	case rep.At.IsZero() || rep.Epoch != r.Epoch:
-		return schema.CheckRegistry, "no registry report " + when + " (unknown)"
-	case !rep.BridgeConverged:
+	if !rep.At.IsZero() && rep.Epoch == r.Epoch && !rep.BridgeConverged {
 		return schema.CheckBridge, schema.Truncate("the bridge had not converged "+when+": "+rep.Detail, schema.MaxDetail)
 	}
 	return schema.CheckRegistry, "no registry report " + when + " (unknown)"
