@@ -104,3 +104,19 @@ type Registry interface {
 	// nodes; see each package).
 	Close() error
 }
+
+// HealthSetter is a Registry that can carry the health its host's own
+// checks see of an instance it registered, while keeping the instance
+// registered: Consul sets the instance's check status. Resolve and Watch
+// leave out an instance marked critical. A node agent withdraws an instance
+// from a registry without it (Deregister while failing, Register once
+// passing again): ZooKeeper's Curator layout has no health of its own.
+type HealthSetter interface {
+	// SetHealth marks the instance service/id this client registered
+	// passing or critical, output saying why (the adapter bounds it). The
+	// mark holds across keepalives and re-registrations until the next
+	// SetHealth, Deregister or Close. ErrNotFound when this client holds no
+	// such instance; a retriable error when the registry cannot be reached,
+	// and the client applies the mark once it answers again.
+	SetHealth(ctx context.Context, service, id string, passing bool, output string) error
+}

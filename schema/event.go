@@ -13,11 +13,42 @@ type Ack struct {
 	At        time.Time  `json:"at"`
 }
 
-// Health is what an agent observes of each interface it holds.
+// Health is what an agent observes of each interface it holds, and of its
+// apps' checks.
 type Health struct {
 	NodeID     string            `json:"node_id"`
 	ObservedAt time.Time         `json:"observed_at"`
 	Interfaces []InterfaceHealth `json:"interfaces"`
+	// Checks are the host's app checks, failing ones first, at most
+	// MaxHealthChecks.
+	Checks []AppCheck `json:"checks,omitempty"`
+}
+
+// Bounds of a health report's lists (event.health.v1.json).
+const (
+	MaxHealthChecks = 32 // checks' maxItems
+	MaxHealthProbes = 32 // an interface's probes' maxItems
+	MaxProbed       = 64 // a probe entry's probed and reachable maximum
+)
+
+// AppCheck is one app check's result on a node: an HTTP or TCP check of a
+// service the host registers.
+type AppCheck struct {
+	Service  string       `json:"service"`
+	Instance string       `json:"instance"`
+	Kind     string       `json:"kind"`   // http | tcp
+	Status   HealthStatus `json:"status"` // passing | critical
+	Since    time.Time    `json:"since"`  // when it took this status
+	Detail   string       `json:"detail,omitempty"`
+}
+
+// Probe is what a consumer found of one consumed service's endpoints as
+// one interface resolves them: how many it probed, how many accepted.
+type Probe struct {
+	Service   string `json:"service"`
+	Probed    int    `json:"probed"`
+	Reachable int    `json:"reachable"`
+	Detail    string `json:"detail,omitempty"`
 }
 
 // InterfaceHealth is one interface's health on a node.
@@ -28,6 +59,10 @@ type InterfaceHealth struct {
 	Resolved int            `json:"resolved"`
 	Failed   int            `json:"failed"`
 	Detail   string         `json:"detail,omitempty"`
+	// Probes, on a consumer, are the consumed services' endpoints resolved
+	// through this interface and probed in the last round; failing ones
+	// first, at most MaxHealthProbes.
+	Probes []Probe `json:"probes,omitempty"`
 }
 
 // Hello is an agent's inventory and the actual state of its interfaces.

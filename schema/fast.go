@@ -47,6 +47,20 @@ var healthShape = &shape{members: []member{
 		{"resolved", true, integer(0, unbounded)},
 		{"failed", true, integer(0, unbounded)},
 		{"detail", false, text(MaxDetail)},
+		{"probes", false, arrayOf(0, MaxHealthProbes, objectOf(&shape{members: []member{
+			{"service", true, serviceName},
+			{"probed", true, integer(0, MaxProbed)},
+			{"reachable", true, integer(0, MaxProbed)},
+			{"detail", false, text(MaxDetail)},
+		}}))},
+	}}))},
+	{"checks", false, arrayOf(0, MaxHealthChecks, objectOf(&shape{members: []member{
+		{"service", true, serviceName},
+		{"instance", true, textBetween(1, 255)},
+		{"kind", true, enum("http", "tcp")},
+		{"status", true, enum(HealthPassing, HealthCritical)},
+		{"since", true, timestamp},
+		{"detail", false, text(MaxDetail)},
 	}}))},
 }}
 
@@ -108,10 +122,13 @@ func integer(min, max uint64) check {
 }
 
 // text is a string of at most max code points.
-func text(max int) check {
+func text(max int) check { return textBetween(0, max) }
+
+// textBetween is a string of min to max code points.
+func textBetween(min, max int) check {
 	return func(s *scanner) bool {
 		n, ok := s.text()
-		return ok && n <= max
+		return ok && min <= n && n <= max
 	}
 }
 
@@ -146,6 +163,9 @@ var id = word(128, alnum, func(c byte) bool { return alnum(c) || strings.IndexBy
 
 // interfaceName is defs' interfaceName: ^[a-z][a-z0-9-]{0,31}$
 var interfaceName = word(32, lower, func(c byte) bool { return lower(c) || digit(c) || c == '-' })
+
+// serviceName is event.health.v1.json's service: ^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$
+var serviceName = word(128, func(c byte) bool { return alnum(c) || c == '_' }, func(c byte) bool { return alnum(c) || strings.IndexByte("._-", c) >= 0 })
 
 // word is a plain string of 1 to max bytes whose first byte passes first
 // and every other one rest.
