@@ -79,6 +79,7 @@ type Agent struct {
 
 // NewAgent checks the config's files and prepares an agent; Run starts it.
 func NewAgent(cfg Config, deps Deps, log *slog.Logger) (*Agent, error) {
+	cfg.fill() // a config built in code takes the same derived defaults as a file
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}

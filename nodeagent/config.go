@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path"
 	"regexp"
@@ -49,6 +50,8 @@ type Config struct {
 	MaxPackageBytes int64 `yaml:"maxPackageBytes"`
 	// Fetch bounds package downloads.
 	Fetch Fetch `yaml:"fetch"`
+	// Probe bounds a consumer's probes of the endpoints it resolves.
+	Probe Probe `yaml:"probe"`
 }
 
 // Fetch bounds how the agent downloads interface packages. Timeout is below
@@ -95,13 +98,66 @@ type Service struct {
 	Check   Check             `yaml:"check"`
 }
 
-// Check is how the registry learns the service is healthy: an HTTP GET or a
-// TCP connect; with neither, the agent keeps a TTL alive while it runs.
+// Check is how the agent learns the service works: an HTTP GET (any 2xx or
+// 3xx status, and Body in the response when set) or a TCP connect, run every
+// Interval within Timeout. The result is the instance's health in every
+// registry it is registered in and in the node's health report. With
+// neither HTTP nor TCP the instance is healthy while the agent runs.
 type Check struct {
-	HTTP     string        `yaml:"http"`
-	TCP      string        `yaml:"tcp"`
-	Interval time.Duration `yaml:"interval"`
-	Timeout  time.Duration `yaml:"timeout"`
+	HTTP string `yaml:"http"`
+	TCP  string `yaml:"tcp"`
+	// Body, with HTTP, is text the response's first 64 KiB must contain.
+	Body     string        `yaml:"body"`
+	Interval time.Duration `yaml:"interval"` // 10s
+	Timeout  time.Duration `yaml:"timeout"`  // 2s; below the interval
+	// FailuresBeforeCritical is how many results in a row must fail before
+	// a passing instance turns critical (Consul's failures_before_critical,
+	// Kubernetes' failureThreshold): 2, 1..10. One lost packet is no
+	// switch-back.
+	FailuresBeforeCritical int `yaml:"failuresBeforeCritical"`
+	// SuccessBeforePassing is how many results in a row must pass before a
+	// critical instance turns passing again: 1, 1..10.
+	SuccessBeforePassing int `yaml:"successBeforePassing"`
+}
+
+// Kind is the check's kind as health reports name it: http, tcp, or ""
+// when the service has no check.
+func (c Check) Kind() string {
+	switch {
+	case c.HTTP != "":
+		return "http"
+	case c.TCP != "":
+		return "tcp"
+	}
+	return ""
+}
+
+// Probe bounds a consumer's probes of the endpoints it resolves. After an
+// activate, each health round the agent connects to a sample of the
+// endpoints each consumed service resolves to through its primary and its
+// fallback interface (TCP, or an HTTP GET of the provider's check path when
+// the instance carries one in registries.MetaCheckPath). A service whose
+// endpoints on the primary do not accept while those on the fallback do,
+// for Failures rounds in a row, makes the primary critical, naming the
+// service and the endpoints.
+type Probe struct {
+	// Disabled turns the probes off (the report then carries none).
+	Disabled bool `yaml:"disabled"`
+	// PerService is how many endpoints of one service are probed per
+	// interface and round: 4, 1..64.
+	PerService int `yaml:"perService"`
+	// PerRound bounds all probes of one round: 64, 1..1024. Services beyond
+	// it are probed in later rounds, in turn.
+	PerRound int `yaml:"perRound"`
+	// Timeout bounds one probe: 1s or half healthInterval, whichever is
+	// less; below healthInterval.
+	Timeout time.Duration `yaml:"timeout"`
+	// Failures is how many rounds in a row a service must fail on the
+	// primary and not on the fallback before the primary is critical: 3,
+	// 1..10.
+	Failures int `yaml:"failures"`
+	// Concurrency is how many probes run at once: 8, 1..64.
+	Concurrency int `yaml:"concurrency"`
 }
 
 // Trust says whose commands the agent accepts.
@@ -145,6 +201,8 @@ func DefaultConfig() Config {
 		DeregisterOnShutdown: &yes,
 		MaxPackageBytes:      64 << 20,
 		Fetch:                Fetch{ConnectTimeout: 3 * time.Second, HeaderTimeout: 5 * time.Second, Timeout: 8 * time.Second, MaxRedirects: 5},
+		Probe:                Probe{PerService: 4, PerRound: 64, Failures: 3, Concurrency: 8}, // Timeout: fill
+
 	}
 }
 
@@ -178,6 +236,9 @@ func ParseConfig(b []byte) (Config, error) {
 }
 
 func (c *Config) fill() {
+	if c.Probe.Timeout == 0 {
+		c.Probe.Timeout = min(time.Second, c.HealthInterval/2)
+	}
 	for i := range c.Services {
 		s := &c.Services[i]
 		if s.ID == "" {
@@ -192,8 +253,17 @@ func (c *Config) fill() {
 		if s.Check.Timeout == 0 {
 			s.Check.Timeout = 2 * time.Second
 		}
+		if s.Check.FailuresBeforeCritical == 0 {
+			s.Check.FailuresBeforeCritical = 2
+		}
+		if s.Check.SuccessBeforePassing == 0 {
+			s.Check.SuccessBeforePassing = 1
+		}
 	}
 }
+
+// maxCheckBody bounds a check's expected body text.
+const maxCheckBody = 1024
 
 // maxFetch is what a whole package fetch must stay below: the least ack
 // timeout a plan may set (coordinator.ValidatePlan and the JSON Schema
@@ -291,6 +361,21 @@ func (c *Config) validate() error {
 			return bad(f+".check.http", "%q is not an http(s) URL", s.Check.HTTP)
 		case s.Check.Timeout >= s.Check.Interval:
 			return bad(f+".check.timeout", "%s must be below the interval %s", s.Check.Timeout, s.Check.Interval)
+		case s.Check.Timeout <= 0:
+			return bad(f+".check.timeout", "%s must be above 0", s.Check.Timeout)
+		case s.Check.Body != "" && s.Check.HTTP == "":
+			return bad(f+".check.body", "needs check.http")
+		case len(s.Check.Body) > maxCheckBody:
+			return bad(f+".check.body", "%d bytes, at most %d", len(s.Check.Body), maxCheckBody)
+		case s.Check.FailuresBeforeCritical < 1 || s.Check.FailuresBeforeCritical > 10:
+			return bad(f+".check.failuresBeforeCritical", "%d, want 1..10", s.Check.FailuresBeforeCritical)
+		case s.Check.SuccessBeforePassing < 1 || s.Check.SuccessBeforePassing > 10:
+			return bad(f+".check.successBeforePassing", "%d, want 1..10", s.Check.SuccessBeforePassing)
+		}
+		if s.Check.HTTP != "" {
+			if u, err := url.Parse(s.Check.HTTP); err != nil || u.Host == "" {
+				return bad(f+".check.http", "%q is not an http(s) URL with a host", s.Check.HTTP)
+			}
 		}
 		if s.Check.TCP != "" {
 			if err := checkAddrs(s.Check.TCP); err != nil {
@@ -298,6 +383,19 @@ func (c *Config) validate() error {
 			}
 		}
 		ids[s.ID] = true
+	}
+	p := c.Probe
+	switch {
+	case p.PerService < 1 || p.PerService > schema.MaxProbed:
+		return bad("probe.perService", "%d, want 1..%d", p.PerService, schema.MaxProbed)
+	case p.PerRound < 1 || p.PerRound > 1024:
+		return bad("probe.perRound", "%d, want 1..1024", p.PerRound)
+	case p.Timeout <= 0 || p.Timeout >= c.HealthInterval:
+		return bad("probe.timeout", "%s, want above 0 and below healthInterval %s", p.Timeout, c.HealthInterval)
+	case p.Failures < 1 || p.Failures > 10:
+		return bad("probe.failures", "%d, want 1..10", p.Failures)
+	case p.Concurrency < 1 || p.Concurrency > 64:
+		return bad("probe.concurrency", "%d, want 1..64", p.Concurrency)
 	}
 	for i, name := range c.Consumes {
 		if !serviceRE.MatchString(name) {

@@ -28,6 +28,11 @@ type Instance struct {
 // rollout's plan.
 const MetaNode = "regshift-node"
 
+// MetaCheckPath is the metadata key under which a node agent records the
+// path of an instance's HTTP check when the check targets the instance's
+// own address and port: consumers probe the endpoint with a GET of it.
+const MetaCheckPath = "regshift-check-path"
+
 // Key identifies an instance across registries: service and id.
 type Key struct {
 	Service string
