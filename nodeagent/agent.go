@@ -174,6 +174,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	})
 	g.Go(func() error { a.reconcileLoop(gctx); return nil })
 	g.Go(func() error { a.healthLoop(gctx); return nil })
+	g.Go(func() error {
+		a.host.checks.run(gctx, a.deps.Now, func(ctx context.Context, svc Service, passing bool, output string) {
+			a.work.Lock() // not between a command's effects: its registrations carry the status it reads
+			defer a.work.Unlock()
+			a.host.setHealth(ctx, a.state(), svc, passing, output)
+		}, a.notifyChange)
+		return nil
+	})
 	g.Go(func() error { return a.consume(gctx) })
 	g.Go(func() error { return a.keys.Watch(gctx, events.DefaultKeyringPoll, a.log, a.evm) }) // a revoked coordinator key is refused within seconds
 	a.log.Info("agent started", "role", a.cfg.Role, "primary", a.state().Primary, "api", lis.Addr().String())

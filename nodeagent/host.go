@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/regshift/regshift/nodeagent/ifacepkg"
 	"github.com/regshift/regshift/registries"
@@ -47,6 +51,7 @@ type Host struct {
 	fetcher  *ifacepkg.Fetcher
 	log      *slog.Logger
 	resolver *resolver
+	checks   *checks // the app checks of cfg.Services
 
 	mu      sync.Mutex
 	clients map[string]registries.Registry
@@ -60,6 +65,7 @@ func NewHost(cfg Config, open Opener, hub *Hub, transport http.RoundTripper, log
 	return &Host{
 		cfg: cfg, open: open, fetcher: ifacepkg.NewFetcher(cfg.fetchConfig(), transport), log: log,
 		resolver: newResolver(hub, cfg.Consumes, cfg.ParityThreshold, log),
+		checks:   newChecks(cfg.Services, time.Now()),
 		clients:  map[string]registries.Registry{},
 		errors:   map[string]uint64{},
 	}
@@ -216,23 +222,59 @@ func (h *Host) Instances() []registries.Instance {
 		for k, v := range svc.Meta {
 			meta[k] = v
 		}
+		if p, ok := checkPath(svc); ok {
+			meta[registries.MetaCheckPath] = p
+		}
 		out = append(out, registries.Instance{Service: svc.Name, ID: svc.ID, Address: svc.Address, Port: svc.Port, Tags: svc.Tags, Metadata: meta})
 	}
 	return out
 }
 
+// register writes this host's registrations into the interface, each with
+// its app check's status: an instance whose check is critical is marked so
+// where the registry carries health, and left out (withdrawn) where not.
 func (h *Host) register(ctx context.Context, s State, name string) error {
 	c, err := h.client(ctx, s, name)
 	if err != nil {
 		return err
 	}
+	hs, carries := c.(registries.HealthSetter)
 	for _, in := range h.Instances() {
+		critical, output := h.checks.status(in.ID)
+		if critical && !carries {
+			continue
+		}
 		if err := c.Register(ctx, in); err != nil {
 			return err
+		}
+		if critical {
+			if err := hs.SetHealth(ctx, in.Service, in.ID, false, output); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
+
+// checkPath is the path consumers may probe an instance on: its HTTP
+// check's, when the check targets the instance's own address and port.
+func checkPath(svc Service) (string, bool) {
+	u, err := url.Parse(svc.Check.HTTP)
+	if err != nil || u.Scheme != "http" || u.Host != net.JoinHostPort(svc.Address, strconv.Itoa(svc.Port)) {
+		return "", false
+	}
+	p := u.EscapedPath()
+	if u.RawQuery != "" {
+		p += "?" + u.RawQuery
+	}
+	if p == "" {
+		p = "/"
+	}
+	return p, len(p) <= maxCheckPath
+}
+
+// maxCheckPath bounds the check path an instance carries to consumers.
+const maxCheckPath = 256
 
 // deregister removes this host's registrations from the interface. An
 // interface that was never opened holds none of this run's registrations,

@@ -67,6 +67,29 @@ func testConfig(t *testing.T, role Role) Config {
 	return c
 }
 
+// activated brings h from cfg's start interface to "consul" (at
+// consul:8500) installed and activated, and returns the state.
+func activated(t *testing.T, ctx context.Context, h *Host, cfg Config) State {
+	t.Helper()
+	s, _ := NewState(cfg.Node, cfg.Role, cfg.Start.Name)
+	for _, e := range Reconcile(s) {
+		if err := h.Apply(ctx, s, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	url, digest := consulPackage(t, "consul:8500")
+	for _, c := range []Command{
+		{ID: "1", Kind: schema.CommandInstall, Interface: "consul", PackageURL: url, Digest: digest},
+		{ID: "2", Kind: schema.CommandActivate, Interface: "consul"},
+	} {
+		var ack Ack
+		if s, ack = h.Execute(ctx, s, Decide(s, c)); ack.Status != schema.AckDone {
+			t.Fatal(ack)
+		}
+	}
+	return s
+}
+
 // consulPackage builds a package for the "consul" interface at addr.
 func consulPackage(t *testing.T, addr string) (url, digest string) {
 	t.Helper()
@@ -289,22 +312,7 @@ func TestHostSwitchBackFromDeadRegistry(t *testing.T) {
 	cfg := testConfig(t, RoleBoth)
 	h := NewHost(cfg, fleet.opener, NewHub(), nil, quiet())
 	ctx := context.Background()
-	s, _ := NewState(cfg.Node, cfg.Role, cfg.Start.Name)
-	for _, e := range Reconcile(s) {
-		if err := h.Apply(ctx, s, e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	url, digest := consulPackage(t, "consul:8500")
-	for _, c := range []Command{
-		{ID: "1", Kind: schema.CommandInstall, Interface: "consul", PackageURL: url, Digest: digest},
-		{ID: "2", Kind: schema.CommandActivate, Interface: "consul"},
-	} {
-		var ack Ack
-		if s, ack = h.Execute(ctx, s, Decide(s, c)); ack.Status != schema.AckDone {
-			t.Fatal(ack)
-		}
-	}
+	s := activated(t, ctx, h, cfg)
 	fleet.store("consul:8500").SetDown(true)
 	s, ack := h.Execute(ctx, s, Decide(s, Command{ID: "3", Kind: schema.CommandSwitchBack, Interface: "consul"}))
 	if ack.Status != schema.AckDone || s.Primary != "zookeeper" || s.Phase("consul") != schema.StateStandby {

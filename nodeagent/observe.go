@@ -21,6 +21,7 @@ type InterfaceObservation struct {
 	// be and that were read back from the registry.
 	Expected, Registered int
 	Missing              []string // instance ids not read back
+	Failing              []string // app checks failing, "instance (kind): output"
 	Errors               uint64   // failed operations on this interface so far
 	// Detail says why the status is not passing. When Missing has ids it
 	// says how many of Expected, and the health report lists them after it.
@@ -42,13 +43,14 @@ type Observation struct {
 	Interfaces  []InterfaceObservation
 	Services    []ServiceParity
 	LastCommand string
+	Checks      []schema.AppCheck // the app checks, as the report carries them
 }
 
 // Observe reads back, from every interface the host has open, whether it
 // answers, this host's registrations, and for consumed services whether the
 // primary and the fallback resolve the same instance set.
 func (h *Host) Observe(ctx context.Context, s State, now time.Time) Observation {
-	obs := Observation{At: now, LastCommand: s.LastCommand}
+	obs := Observation{At: now, LastCommand: s.LastCommand, Checks: h.checks.report()}
 	answers := map[string]map[string][]registries.Instance{} // iface -> service -> set
 	add := func(o InterfaceObservation) {
 		o.Errors = h.errorsOf(o.Name)
@@ -75,6 +77,9 @@ func (h *Host) Observe(ctx context.Context, s State, now time.Time) Observation 
 		o.Connected, o.Status = true, schema.HealthPassing
 		if h.cfg.Role.Registers() && in.Phase == schema.StateActive {
 			for _, want := range h.Instances() {
+				if critical, _ := h.checks.status(want.ID); critical {
+					continue // marked critical or withdrawn: not read back as healthy
+				}
 				o.Expected++
 				got, err := c.Resolve(ctx, want.Service)
 				if err != nil {
@@ -90,6 +95,11 @@ func (h *Host) Observe(ctx context.Context, s State, now time.Time) Observation 
 			}
 			if o.Registered < o.Expected {
 				o.Status, o.Detail = schema.HealthCritical, fmt.Sprintf("registrations missing: %d of %d", len(o.Missing), o.Expected)
+			}
+			// The app does not work: no interface it is offered through
+			// works for its consumers, the new one least of all.
+			if failing := h.checks.failing(); len(failing) > 0 {
+				o.Status, o.Failing = schema.HealthCritical, failing
 			}
 		}
 		if h.cfg.Role.Resolves() && in.Phase == schema.StateActive {

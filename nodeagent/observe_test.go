@@ -22,22 +22,7 @@ func TestObserve(t *testing.T) {
 		}
 	}
 	h := NewHost(cfg, fleet.opener, NewHub(), nil, quiet())
-	s, _ := NewState(cfg.Node, cfg.Role, cfg.Start.Name)
-	for _, e := range Reconcile(s) {
-		if err := h.Apply(ctx, s, e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	url, digest := consulPackage(t, "consul:8500")
-	for _, c := range []Command{
-		{ID: "1", Kind: schema.CommandInstall, Interface: "consul", PackageURL: url, Digest: digest},
-		{ID: "2", Kind: schema.CommandActivate, Interface: "consul"},
-	} {
-		var ack Ack
-		if s, ack = h.Execute(ctx, s, Decide(s, c)); ack.Status != schema.AckDone {
-			t.Fatal(ack)
-		}
-	}
+	s := activated(t, ctx, h, cfg)
 	status := func(o Observation) map[string]schema.HealthStatus {
 		m := map[string]schema.HealthStatus{}
 		for _, i := range o.Interfaces {

@@ -43,9 +43,13 @@ func (a *Agent) healthLoop(ctx context.Context) {
 // detail says how many instances are missing or differ and lists as many as
 // fit: the report always encodes, however many there are.
 func healthOf(node string, o Observation) *schema.Health {
-	h := &schema.Health{NodeID: node, ObservedAt: o.At.UTC()}
+	h := &schema.Health{NodeID: node, ObservedAt: o.At.UTC(), Checks: o.Checks}
 	for _, i := range o.Interfaces[:min(len(o.Interfaces), maxInterfaces)] {
-		ls := []listing{{label: i.Detail, items: i.Missing}}
+		var ls []listing
+		if len(i.Failing) > 0 {
+			ls = append(ls, listing{fmt.Sprintf("app check failing (%d)", len(i.Failing)), i.Failing})
+		}
+		ls = append(ls, listing{label: i.Detail, items: i.Missing})
 		if i.Primary {
 			for _, p := range o.Services {
 				if len(p.Missing) > 0 {
