@@ -113,7 +113,7 @@ func (w *world) startFleet(ctx context.Context, keysDir string) ([]*caller, map[
 			}
 			w.stops = append(w.stops, app.stop)
 			cfg.Services = []nodeagent.Service{{Name: w.service, ID: node, Address: "127.0.0.1", Port: app.port,
-				Check: nodeagent.Check{Interval: 10 * time.Second, Timeout: 2 * time.Second}}}
+				Check: nodeagent.Check{HTTP: app.healthURL(), Interval: time.Second, Timeout: 500 * time.Millisecond}}}
 		} else {
 			cfg.Consumes = []string{w.service}
 		}
