@@ -30,18 +30,28 @@ func consulBin(t *testing.T) string {
 	return bin
 }
 
-// TestDemo runs the demo on the real servers — the migration, the failure
-// demo, and the migration on the embedded Kafka — and checks what the report says: the outcome, and that no
-// app call failed.
+// TestDemo runs the demo on the real servers — the migration, both failure
+// demos, and the migration on the embedded Kafka — and checks what the
+// report says: the outcome, what caught a failure, and that no app call
+// failed.
 func TestDemo(t *testing.T) {
 	for _, tc := range []struct {
-		name           string
-		fail, embedded bool
-	}{{"migration", false, false}, {"failure", true, false}, {"migration-embedded-kafka", false, true}} {
-		fail := tc.fail
+		name     string
+		fail     Failure
+		embedded bool
+		want     []string // besides no failed call
+	}{
+		{"migration", FailNone, false, []string{"ended finalized"}},
+		{"failure", FailConsul, false, []string{"ended switched-back"}},
+		// The canary provider's app says it is not ready: its agent
+		// withdraws it, the coordinator switches back, and the calls it
+		// still gets work.
+		{"failure-app", FailApp, false, []string{"ended switched-back", "app check failing"}},
+		{"migration-embedded-kafka", FailNone, true, []string{"ended finalized"}},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := Options{ZooKeeper: servers.RequireZooKeeper(t)[0], ConsulBin: consulBin(t),
-				Providers: 2, Consumers: 2, Fail: fail, CallEvery: 50 * time.Millisecond}
+				Providers: 2, Consumers: 2, Fail: tc.fail, CallEvery: 50 * time.Millisecond}
 			if !tc.embedded {
 				o.Kafka = servers.RequireKafka(t)
 			}
@@ -53,16 +63,32 @@ func TestDemo(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := "ended finalized"
-			if fail {
-				want = "ended switched-back"
-			}
-			if !strings.Contains(out.String(), want) {
-				t.Fatalf("report lacks %q", want)
+			for _, want := range tc.want {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("report lacks %q", want)
+				}
 			}
 			if !strings.Contains(out.String(), " 0 failed (") {
-				t.Fatal("app calls failed during the migration")
+				t.Error("app calls failed during the migration")
 			}
 		})
+	}
+}
+
+// TestRunRefusesAnUnknownFailure: a bad Fail is refused before anything
+// starts, naming the field and the failures there are.
+func TestRunRefusesAnUnknownFailure(t *testing.T) {
+	var out bytes.Buffer
+	err := Run(context.Background(), Options{Fail: "zookeeper"}, &out)
+	if err == nil {
+		t.Fatal("Run accepted Fail \"zookeeper\"")
+	}
+	for _, want := range []string{"fail", `"zookeeper"`, "consul or app"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if out.Len() > 0 {
+		t.Errorf("Run started anyway:\n%s", out.String())
 	}
 }

@@ -47,6 +47,10 @@ func startProvider(name string) (*provider, error) {
 // healthURL is the app's health endpoint, for its agent's check.
 func (p *provider) healthURL() string { return fmt.Sprintf("http://127.0.0.1:%d/health", p.port) }
 
+// failHealth makes /health answer 503 from now on while / keeps answering:
+// the app says it is not ready, and the calls it gets still work.
+func (p *provider) failHealth() { p.unhealthy.Store(true) }
+
 func (p *provider) stop() { _ = p.srv.Close() }
 
 // caller is a demo app on a consumer host: at a steady rate it resolves the

@@ -112,6 +112,7 @@ func (w *world) startFleet(ctx context.Context, keysDir string) ([]*caller, map[
 				return nil, err
 			}
 			w.stops = append(w.stops, app.stop)
+			w.apps[node] = app
 			cfg.Services = []nodeagent.Service{{Name: w.service, ID: node, Address: "127.0.0.1", Port: app.port,
 				Check: nodeagent.Check{HTTP: app.healthURL(), Interval: time.Second, Timeout: 500 * time.Millisecond}}}
 		} else {
@@ -214,11 +215,11 @@ type phase struct {
 }
 
 // watch follows the rollout through the API, printing each step, until it
-// ends; with Fail it kills Consul once the consumer wave started.
+// ends; with Fail it breaks what Fail names once (see injectFailure).
 func (w *world) watch(ctx context.Context, api, id string) (coordinator.Rollout, []phase, error) {
 	var phases []phase
 	seen := 0
-	killed := false
+	broken := false
 	lastWave := -1
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
@@ -257,10 +258,8 @@ func (w *world) watch(ctx context.Context, api, id string) (coordinator.Rollout,
 				}
 				w.say("wave %d/%d: %s %s", r.Wave+1, len(r.Waves), r.Waves[r.Wave].Role, strings.Join(ids, " "))
 			}
-			if w.o.Fail && !killed && r.Phase == schema.PhaseRolling && r.Waves[r.Wave].Role == schema.RoleConsumer {
-				w.killConsul()
-				killed = true
-				w.say("FAILURE DEMO: Consul killed under the consumer wave")
+			if !broken {
+				broken = w.injectFailure(&r)
 			}
 			if r.Phase.Ended() {
 				phases[len(phases)-1].end = now
@@ -276,6 +275,33 @@ func (w *world) watch(ctx context.Context, api, id string) (coordinator.Rollout,
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// injectFailure breaks what Options.Fail names once its moment has come, and
+// reports whether it did: Consul once the consumer wave started; the
+// provider canary's app once its node is active on the new interface.
+func (w *world) injectFailure(r *coordinator.Rollout) bool {
+	if r.Phase != schema.PhaseRolling {
+		return false
+	}
+	switch w.o.Fail {
+	case FailConsul:
+		if r.Waves[r.Wave].Role != schema.RoleConsumer {
+			return false
+		}
+		w.killConsul()
+		w.say("FAILURE DEMO: Consul killed under the consumer wave")
+		return true
+	case FailApp:
+		for _, n := range r.WaveNodes(0) {
+			if app := w.apps[n.ID]; app != nil && n.Reached == schema.ReachedActive {
+				app.failHealth()
+				w.say("FAILURE DEMO: %s's app fails its health check after activate (/health answers 503, its calls still work)", n.ID)
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func getRollout(api, id string) (coordinator.Rollout, error) {
