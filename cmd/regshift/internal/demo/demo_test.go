@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regshift/regshift/coordinator"
 	"github.com/regshift/regshift/itest/servers"
+	"github.com/regshift/regshift/schema"
 )
 
 func consulBin(t *testing.T) string {
@@ -42,7 +44,7 @@ func TestDemo(t *testing.T) {
 		want     []string // besides no failed call
 	}{
 		{"migration", FailNone, false, []string{"ended finalized"}},
-		{"failure", FailConsul, false, []string{"ended switched-back"}},
+		{"failure", FailConsul, false, []string{"ended switched-back", "caught by: "}},
 		// The canary provider's app says it is not ready: its agent
 		// withdraws it, the coordinator switches back, and the calls it
 		// still gets work.
@@ -90,5 +92,33 @@ func TestRunRefusesAnUnknownFailure(t *testing.T) {
 	}
 	if out.Len() > 0 {
 		t.Errorf("Run started anyway:\n%s", out.String())
+	}
+}
+
+// TestNodeReason: the report's "caught by" reason of each node of a
+// switch-back is what the decision's Detail says of it, up to the next
+// node's; failing that, the node's health.
+func TestNodeReason(t *testing.T) {
+	app := "critical (app check failing (1): p1 (http): GET http://127.0.0.1:1/health: 503 Service Unavailable; orders: 1 missing: p1)"
+	two := coordinator.Decision{Nodes: []string{"p1", "c1"}, Detail: "wave 3: failure-budget failed. p1: " + app + "; c1: activate failed: registry-unavailable"}
+	critical := &coordinator.Node{Health: schema.HealthCritical, HealthDetail: "consul ping: unavailable"}
+	for _, tc := range []struct {
+		name string
+		d    coordinator.Decision
+		id   string
+		n    *coordinator.Node
+		want string
+	}{
+		{"the first of two, whose reason holds a ;", two, "p1", nil, app},
+		{"the last", two, "c1", nil, "activate failed: registry-unavailable"},
+		{"not in the detail: the node's health", coordinator.Decision{Nodes: []string{"p1"}, Detail: "wave 1: failed"}, "p1", critical,
+			"critical (consul ping: unavailable)"},
+		{"nothing else: the detail", coordinator.Decision{Nodes: []string{"p1"}, Detail: "wave 1: failed"}, "p1", &coordinator.Node{}, "wave 1: failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := nodeReason(tc.d, tc.id, tc.n); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -3,9 +3,11 @@ package demo
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -333,8 +335,8 @@ func (w *world) report(r coordinator.Rollout, phases []phase, total time.Duratio
 		states[k] = append(states[k], n.ID)
 	}
 	fmt.Fprintln(w.out, "nodes per state:")
-	for k, ids := range states {
-		fmt.Fprintf(w.out, "  %-15s %d  %s\n", k, len(ids), strings.Join(ids, " "))
+	for _, k := range slices.Sorted(maps.Keys(states)) {
+		fmt.Fprintf(w.out, "  %-15s %d  %s\n", k, len(states[k]), strings.Join(states[k], " "))
 	}
 	fmt.Fprintf(w.out, "calls: %d made, %d failed", ok+failed, failed)
 	if ok+failed > 0 {
@@ -344,7 +346,11 @@ func (w *world) report(r coordinator.Rollout, phases []phase, total time.Duratio
 	for _, c := range callers {
 		c.viaMu.Lock()
 		last, _ := c.lastErr.Load().(string)
-		fmt.Fprintf(w.out, "  %-12s ok %5d  failed %3d  resolved via %v %s\n", c.node, c.ok.Load(), c.failed.Load(), c.via, last)
+		var via []string
+		for _, name := range slices.Sorted(maps.Keys(c.via)) {
+			via = append(via, fmt.Sprintf("%s %d", name, c.via[name]))
+		}
+		fmt.Fprintf(w.out, "  %-12s ok %5d  failed %3d  resolved via %s %s\n", c.node, c.ok.Load(), c.failed.Load(), strings.Join(via, ", "), last)
 		c.viaMu.Unlock()
 	}
 	fmt.Fprintf(w.out, "registries (%s):\n", w.service)
@@ -352,10 +358,45 @@ func (w *world) report(r coordinator.Rollout, phases []phase, total time.Duratio
 		fmt.Fprintf(w.out, "  %-9s before: %s\n            after:  %s\n", reg, strings.Join(before[reg], " "), strings.Join(after[reg], " "))
 	}
 	for _, d := range r.Decisions {
-		if d.Decision == schema.DecisionSwitchBack {
-			fmt.Fprintf(w.out, "switch-back decided on %s: observed %v, threshold %v, nodes %v — %s\n", d.Check, deref(d.Observed), deref(d.Threshold), d.Nodes, d.Detail)
+		if d.Decision != schema.DecisionSwitchBack {
+			continue
+		}
+		fmt.Fprintf(w.out, "switch-back decided on %s: observed %v, threshold %v, nodes %s — %s\n", d.Check, deref(d.Observed), deref(d.Threshold),
+			orDash(strings.Join(d.Nodes, " ")), d.Detail)
+		if len(d.Nodes) == 0 {
+			fmt.Fprintf(w.out, "caught by: %s: %s\n", d.Check, d.Detail)
+		}
+		for _, id := range d.Nodes {
+			fmt.Fprintf(w.out, "caught by: %s on %s: %s\n", d.Check, id, nodeReason(d, id, r.Node(id)))
 		}
 	}
+}
+
+// nodeReason is why the gate judged node id in decision d: what d's Detail
+// says of it — the coordinator lists "<id>: <reason>" per node, in d.Nodes'
+// order, after the gate's own words — or else the node's health as the
+// rollout ended, or else the whole Detail.
+func nodeReason(d coordinator.Decision, id string, n *coordinator.Node) string {
+	if i := strings.Index(d.Detail, id+": "); i >= 0 {
+		reason := d.Detail[i+len(id)+2:]
+		if k := slices.Index(d.Nodes, id); k+1 < len(d.Nodes) {
+			if j := strings.Index(reason, "; "+d.Nodes[k+1]+": "); j >= 0 {
+				reason = reason[:j]
+			}
+		}
+		return reason
+	}
+	if n != nil && n.HealthDetail != "" {
+		return fmt.Sprintf("%s (%s)", n.Health, n.HealthDetail)
+	}
+	return d.Detail
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func deref(f *float64) any {
