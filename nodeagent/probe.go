@@ -508,13 +508,13 @@ func endpoint(in registries.Instance) string {
 
 // targetOf is how an instance is probed.
 func targetOf(in registries.Instance) target {
-	return target{hostport: endpoint(in), path: checkPath(in.Metadata[registries.MetaCheckPath])}
+	return target{hostport: endpoint(in), path: probePath(in.Metadata[registries.MetaCheckPath])}
 }
 
-// checkPath returns p when it is a usable HTTP check path: it starts with
+// probePath returns p when it is a usable HTTP check path: it starts with
 // "/", is at most maxCheckPath bytes, has no control characters and names
 // no other host. Otherwise "": the probe is a TCP connect.
-func checkPath(p string) string {
+func probePath(p string) string {
 	if p == "" || p[0] != '/' || len(p) > maxCheckPath {
 		return ""
 	}
