@@ -205,6 +205,9 @@ func TestAppCheckReachesRegistries(t *testing.T) {
 			t.Fatalf("%s: %+v: critical, naming the check, not a missing registration", name, i)
 		}
 	}
+	if o.ChecksFailing != 1 {
+		t.Fatalf("%d checks failing, want 1", o.ChecksFailing)
+	}
 	rep := healthOf(cfg.Node, o)
 	if len(rep.Checks) != 1 || rep.Checks[0].Status != schema.HealthCritical || !strings.Contains(rep.Interfaces[0].Detail, "app check failing (1): orders-node-1 (http)") {
 		t.Fatalf("report %+v", rep)

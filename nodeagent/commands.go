@@ -201,6 +201,8 @@ func (o offsets) Save(ctx context.Context, next int64) error {
 type metrics struct {
 	commands       *prometheus.CounterVec
 	commandSeconds prometheus.Histogram
+	checksFailing  prometheus.Gauge
+	probesFailing  prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -209,8 +211,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Commands handled, by kind and outcome (done, failed, rejected); kind refused: verified but refused (a duplicate is done), kind unverified: not answered (outcome unanswered)."}, []string{"kind", "outcome"}),
 		commandSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "regshift", Subsystem: "agent", Name: "command_duration_seconds",
 			Help: "Time from a verified command to its persisted outcome.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18)}),
+		checksFailing: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "regshift", Subsystem: "agent", Name: "app_checks_failing",
+			Help: "The host's app checks (services[].check) that are critical, as of the last health report."}),
+		probesFailing: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "regshift", Subsystem: "agent", Name: "probe_failing_services",
+			Help: "Consumed services whose endpoints refuse through the primary interface and accept through the fallback, as of the last health report."}),
 	}
-	for _, c := range []prometheus.Collector{m.commands, m.commandSeconds} {
+	for _, c := range []prometheus.Collector{m.commands, m.commandSeconds, m.checksFailing, m.probesFailing} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

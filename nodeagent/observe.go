@@ -25,9 +25,10 @@ type InterfaceObservation struct {
 	// Probes are a consumer's probes of the endpoints this interface
 	// resolves; ProbeDetail, on a primary they failed, names the services
 	// and endpoints.
-	Probes      []schema.Probe
-	ProbeDetail string
-	Errors      uint64 // failed operations on this interface so far
+	Probes       []schema.Probe
+	ProbeDetail  string
+	ProbeFailing int    // services the probes failed
+	Errors       uint64 // failed operations on this interface so far
 	// Detail says why the status is not passing. When Missing has ids it
 	// says how many of Expected, and the health report lists them after it.
 	Detail string
@@ -44,18 +45,19 @@ type ServiceParity struct {
 
 // Observation is one health report's content.
 type Observation struct {
-	At          time.Time
-	Interfaces  []InterfaceObservation
-	Services    []ServiceParity
-	LastCommand string
-	Checks      []schema.AppCheck // the app checks, as the report carries them
+	At            time.Time
+	Interfaces    []InterfaceObservation
+	Services      []ServiceParity
+	LastCommand   string
+	Checks        []schema.AppCheck // the app checks, as the report carries them
+	ChecksFailing int               // app checks critical, all of them
 }
 
 // Observe reads back, from every interface the host has open, whether it
 // answers, this host's registrations, and for consumed services whether the
 // primary and the fallback resolve the same instance set.
 func (h *Host) Observe(ctx context.Context, s State, now time.Time) Observation {
-	obs := Observation{At: now, LastCommand: s.LastCommand, Checks: h.checks.report()}
+	obs := Observation{At: now, LastCommand: s.LastCommand, Checks: h.checks.report(), ChecksFailing: len(h.checks.failing())}
 	answers := map[string]map[string][]registries.Instance{} // iface -> service -> set
 	add := func(o InterfaceObservation) {
 		o.Errors = h.errorsOf(o.Name)
@@ -154,7 +156,7 @@ func (h *Host) probe(ctx context.Context, s State, answers map[string]map[string
 		case s.Primary:
 			o.Probes = r.Primary
 			if len(r.Failing) > 0 {
-				o.Status, o.ProbeDetail = schema.HealthCritical, r.Detail
+				o.Status, o.ProbeDetail, o.ProbeFailing = schema.HealthCritical, r.Detail, len(r.Failing)
 			}
 		case s.Fallback:
 			o.Probes = r.Fallback

@@ -127,7 +127,7 @@ func TestObserveProbes(t *testing.T) {
 	}
 	o = h.Observe(ctx, s, time.Now())
 	c, z := byName(o, "consul"), byName(o, "zookeeper")
-	if c.Status != schema.HealthCritical || !strings.Contains(c.ProbeDetail, "payments") || !strings.Contains(c.ProbeDetail, wrong) {
+	if c.Status != schema.HealthCritical || c.ProbeFailing != 1 || !strings.Contains(c.ProbeDetail, "payments") || !strings.Contains(c.ProbeDetail, wrong) {
 		t.Fatalf("consul after 2 bad rounds: %+v", c)
 	}
 	if len(z.Probes) != 1 || z.Probes[0].Reachable != 1 || z.Status != schema.HealthPassing {

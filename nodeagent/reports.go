@@ -33,10 +33,21 @@ func (a *Agent) healthLoop(ctx context.Context) {
 		a.mu.Lock()
 		a.lastObs = obs
 		a.mu.Unlock()
+		a.m.observed(obs)
 		if err := a.publish(ctx, healthOf(a.cfg.Node, obs)); err != nil && ctx.Err() == nil {
 			a.log.Warn("publish health", "err", err)
 		}
 	}
+}
+
+// observed sets the gauges an observation speaks of.
+func (m *metrics) observed(o Observation) {
+	probes := 0
+	for _, i := range o.Interfaces {
+		probes += i.ProbeFailing
+	}
+	m.checksFailing.Set(float64(o.ChecksFailing))
+	m.probesFailing.Set(float64(probes))
 }
 
 // healthOf is node's health report of an observation. Each interface's
