@@ -47,10 +47,13 @@ type Client struct {
 	catalog   catalogAPI
 	status    statusAPI
 	life      *life.Group
-	owned     owned.Set // kept passing, restored when lost
+	owned     owned.Set // kept alive with their marks, restored when lost
 }
 
-var _ registries.Registry = (*Client)(nil)
+var (
+	_ registries.Registry     = (*Client)(nil)
+	_ registries.HealthSetter = (*Client)(nil)
+)
 
 // New validates cfg and makes a client; it does not contact the agent. A nil
 // logger discards logs.
@@ -132,8 +135,9 @@ func (c *Client) query(ctx context.Context) *api.QueryOptions {
 	return (&api.QueryOptions{}).WithContext(ctx)
 }
 
-// Register implements registries.Registry: an agent service with a passing
-// TTL check that this client keeps alive.
+// Register implements registries.Registry: an agent service with a TTL
+// check that this client keeps alive, passing unless SetHealth marked the
+// instance critical.
 func (c *Client) Register(ctx context.Context, inst registries.Instance) error {
 	if err := registries.Validate(inst); err != nil {
 		return err
@@ -142,33 +146,56 @@ func (c *Client) Register(ctx context.Context, inst registries.Instance) error {
 		return registries.ErrClosed
 	}
 	inst = inst.Clone()
-	c.owned.Put(inst) // the keepalive completes it should this attempt fail
-	err := c.register(ctx, inst)
+	e := c.owned.Put(inst) // the keepalive completes it should this attempt fail
+	err := c.registerHeld(ctx, e)
 	c.owned.Settle(inst, err)
 	return err
 }
 
-func (c *Client) register(ctx context.Context, inst registries.Instance) error {
+// registerHeld registers e, and again while the client's entry changed
+// meanwhile (a concurrent Register or SetHealth of the same instance), so
+// the agent ends with the latest.
+func (c *Client) registerHeld(ctx context.Context, e owned.Entry) error {
+	for {
+		if err := c.register(ctx, e); err != nil {
+			return err
+		}
+		next, ok := c.owned.Get(e.Instance.Key())
+		if !ok || next.Version == e.Version {
+			return nil
+		}
+		e = next
+	}
+}
+
+// register writes the agent service of e with its check in e's status, so
+// a re-registration never shows a critical instance passing, then the
+// check's output when the mark has one (a registration cannot carry it).
+func (c *Client) register(ctx context.Context, e owned.Entry) error {
+	inst := e.Instance
 	reg := &api.AgentServiceRegistration{
 		ID: serviceID(inst.Service, inst.ID), Name: inst.Service,
 		Address: inst.Address, Port: inst.Port, Tags: inst.Tags, Meta: inst.Metadata,
 		Check: &api.AgentServiceCheck{
 			CheckID: checkID(inst.Service, inst.ID), Name: "regshift TTL",
-			TTL: c.cfg.CheckTTL.String(), Status: api.HealthPassing,
+			TTL: c.cfg.CheckTTL.String(), Status: checkStatus(e.Health),
 			DeregisterCriticalServiceAfter: c.cfg.DeregisterCriticalAfter.String(),
 		},
 	}
 	opts := api.ServiceRegisterOpts{ReplaceExistingChecks: true}.WithContext(ctx)
-	return mapErr("register", c.agent.ServiceRegisterOpts(reg, opts))
+	if err := c.agent.ServiceRegisterOpts(reg, opts); err != nil {
+		return mapErr("register", err)
+	}
+	if e.Health == (owned.Health{}) {
+		return nil
+	}
+	return mapErr("update check", c.updateCheck(ctx, e))
 }
 
 // Deregister implements registries.Registry. It removes the service from
 // the agent this client talks to, whichever client registered it there.
 func (c *Client) Deregister(ctx context.Context, service, id string) error {
-	if err := registries.ValidateService(service); err != nil {
-		return err
-	}
-	if err := registries.ValidateID(id); err != nil {
+	if err := validKey(service, id); err != nil {
 		return err
 	}
 	if c.life.Closed() {
@@ -255,10 +282,12 @@ func (c *Client) Ping(ctx context.Context) error {
 	return nil
 }
 
-// keepalive marks every owned check passing each CheckTTL/3, on up to
-// keepaliveWorkers concurrent requests, and re-registers an instance whose
-// check the agent no longer knows (agent restarted, or the instance was
-// reaped while we could not reach it).
+// keepalive writes every owned check's status (passing, or critical as
+// SetHealth marked it) each CheckTTL/3, on up to keepaliveWorkers concurrent
+// requests, and re-registers an instance whose check the agent no longer
+// knows (agent restarted, or the instance was reaped: while we could not
+// reach the agent, or because it was marked critical DeregisterCriticalAfter
+// long).
 func (c *Client) keepalive() {
 	ctx := c.life.Context()
 	period := c.cfg.CheckTTL / 3
@@ -272,17 +301,17 @@ func (c *Client) keepalive() {
 		}
 		start := time.Now()
 		owned := c.owned.List()
-		work := make(chan registries.Instance)
+		work := make(chan registries.Key)
 		var wg sync.WaitGroup
 		for range keepaliveWorkers {
 			wg.Go(func() {
-				for in := range work {
-					c.refresh(ctx, in)
+				for k := range work {
+					c.refresh(ctx, k)
 				}
 			})
 		}
 		for _, in := range owned {
-			work <- in
+			work <- in.Key()
 		}
 		close(work)
 		wg.Wait()
@@ -295,23 +324,15 @@ func (c *Client) keepalive() {
 
 const keepaliveWorkers = 8
 
-// refresh marks one instance's check passing, registering the instance
-// again when the agent lost it.
-func (c *Client) refresh(ctx context.Context, in registries.Instance) {
-	err := c.agent.UpdateTTLOpts(checkID(in.Service, in.ID), "kept alive by regshift", api.HealthPassing, c.query(ctx))
-	var se api.StatusError
+// refresh writes one instance's check as the client holds it (see apply).
+func (c *Client) refresh(ctx context.Context, k registries.Key) {
+	_, err := c.apply(ctx, k)
 	switch {
 	case err == nil, ctx.Err() != nil:
-	case errors.As(err, &se):
-		if !c.owned.Holds(in) {
-			return
-		}
-		c.log.Info("check lost by the agent; registering again", "service", in.Service, "id", in.ID, "status", se.Code)
-		if err := c.register(ctx, in); err != nil {
-			c.log.Warn("re-register", "service", in.Service, "id", in.ID, "err", err)
-		}
+	case registries.Retriable(err):
+		c.log.Debug("keepalive", "service", k.Service, "id", k.ID, "err", err)
 	default:
-		c.log.Debug("keepalive", "service", in.Service, "id", in.ID, "err", err)
+		c.log.Warn("keepalive", "service", k.Service, "id", k.ID, "err", err)
 	}
 }
 

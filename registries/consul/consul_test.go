@@ -38,7 +38,7 @@ func TestConformance(t *testing.T) {
 			cfg := consul.DefaultConfig()
 			cfg.Address = addr
 			cfg.CheckTTL = 3 * time.Second
-			r := &recorder{Registry: newClient(t, cfg)}
+			r := &recorder{Client: newClient(t, cfg)}
 			return r, func() { r.forget(t, addr) }
 		},
 		Down: func(t *testing.T) registries.Registry {
@@ -46,13 +46,14 @@ func TestConformance(t *testing.T) {
 			cfg.Address = servers.ClosedAddr(t)
 			return newClient(t, cfg)
 		},
+		Health: true,
 	})
 }
 
 // recorder remembers what was registered through it, so that forget can
 // make the agent lose exactly those registrations.
 type recorder struct {
-	registries.Registry
+	*consul.Client
 	mu   sync.Mutex
 	keys []registries.Key
 }
@@ -61,7 +62,7 @@ func (r *recorder) Register(ctx context.Context, inst registries.Instance) error
 	r.mu.Lock()
 	r.keys = append(r.keys, inst.Key())
 	r.mu.Unlock()
-	return r.Registry.Register(ctx, inst)
+	return r.Client.Register(ctx, inst)
 }
 
 // forget removes the recorded registrations from the agent behind the

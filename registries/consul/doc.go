@@ -5,6 +5,12 @@
 // Consul. Resolve and Watch return passing instances only; Watch uses
 // blocking queries.
 //
+// Client is also a registries.HealthSetter: SetHealth puts the health a node
+// agent's app check sees into the instance's TTL check (critical, with the
+// check's output), which the keepalive keeps and every re-registration
+// registers. Consul removes an instance critical for DeregisterCriticalAfter;
+// the keepalive registers it again, still critical.
+//
 // An instance's Consul service ID is "<service>:<id>" (service names cannot
 // contain ':'), so equal ids in different services never collide on an
 // agent. Instances registered by other Consul clients keep their own service

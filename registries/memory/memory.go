@@ -25,9 +25,15 @@ import (
 type Store struct {
 	mu        sync.Mutex
 	down      bool
-	instances map[registries.Key]registries.Instance
+	instances map[registries.Key]stored
 	watchers  map[string]map[*watcher]struct{}
 	clients   map[*Client]struct{}
+}
+
+// stored is one registered instance with the health its client set.
+type stored struct {
+	inst     registries.Instance
+	critical bool
 }
 
 type watcher struct {
@@ -39,7 +45,7 @@ type watcher struct {
 // NewStore returns an empty, answering store.
 func NewStore() *Store {
 	return &Store{
-		instances: map[registries.Key]registries.Instance{},
+		instances: map[registries.Key]stored{},
 		watchers:  map[string]map[*watcher]struct{}{},
 		clients:   map[*Client]struct{}{},
 	}
@@ -89,9 +95,9 @@ func (s *Store) Expire() {
 
 func (s *Store) resolveLocked(service string) []registries.Instance {
 	var out []registries.Instance
-	for k, inst := range s.instances {
-		if k.Service == service {
-			out = append(out, inst.Clone())
+	for k, st := range s.instances {
+		if k.Service == service && !st.critical {
+			out = append(out, st.inst.Clone())
 		}
 	}
 	registries.SortInstances(out)
@@ -124,7 +130,10 @@ type Client struct {
 	owned owned.Set
 }
 
-var _ registries.Registry = (*Client)(nil)
+var (
+	_ registries.Registry     = (*Client)(nil)
+	_ registries.HealthSetter = (*Client)(nil)
+)
 
 // New returns a client of store. A nil logger discards logs.
 func New(store *Store, log *slog.Logger) *Client {
@@ -177,7 +186,9 @@ func (c *Client) Register(ctx context.Context, inst registries.Instance) error {
 		return err
 	}
 	defer c.store.mu.Unlock()
-	c.store.instances[inst.Key()] = inst
+	// With the mark held now: a SetHealth that ran meanwhile is not undone.
+	e, _ := c.owned.Get(inst.Key())
+	c.store.instances[inst.Key()] = stored{inst: inst, critical: e.Health.Critical}
 	c.store.notifyLocked(inst.Service)
 	return nil
 }
@@ -291,7 +302,7 @@ func (c *Client) Close() error {
 	defer c.store.mu.Unlock()
 	delete(c.store.clients, c)
 	for _, inst := range c.owned.Take() {
-		if cur, ok := c.store.instances[inst.Key()]; ok && cur.Equal(inst) {
+		if cur, ok := c.store.instances[inst.Key()]; ok && cur.inst.Equal(inst) {
 			delete(c.store.instances, inst.Key())
 			c.store.notifyLocked(inst.Service)
 		}

@@ -10,7 +10,7 @@ import (
 	"github.com/regshift/regshift/registries/registrytest"
 )
 
-func client(t *testing.T, s *memory.Store) registries.Registry {
+func client(t *testing.T, s *memory.Store) *memory.Client {
 	c := memory.New(s, registrytest.Logger(t))
 	t.Cleanup(func() { _ = c.Close() })
 	return c
@@ -29,6 +29,7 @@ func TestConformance(t *testing.T) {
 			s.SetDown(true)
 			return client(t, s)
 		},
+		Health: true,
 	})
 }
 

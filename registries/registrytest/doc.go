@@ -1,7 +1,8 @@
 // Package registrytest is the one conformance suite every
 // registries.Registry implementation runs (memory, ZooKeeper and Consul on
-// the real servers), its benchmarks, and the polling helpers the suite and
-// the bridge tests share.
+// the real servers), with the registries.HealthSetter suite for the
+// implementations that carry health (Harness.Health), its benchmarks, and the
+// polling helpers the suite and the bridge tests share.
 //
 // An implementation's test calls Run with a Harness that knows how to make a
 // client, make the registry lose its registrations, and point a client at a

@@ -53,6 +53,28 @@ func ResolvesTo(t testing.TB, r registries.Registry, service string, want []regi
 	})
 }
 
+// AwaitSet reads a watch until it delivers want, failing after Patience.
+func AwaitSet(t testing.TB, ch <-chan []registries.Instance, what string, want []registries.Instance) {
+	t.Helper()
+	timeout := time.NewTimer(Patience)
+	defer timeout.Stop()
+	var last []registries.Instance
+	for {
+		select {
+		case set, ok := <-ch:
+			if !ok {
+				t.Fatalf("%s: watch channel closed", what)
+			}
+			if SameSet(set, want) == nil {
+				return
+			}
+			last = set
+		case <-timeout.C:
+			t.Fatalf("%s: watch did not deliver %v within %v; last set %v", what, want, Patience, last)
+		}
+	}
+}
+
 // SameSet returns nil when got and want hold equal instances, and otherwise
 // an error naming the first difference.
 func SameSet(got, want []registries.Instance) error {

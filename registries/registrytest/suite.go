@@ -36,6 +36,9 @@ type Harness struct {
 	// (consul.Catalog): WatchSeesChanges then ends by deregistering the
 	// writer's last instance instead of closing the writer.
 	Durable bool
+	// Health says that the clients (New's, Disruptable's and Down's) are
+	// registries.HealthSetters: the suite of that interface runs too.
+	Health bool
 }
 
 // Run runs the conformance suite against h.
@@ -49,6 +52,9 @@ func Run(t *testing.T, h Harness) {
 		t.Run("RestoredAfterDisruption", func(t *testing.T) { t.Parallel(); testDisruption(t, h) })
 	}
 	t.Run("ClosedClientRefuses", func(t *testing.T) { t.Parallel(); testClosed(t, h) })
+	if h.Health {
+		t.Run("Health", func(t *testing.T) { t.Parallel(); runHealth(t, h) })
+	}
 	// Last and alone: it checks that no goroutine outlives the client.
 	t.Run("DownIsRetriableAndLeakFree", func(t *testing.T) { testDown(t, h) })
 }
@@ -150,7 +156,7 @@ func testWatch(t *testing.T, h Harness) {
 	}
 	await := func(what string, want []registries.Instance) {
 		t.Helper()
-		awaitSet(t, ch, what, want)
+		AwaitSet(t, ch, what, want)
 	}
 	await("initial empty set", nil)
 	a := Inst(svc, "a", 7001)
@@ -363,7 +369,7 @@ func testDisruption(t *testing.T, h Harness) {
 	})
 	ResolvesTo(t, r, svcA, append(slices.Clone(wantA), late))
 	// A watch opened before the disruption still follows the service.
-	awaitSet(t, watched, "watch across the disruption", append(slices.Clone(wantA), late))
+	AwaitSet(t, watched, "watch across the disruption", append(slices.Clone(wantA), late))
 }
 
 func testClosed(t *testing.T, h Harness) {
@@ -435,26 +441,4 @@ func testDown(t *testing.T, h Harness) {
 		t.Fatalf("close: %v", err)
 	}
 	goleak.VerifyNone(t, leaks)
-}
-
-// awaitSet reads a watch until it delivers want, failing after Patience.
-func awaitSet(t *testing.T, ch <-chan []registries.Instance, what string, want []registries.Instance) {
-	t.Helper()
-	timeout := time.NewTimer(Patience)
-	defer timeout.Stop()
-	var last []registries.Instance
-	for {
-		select {
-		case set, ok := <-ch:
-			if !ok {
-				t.Fatalf("%s: watch channel closed", what)
-			}
-			if SameSet(set, want) == nil {
-				return
-			}
-			last = set
-		case <-timeout.C:
-			t.Fatalf("%s: watch did not deliver %v within %v; last set %v", what, want, Patience, last)
-		}
-	}
 }

@@ -2,7 +2,9 @@ package owned
 
 import (
 	"errors"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/regshift/regshift/registries"
 )
@@ -45,5 +47,56 @@ func TestDropKeepsANewerPut(t *testing.T) {
 	}
 	if got := s.Take(); len(got) != 1 || len(s.List()) != 0 {
 		t.Fatalf("Take = %v, then %d left", got, len(s.List()))
+	}
+}
+
+func TestMarkHeldAcrossPutUntilDelete(t *testing.T) {
+	var s Set
+	in := registries.Instance{Service: "s", ID: "a", Address: "h", Port: 1}
+	k := in.Key()
+	if _, ok := s.Mark(k, NewHealth(false, "down")); ok {
+		t.Fatal("marked an instance the set does not hold")
+	}
+	first := s.Put(in)
+	marked, ok := s.Mark(k, NewHealth(false, "down"))
+	if !ok || !marked.Health.Critical || marked.Health.Output != "down" {
+		t.Fatalf("Mark = %+v, %v", marked, ok)
+	}
+	if s.Current(first) || !s.Current(marked) {
+		t.Fatal("Current does not follow the mark")
+	}
+	in.Port = 2
+	again := s.Put(in)
+	if again.Health != marked.Health || s.Current(marked) {
+		t.Fatalf("Put of the same key: %+v, want the mark kept and a new version", again)
+	}
+	s.Delete(k)
+	if s.Current(again) {
+		t.Fatal("a deleted entry is current")
+	}
+	if e := s.Put(in); e.Health != (Health{}) || e.Version <= again.Version {
+		t.Fatalf("Put after Delete: %+v, want passing and a version never used", e)
+	}
+}
+
+func TestNewHealthBoundsOutput(t *testing.T) {
+	long := strings.Repeat("é", MaxOutput) // 2 bytes a rune: the cut falls inside one
+	cases := []struct {
+		name, in, want string
+	}{
+		{"short", "refused", "refused"},
+		{"exact", strings.Repeat("x", MaxOutput), strings.Repeat("x", MaxOutput)},
+		{"long", long, strings.Repeat("é", (MaxOutput-3)/2) + "…"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := NewHealth(false, tc.in)
+			if h.Output != tc.want || len(h.Output) > MaxOutput || !utf8.ValidString(h.Output) || !h.Critical {
+				t.Fatalf("NewHealth = %d bytes %q…, want %d bytes", len(h.Output), h.Output[:min(8, len(h.Output))], len(tc.want))
+			}
+		})
+	}
+	if NewHealth(true, "") != (Health{}) {
+		t.Fatal("passing without output is not the zero mark")
 	}
 }
