@@ -28,8 +28,8 @@ status: ## show which services run and answer
 demo: deps up ## migrate a live demo fleet from ZooKeeper to Consul, with a report (the README's first command)
 	$(GO) run ./cmd/regshift demo -kafka 127.0.0.1:$${REGSHIFT_KAFKA_PORT:-9092} -zookeeper 127.0.0.1:$${REGSHIFT_ZK_PORT:-2181}
 
-demo-fail: deps up ## the failure demo: Consul dies under the consumer wave, every touched node switches back
-	$(GO) run ./cmd/regshift demo -fail -kafka 127.0.0.1:$${REGSHIFT_KAFKA_PORT:-9092} -zookeeper 127.0.0.1:$${REGSHIFT_ZK_PORT:-2181}
+demo-fail: deps up ## the failure demo: Consul dies under the consumer wave (FAIL=app: the canary provider's app fails its check); all switch back
+	$(GO) run ./cmd/regshift demo -fail $${FAIL:-consul} -kafka 127.0.0.1:$${REGSHIFT_KAFKA_PORT:-9092} -zookeeper 127.0.0.1:$${REGSHIFT_ZK_PORT:-2181}
 
 test: deps up ## install, start the servers, run every test (the README's test command)
 	$(GO) test $(GOTEST_FLAGS) ./...

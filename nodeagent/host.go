@@ -52,6 +52,7 @@ type Host struct {
 	log      *slog.Logger
 	resolver *resolver
 	checks   *checks // the app checks of cfg.Services
+	prober   *prober // a consumer's probes; used by Observe only
 
 	mu      sync.Mutex
 	clients map[string]registries.Registry
@@ -66,6 +67,7 @@ func NewHost(cfg Config, open Opener, hub *Hub, transport http.RoundTripper, log
 		cfg: cfg, open: open, fetcher: ifacepkg.NewFetcher(cfg.fetchConfig(), transport), log: log,
 		resolver: newResolver(hub, cfg.Consumes, cfg.ParityThreshold, log),
 		checks:   newChecks(cfg.Services, time.Now()),
+		prober:   newProber(cfg.Probe),
 		clients:  map[string]registries.Registry{},
 		errors:   map[string]uint64{},
 	}
@@ -222,7 +224,7 @@ func (h *Host) Instances() []registries.Instance {
 		for k, v := range svc.Meta {
 			meta[k] = v
 		}
-		if p, ok := checkPath(svc); ok {
+		if p := instanceCheckPath(svc); p != "" {
 			meta[registries.MetaCheckPath] = p
 		}
 		out = append(out, registries.Instance{Service: svc.Name, ID: svc.ID, Address: svc.Address, Port: svc.Port, Tags: svc.Tags, Metadata: meta})
@@ -256,12 +258,13 @@ func (h *Host) register(ctx context.Context, s State, name string) error {
 	return nil
 }
 
-// checkPath is the path consumers may probe an instance on: its HTTP
-// check's, when the check targets the instance's own address and port.
-func checkPath(svc Service) (string, bool) {
+// instanceCheckPath is the path consumers may probe an instance on: its
+// HTTP check's, when the check targets the instance's own address and port
+// and the path is one a probe takes (probePath); else "".
+func instanceCheckPath(svc Service) string {
 	u, err := url.Parse(svc.Check.HTTP)
 	if err != nil || u.Scheme != "http" || u.Host != net.JoinHostPort(svc.Address, strconv.Itoa(svc.Port)) {
-		return "", false
+		return ""
 	}
 	p := u.EscapedPath()
 	if u.RawQuery != "" {
@@ -270,11 +273,8 @@ func checkPath(svc Service) (string, bool) {
 	if p == "" {
 		p = "/"
 	}
-	return p, len(p) <= maxCheckPath
+	return probePath(p)
 }
-
-// maxCheckPath bounds the check path an instance carries to consumers.
-const maxCheckPath = 256
 
 // deregister removes this host's registrations from the interface. An
 // interface that was never opened holds none of this run's registrations,

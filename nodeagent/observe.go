@@ -22,7 +22,12 @@ type InterfaceObservation struct {
 	Expected, Registered int
 	Missing              []string // instance ids not read back
 	Failing              []string // app checks failing, "instance (kind): output"
-	Errors               uint64   // failed operations on this interface so far
+	// Probes are a consumer's probes of the endpoints this interface
+	// resolves; ProbeDetail, on a primary they failed, names the services
+	// and endpoints.
+	Probes      []schema.Probe
+	ProbeDetail string
+	Errors      uint64 // failed operations on this interface so far
 	// Detail says why the status is not passing. When Missing has ids it
 	// says how many of Expected, and the health report lists them after it.
 	Detail string
@@ -132,8 +137,29 @@ func (h *Host) Observe(ctx context.Context, s State, now time.Time) Observation 
 				o.Detail = fmt.Sprintf("resolves of %d of %d services differ from the fallback", differ, len(h.cfg.Consumes))
 			}
 		}
+		h.probe(ctx, s, answers, &obs)
 	}
 	return obs
+}
+
+// probe runs a round of consumer probes over what the primary and the
+// fallback resolved, and folds it into obs: each interface's probes, and a
+// primary whose endpoints refuse where the fallback's accept is critical.
+// Only while there is a fallback: with nothing to compare a probe could
+// blame no interface, and a fleet at rest is not probed at all.
+func (h *Host) probe(ctx context.Context, s State, answers map[string]map[string][]registries.Instance, obs *Observation) {
+	r := h.prober.round(ctx, s.Primary, s.Fallback, h.cfg.Consumes, answers[s.Primary], answers[s.Fallback])
+	for i := range obs.Interfaces {
+		switch o := &obs.Interfaces[i]; o.Name {
+		case s.Primary:
+			o.Probes = r.Primary
+			if len(r.Failing) > 0 {
+				o.Status, o.ProbeDetail = schema.HealthCritical, r.Detail
+			}
+		case s.Fallback:
+			o.Probes = r.Fallback
+		}
+	}
 }
 
 // diffIDs returns the ids of reference missing from candidate, and the ids

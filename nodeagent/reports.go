@@ -46,6 +46,9 @@ func healthOf(node string, o Observation) *schema.Health {
 	h := &schema.Health{NodeID: node, ObservedAt: o.At.UTC(), Checks: o.Checks}
 	for _, i := range o.Interfaces[:min(len(o.Interfaces), maxInterfaces)] {
 		var ls []listing
+		if i.ProbeDetail != "" {
+			ls = append(ls, listing{label: i.ProbeDetail})
+		}
 		if len(i.Failing) > 0 {
 			ls = append(ls, listing{fmt.Sprintf("app check failing (%d)", len(i.Failing)), i.Failing})
 		}
@@ -61,7 +64,7 @@ func healthOf(node string, o Observation) *schema.Health {
 			}
 		}
 		h.Interfaces = append(h.Interfaces, schema.InterfaceHealth{Name: i.Name, State: i.Phase, Status: i.Status,
-			Resolved: i.Registered, Failed: int(i.Errors), Detail: detailOf(ls...)})
+			Resolved: i.Registered, Failed: int(i.Errors), Detail: detailOf(ls...), Probes: i.Probes})
 	}
 	return h
 }

@@ -11,17 +11,21 @@ import (
 
 // demoCmd runs the demo migration (see package demo).
 func (c *CLI) demoCmd(ctx context.Context, args []string) error {
-	fs := c.flags("demo", "demo [-kafka 127.0.0.1:9092] [-zookeeper 127.0.0.1:2181] [-consul-bin .deps/bin/consul] [-fail]")
-	kafkaAddr := fs.String("kafka", "", "Kafka brokers, comma-separated (`make up` starts one); empty: an embedded broker")
-	zk := fs.String("zookeeper", "127.0.0.1:2181", "the fleet's ZooKeeper (`make up` starts one)")
-	consulBin := fs.String("consul-bin", ".deps/bin/consul", "the consul binary the demo starts its own Consul with (`make deps` builds it)")
+	fs := c.flags("demo", "demo [-kafka 127.0.0.1:9092] [-zookeeper 127.0.0.1:2181] [-consul-bin .deps/bin/consul] [-fail consul|app]")
+	kafkaAddr := fs.String("kafka", "", "Kafka brokers, comma-separated ('make up' starts one); empty: an embedded broker")
+	zk := fs.String("zookeeper", "127.0.0.1:2181", "the fleet's ZooKeeper ('make up' starts one)")
+	consulBin := fs.String("consul-bin", ".deps/bin/consul", "the consul binary the demo starts its own Consul with ('make deps' builds it)")
 	providers := fs.Int("providers", 4, "provider hosts")
 	consumers := fs.Int("consumers", 4, "consumer hosts")
-	fail := fs.Bool("fail", false, "the failure demo: kill Consul under the consumer wave; every touched node switches back")
+	fail := fs.String("fail", "", "the failure demo `consul|app`, after which every touched node switches back: consul dies under the\n"+
+		"consumer wave, or the provider canary's app fails its health check after activate (its calls still work); empty: none")
 	every := fs.Duration("call-every", 20*time.Millisecond, "each consumer app calls a provider this often")
 	level := fs.String("log-level", "error", "component logs on stderr: debug, info, warn or error")
 	if err := c.parse(fs, args); err != nil || helpAsked(fs, args) {
 		return err
+	}
+	if err := demo.Failure(*fail).Validate(); err != nil {
+		return fmt.Errorf("%w: -fail: %w", ErrUsage, err)
 	}
 	if *providers < 1 || *consumers < 1 {
 		return fmt.Errorf("%w: -providers and -consumers must be at least 1", ErrUsage)
@@ -35,5 +39,5 @@ func (c *CLI) demoCmd(ctx context.Context, args []string) error {
 		brokers = strings.Split(*kafkaAddr, ",")
 	}
 	return demo.Run(ctx, demo.Options{Kafka: brokers, ZooKeeper: *zk, ConsulBin: *consulBin,
-		Providers: *providers, Consumers: *consumers, Fail: *fail, CallEvery: *every, Log: log}, c.Stdout)
+		Providers: *providers, Consumers: *consumers, Fail: demo.Failure(*fail), CallEvery: *every, Log: log}, c.Stdout)
 }

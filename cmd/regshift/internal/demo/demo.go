@@ -1,7 +1,8 @@
 // Package demo is `regshift demo`: it migrates a small live fleet from
 // ZooKeeper to Consul in place while its apps call each other, and reports
-// what happened — or, with Fail, makes Consul die under the consumer wave
-// and shows the coordinator switch every touched node back.
+// what happened — or, with Fail, breaks something on the way (Consul dies
+// under the consumer wave, or the provider canary's app fails its health
+// check) and shows the coordinator switch every touched node back.
 package demo
 
 import (
@@ -38,9 +39,33 @@ type Options struct {
 	ConsulBin string   // the consul binary the demo starts its own Consul with
 	Providers int
 	Consumers int
-	Fail      bool          // kill Consul under the consumer wave
+	Fail      Failure       // what the failure demo breaks; FailNone: nothing
 	CallEvery time.Duration // each consumer's call period
 	Log       *slog.Logger  // component logs (quiet by default)
+}
+
+// Failure is what the failure demo breaks.
+type Failure string
+
+const (
+	FailNone   Failure = ""       // nothing: the migration finalizes
+	FailConsul Failure = "consul" // the demo's Consul is killed under the consumer wave
+	FailApp    Failure = "app"    // the provider canary's app fails its health check after activate
+)
+
+// Failures are the failure demos there are.
+var Failures = []Failure{FailConsul, FailApp}
+
+// Validate refuses a Failure that is none of Failures nor FailNone.
+func (f Failure) Validate() error {
+	if f == FailNone || slices.Contains(Failures, f) {
+		return nil
+	}
+	names := make([]string, len(Failures))
+	for i, v := range Failures {
+		names[i] = string(v)
+	}
+	return fmt.Errorf("%q is no failure demo: want %s, or empty for none", string(f), strings.Join(names, " or "))
 }
 
 // world is everything the demo started, to stop at the end.
@@ -53,6 +78,7 @@ type world struct {
 	service   string
 	consul    *exec.Cmd
 	consulAPI string
+	apps      map[string]*provider // by provider node
 	stops     []func()
 }
 
@@ -68,6 +94,9 @@ func (w *world) say(format string, args ...any) {
 
 // Run runs the demo and writes its story and report to out.
 func Run(ctx context.Context, o Options, out io.Writer) error {
+	if err := o.Fail.Validate(); err != nil {
+		return fmt.Errorf("demo: fail: %w", err)
+	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -78,7 +107,8 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	w := &world{o: o, out: out, dir: dir, prefix: "demo-" + stamp + ".", basePath: "/regshift-demo-" + stamp, service: "orders-" + stamp}
+	w := &world{o: o, out: out, dir: dir, prefix: "demo-" + stamp + ".", basePath: "/regshift-demo-" + stamp, service: "orders-" + stamp,
+		apps: map[string]*provider{}}
 	defer os.RemoveAll(dir)
 	defer w.stop()
 	w.say("regshift demo: %d provider and %d consumer hosts move from ZooKeeper to Consul while their apps call each other", o.Providers, o.Consumers)
@@ -132,10 +162,10 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	}
 	after := w.registrySnapshot(ctx)
 	w.report(final, phases, total, callers, ok, failed, before, after)
-	if o.Fail && final.Phase != schema.PhaseSwitchedBack {
-		return fmt.Errorf("the failure demo ended %s, not switched back", final.Phase)
+	if o.Fail != FailNone && final.Phase != schema.PhaseSwitchedBack {
+		return fmt.Errorf("the failure demo (%s) ended %s, not switched back", o.Fail, final.Phase)
 	}
-	if !o.Fail && final.Phase != schema.PhaseFinalized {
+	if o.Fail == FailNone && final.Phase != schema.PhaseFinalized {
 		return fmt.Errorf("the rollout ended %s, not finalized", final.Phase)
 	}
 	return nil
@@ -149,7 +179,7 @@ func header(rollout, by string) schema.RequestHeader {
 }
 
 // startConsul runs a Consul dev agent of the demo's own on free ports, so
-// the failure demo can kill it without touching anything else.
+// the Consul failure demo can kill it without touching anything else.
 func (w *world) startConsul(ctx context.Context) error {
 	ports := make([]string, 4)
 	for i := range ports {
@@ -188,7 +218,7 @@ func (w *world) startConsul(ctx context.Context) error {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	w.say("Consul %s up (the demo's own: the failure demo kills it)", w.consulAPI)
+	w.say("Consul %s up (the demo's own: -fail consul kills it)", w.consulAPI)
 	return nil
 }
 

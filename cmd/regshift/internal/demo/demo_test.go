@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regshift/regshift/coordinator"
 	"github.com/regshift/regshift/itest/servers"
+	"github.com/regshift/regshift/schema"
 )
 
 func consulBin(t *testing.T) string {
@@ -30,18 +32,28 @@ func consulBin(t *testing.T) string {
 	return bin
 }
 
-// TestDemo runs the demo on the real servers — the migration, the failure
-// demo, and the migration on the embedded Kafka — and checks what the report says: the outcome, and that no
-// app call failed.
+// TestDemo runs the demo on the real servers — the migration, both failure
+// demos, and the migration on the embedded Kafka — and checks what the
+// report says: the outcome, what caught a failure, and that no app call
+// failed.
 func TestDemo(t *testing.T) {
 	for _, tc := range []struct {
-		name           string
-		fail, embedded bool
-	}{{"migration", false, false}, {"failure", true, false}, {"migration-embedded-kafka", false, true}} {
-		fail := tc.fail
+		name     string
+		fail     Failure
+		embedded bool
+		want     []string // besides no failed call
+	}{
+		{"migration", FailNone, false, []string{"ended finalized"}},
+		{"failure", FailConsul, false, []string{"ended switched-back", "caught by: "}},
+		// The canary provider's app says it is not ready: its agent
+		// withdraws it, the coordinator switches back, and the calls it
+		// still gets work.
+		{"failure-app", FailApp, false, []string{"ended switched-back", "app check failing"}},
+		{"migration-embedded-kafka", FailNone, true, []string{"ended finalized"}},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := Options{ZooKeeper: servers.RequireZooKeeper(t)[0], ConsulBin: consulBin(t),
-				Providers: 2, Consumers: 2, Fail: fail, CallEvery: 50 * time.Millisecond}
+				Providers: 2, Consumers: 2, Fail: tc.fail, CallEvery: 50 * time.Millisecond}
 			if !tc.embedded {
 				o.Kafka = servers.RequireKafka(t)
 			}
@@ -53,15 +65,59 @@ func TestDemo(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := "ended finalized"
-			if fail {
-				want = "ended switched-back"
-			}
-			if !strings.Contains(out.String(), want) {
-				t.Fatalf("report lacks %q", want)
+			for _, want := range tc.want {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("report lacks %q", want)
+				}
 			}
 			if !strings.Contains(out.String(), " 0 failed (") {
-				t.Fatal("app calls failed during the migration")
+				t.Error("app calls failed during the migration")
+			}
+		})
+	}
+}
+
+// TestRunRefusesAnUnknownFailure: a bad Fail is refused before anything
+// starts, naming the field and the failures there are.
+func TestRunRefusesAnUnknownFailure(t *testing.T) {
+	var out bytes.Buffer
+	err := Run(context.Background(), Options{Fail: "zookeeper"}, &out)
+	if err == nil {
+		t.Fatal("Run accepted Fail \"zookeeper\"")
+	}
+	for _, want := range []string{"fail", `"zookeeper"`, "consul or app"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if out.Len() > 0 {
+		t.Errorf("Run started anyway:\n%s", out.String())
+	}
+}
+
+// TestNodeReason: the report's "caught by" reason of each node of a
+// switch-back is what the decision's Detail says of it, up to the next
+// node's; failing that, the node's health.
+func TestNodeReason(t *testing.T) {
+	app := "critical (app check failing (1): p1 (http): GET http://127.0.0.1:1/health: 503 Service Unavailable; orders: 1 missing: p1)"
+	two := coordinator.Decision{Nodes: []string{"p1", "c1"}, Detail: "wave 3: failure-budget failed. p1: " + app + "; c1: activate failed: registry-unavailable"}
+	critical := &coordinator.Node{Health: schema.HealthCritical, HealthDetail: "consul ping: unavailable"}
+	for _, tc := range []struct {
+		name string
+		d    coordinator.Decision
+		id   string
+		n    *coordinator.Node
+		want string
+	}{
+		{"the first of two, whose reason holds a ;", two, "p1", nil, app},
+		{"the last", two, "c1", nil, "activate failed: registry-unavailable"},
+		{"not in the detail: the node's health", coordinator.Decision{Nodes: []string{"p1"}, Detail: "wave 1: failed"}, "p1", critical,
+			"critical (consul ping: unavailable)"},
+		{"nothing else: the detail", coordinator.Decision{Nodes: []string{"p1"}, Detail: "wave 1: failed"}, "p1", &coordinator.Node{}, "wave 1: failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := nodeReason(tc.d, tc.id, tc.n); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
 			}
 		})
 	}

@@ -13,11 +13,13 @@ import (
 	"github.com/regshift/regshift/nodeagent/client"
 )
 
-// provider is a demo app on a provider host: it answers HTTP with its name.
+// provider is a demo app on a provider host: it answers HTTP with its name
+// on /, and whether it is ready on /health (its agent's check).
 type provider struct {
-	name string
-	port int
-	srv  *http.Server
+	name      string
+	port      int
+	srv       *http.Server
+	unhealthy atomic.Bool // /health answers 503
 }
 
 func startProvider(name string) (*provider, error) {
@@ -26,12 +28,28 @@ func startProvider(name string) (*provider, error) {
 		return nil, err
 	}
 	p := &provider{name: name, port: l.Addr().(*net.TCPAddr).Port}
-	p.srv = &http.Server{ReadHeaderTimeout: time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintf(w, "hello from %s", name)
-	})}
+	})
+	mux.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) {
+		if p.unhealthy.Load() {
+			http.Error(w, "DOWN", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprint(w, "UP")
+	})
+	p.srv = &http.Server{ReadHeaderTimeout: time.Second, Handler: mux}
 	go func() { _ = p.srv.Serve(l) }()
 	return p, nil
 }
+
+// healthURL is the app's health endpoint, for its agent's check.
+func (p *provider) healthURL() string { return fmt.Sprintf("http://127.0.0.1:%d/health", p.port) }
+
+// failHealth makes /health answer 503 from now on while / keeps answering:
+// the app says it is not ready, and the calls it gets still work.
+func (p *provider) failHealth() { p.unhealthy.Store(true) }
 
 func (p *provider) stop() { _ = p.srv.Close() }
 

@@ -3,9 +3,11 @@ package demo
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -112,8 +114,9 @@ func (w *world) startFleet(ctx context.Context, keysDir string) ([]*caller, map[
 				return nil, err
 			}
 			w.stops = append(w.stops, app.stop)
+			w.apps[node] = app
 			cfg.Services = []nodeagent.Service{{Name: w.service, ID: node, Address: "127.0.0.1", Port: app.port,
-				Check: nodeagent.Check{Interval: 10 * time.Second, Timeout: 2 * time.Second}}}
+				Check: nodeagent.Check{HTTP: app.healthURL(), Interval: time.Second, Timeout: 500 * time.Millisecond}}}
 		} else {
 			cfg.Consumes = []string{w.service}
 		}
@@ -214,11 +217,11 @@ type phase struct {
 }
 
 // watch follows the rollout through the API, printing each step, until it
-// ends; with Fail it kills Consul once the consumer wave started.
+// ends; with Fail it breaks what Fail names once (see injectFailure).
 func (w *world) watch(ctx context.Context, api, id string) (coordinator.Rollout, []phase, error) {
 	var phases []phase
 	seen := 0
-	killed := false
+	broken := false
 	lastWave := -1
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
@@ -257,10 +260,8 @@ func (w *world) watch(ctx context.Context, api, id string) (coordinator.Rollout,
 				}
 				w.say("wave %d/%d: %s %s", r.Wave+1, len(r.Waves), r.Waves[r.Wave].Role, strings.Join(ids, " "))
 			}
-			if w.o.Fail && !killed && r.Phase == schema.PhaseRolling && r.Waves[r.Wave].Role == schema.RoleConsumer {
-				w.killConsul()
-				killed = true
-				w.say("FAILURE DEMO: Consul killed under the consumer wave")
+			if !broken {
+				broken = w.injectFailure(&r)
 			}
 			if r.Phase.Ended() {
 				phases[len(phases)-1].end = now
@@ -276,6 +277,33 @@ func (w *world) watch(ctx context.Context, api, id string) (coordinator.Rollout,
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// injectFailure breaks what Options.Fail names once its moment has come, and
+// reports whether it did: Consul once the consumer wave started; the
+// provider canary's app once its node is active on the new interface.
+func (w *world) injectFailure(r *coordinator.Rollout) bool {
+	if r.Phase != schema.PhaseRolling {
+		return false
+	}
+	switch w.o.Fail {
+	case FailConsul:
+		if r.Waves[r.Wave].Role != schema.RoleConsumer {
+			return false
+		}
+		w.killConsul()
+		w.say("FAILURE DEMO: Consul killed under the consumer wave")
+		return true
+	case FailApp:
+		for _, n := range r.WaveNodes(0) {
+			if app := w.apps[n.ID]; app != nil && n.Reached == schema.ReachedActive {
+				app.failHealth()
+				w.say("FAILURE DEMO: %s's app fails its health check after activate (/health answers 503, its calls still work)", n.ID)
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func getRollout(api, id string) (coordinator.Rollout, error) {
@@ -307,8 +335,8 @@ func (w *world) report(r coordinator.Rollout, phases []phase, total time.Duratio
 		states[k] = append(states[k], n.ID)
 	}
 	fmt.Fprintln(w.out, "nodes per state:")
-	for k, ids := range states {
-		fmt.Fprintf(w.out, "  %-15s %d  %s\n", k, len(ids), strings.Join(ids, " "))
+	for _, k := range slices.Sorted(maps.Keys(states)) {
+		fmt.Fprintf(w.out, "  %-15s %d  %s\n", k, len(states[k]), strings.Join(states[k], " "))
 	}
 	fmt.Fprintf(w.out, "calls: %d made, %d failed", ok+failed, failed)
 	if ok+failed > 0 {
@@ -318,7 +346,11 @@ func (w *world) report(r coordinator.Rollout, phases []phase, total time.Duratio
 	for _, c := range callers {
 		c.viaMu.Lock()
 		last, _ := c.lastErr.Load().(string)
-		fmt.Fprintf(w.out, "  %-12s ok %5d  failed %3d  resolved via %v %s\n", c.node, c.ok.Load(), c.failed.Load(), c.via, last)
+		var via []string
+		for _, name := range slices.Sorted(maps.Keys(c.via)) {
+			via = append(via, fmt.Sprintf("%s %d", name, c.via[name]))
+		}
+		fmt.Fprintf(w.out, "  %-12s ok %5d  failed %3d  resolved via %s %s\n", c.node, c.ok.Load(), c.failed.Load(), strings.Join(via, ", "), last)
 		c.viaMu.Unlock()
 	}
 	fmt.Fprintf(w.out, "registries (%s):\n", w.service)
@@ -326,10 +358,45 @@ func (w *world) report(r coordinator.Rollout, phases []phase, total time.Duratio
 		fmt.Fprintf(w.out, "  %-9s before: %s\n            after:  %s\n", reg, strings.Join(before[reg], " "), strings.Join(after[reg], " "))
 	}
 	for _, d := range r.Decisions {
-		if d.Decision == schema.DecisionSwitchBack {
-			fmt.Fprintf(w.out, "switch-back decided on %s: observed %v, threshold %v, nodes %v — %s\n", d.Check, deref(d.Observed), deref(d.Threshold), d.Nodes, d.Detail)
+		if d.Decision != schema.DecisionSwitchBack {
+			continue
+		}
+		fmt.Fprintf(w.out, "switch-back decided on %s: observed %v, threshold %v, nodes %s — %s\n", d.Check, deref(d.Observed), deref(d.Threshold),
+			orDash(strings.Join(d.Nodes, " ")), d.Detail)
+		if len(d.Nodes) == 0 {
+			fmt.Fprintf(w.out, "caught by: %s: %s\n", d.Check, d.Detail)
+		}
+		for _, id := range d.Nodes {
+			fmt.Fprintf(w.out, "caught by: %s on %s: %s\n", d.Check, id, nodeReason(d, id, r.Node(id)))
 		}
 	}
+}
+
+// nodeReason is why the gate judged node id in decision d: what d's Detail
+// says of it — the coordinator lists "<id>: <reason>" per node, in d.Nodes'
+// order, after the gate's own words — or else the node's health as the
+// rollout ended, or else the whole Detail.
+func nodeReason(d coordinator.Decision, id string, n *coordinator.Node) string {
+	if i := strings.Index(d.Detail, id+": "); i >= 0 {
+		reason := d.Detail[i+len(id)+2:]
+		if k := slices.Index(d.Nodes, id); k+1 < len(d.Nodes) {
+			if j := strings.Index(reason, "; "+d.Nodes[k+1]+": "); j >= 0 {
+				reason = reason[:j]
+			}
+		}
+		return reason
+	}
+	if n != nil && n.HealthDetail != "" {
+		return fmt.Sprintf("%s (%s)", n.Health, n.HealthDetail)
+	}
+	return d.Detail
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func deref(f *float64) any {
