@@ -64,7 +64,9 @@ type probeRound struct {
 	Failing []string
 	// Detail, when Failing is not empty, says so for the primary
 	// interface's health detail, naming each failing service and its
-	// unreachable endpoints, within schema.MaxDetail.
+	// unreachable endpoints, within schema.MaxDetail: "consumer probe:
+	// orders: 2 of 2 endpoints refuse here, 2 of 2 accept through
+	// zookeeper: 127.0.0.1:1 orders-p1, 127.0.0.1:2 orders-p2".
 	Detail string
 }
 
@@ -491,12 +493,15 @@ func failingDetail(fallbackName string, failures []probeFailure) string {
 		if f.rejected {
 			verb = "fail"
 		}
-		head := fmt.Sprintf("%s: %d of %d endpoints resolved here %s", f.service, len(f.unreachable), f.probed, verb)
-		tail := fmt.Sprintf("; through %s %d of %d accept", fallbackName, f.fbAccepted, f.fbProbed)
-		if list := share - len(head) - len(tail) - len(" (); "); list >= len("… and 64 more") {
-			head += " (" + schema.List(f.unreachable, list) + ")"
+		// The counts first and the endpoints last: a reason cut short (the
+		// coordinator keeps 160 characters of a node's) still says what
+		// failed, where, and against what.
+		head := fmt.Sprintf("%s: %d of %d endpoints %s here, %d of %d accept through %s", f.service, len(f.unreachable), f.probed, verb,
+			f.fbAccepted, f.fbProbed, fallbackName)
+		if list := share - len(head) - len(": ; "); list >= len("… and 64 more") {
+			head += ": " + schema.List(f.unreachable, list)
 		}
-		return head + tail
+		return head
 	}
 	return prefix + schema.ListFunc(len(failures), part, "; ", room)
 }

@@ -127,7 +127,7 @@ func TestProbeWrongAddressesFailAfterFailures(t *testing.T) {
 		if !slices.Equal(r.Failing, []string{"orders"}) {
 			t.Fatalf("round 3: failing %v, want [orders]", r.Failing)
 		}
-		want := fmt.Sprintf("consumer probe: orders: 2 of 2 endpoints resolved here refuse (%s orders-p1, %s orders-p2); through zookeeper 2 of 2 accept", p1, p2)
+		want := fmt.Sprintf("consumer probe: orders: 2 of 2 endpoints refuse here, 2 of 2 accept through zookeeper: %s orders-p1, %s orders-p2", p1, p2)
 		if r.Detail != want {
 			t.Fatalf("round 3: detail\n%q, want\n%q", r.Detail, want)
 		}

@@ -25,8 +25,10 @@ const packageCheckTTL = 5 * time.Second
 
 // TestConsumerProbeCatchesWrongAddresses: Consul returns the providers with
 // a wrong port — a registration bug at the registry, not in regshift: same
-// ids, same passing checks, so parity (instance ids) stays 1.0 — and only
-// the consumer canary's probes can tell. They connect to what Consul
+// ids, same passing checks, so a consumer's own parity (instance ids) stays
+// 1.0. The coordinator's parity gate compares endpoints and would catch it
+// too; it is off here (min_parity 0), so only the consumer canary's probes
+// can tell. They connect to what Consul
 // resolves (refused) and to what ZooKeeper resolves (accepted); the canary
 // turns critical on consul, the gate fails and every touched node goes back
 // to ZooKeeper, the decision naming the canary, the service and the wrong
