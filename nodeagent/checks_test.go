@@ -18,18 +18,6 @@ import (
 	"github.com/regshift/regshift/schema"
 )
 
-// closedPort is a 127.0.0.1 address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
-}
-
 func TestRunCheck(t *testing.T) {
 	var code atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -67,7 +55,7 @@ func TestRunCheck(t *testing.T) {
 	if err := runCheck(ctx, client, Check{TCP: srv.Listener.Addr().String(), Timeout: time.Second}); err != nil || host != "127.0.0.1" {
 		t.Errorf("tcp to a listener: %v", err)
 	}
-	closed := closedPort(t)
+	closed := refuser(t)
 	if err := runCheck(ctx, client, Check{TCP: closed, Timeout: time.Second}); err == nil || !strings.Contains(err.Error(), closed) {
 		t.Errorf("tcp to a closed port: %v", err)
 	}

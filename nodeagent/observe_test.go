@@ -95,7 +95,7 @@ func TestObserveProbes(t *testing.T) {
 		}
 	}()
 	good := l.Addr().(*net.TCPAddr).Port
-	wrong := closedPort(t)
+	wrong := refuser(t)
 	fleet := &fakeFleet{}
 	cfg := testConfig(t, RoleConsumer)
 	cfg.Probe.Failures = 2

@@ -29,7 +29,7 @@ func probeNoLeaks(t *testing.T) {
 
 // acceptor listens on 127.0.0.1 and accepts (and closes) every connection
 // until the test ends; it returns its address.
-func acceptor(t *testing.T) string {
+func acceptor(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

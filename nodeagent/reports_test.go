@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regshift/regshift/events"
 	"github.com/regshift/regshift/nodeagent/agentapi"
 	"github.com/regshift/regshift/schema"
 )
@@ -102,4 +103,41 @@ func TestHelloEncodes(t *testing.T) {
 	if len(h.Interfaces) != 1 || h.Interfaces[0].Name != cfg.Start.Name || h.Interfaces[0].Kind != cfg.Start.Type {
 		t.Fatalf("hello's interfaces: %+v", h.Interfaces)
 	}
+}
+
+// TestLargestHealthFitsARecord: the largest health report an agent builds
+// — every app check and probe list full, every text at its bound in
+// three-byte characters — encodes within its schema and below the events
+// topic's record limit. Probes sit only on the primary and the fallback.
+func TestLargestHealthFitsARecord(t *testing.T) {
+	long := strings.Repeat("€", schema.MaxDetail+10)
+	c := newChecks(nil, time.Now())
+	for i := range 2 * schema.MaxHealthChecks {
+		id := fmt.Sprintf("%03d%s", i, strings.Repeat("i", 125)) // idRE: 128 at most
+		c.m[id] = &appCheck{svc: Service{Name: strings.Repeat("s", 128), ID: id, Check: Check{HTTP: "http://127.0.0.1:1/", FailuresBeforeCritical: 1}},
+			status: schema.HealthPassing, since: time.Now()}
+		c.record(id, fmt.Errorf("%s", long), time.Now())
+	}
+	var probes []schema.Probe
+	for i := range schema.MaxHealthProbes {
+		probes = append(probes, schema.Probe{Service: fmt.Sprintf("%03d%s", i, strings.Repeat("s", 125)), Probed: schema.MaxProbed,
+			Detail: schema.Truncate(long, schema.MaxDetail)})
+	}
+	o := Observation{At: time.Now(), Checks: c.report(), ChecksFailing: len(c.failing())}
+	for i := range maxInterfaces + 2 {
+		in := InterfaceObservation{Name: fmt.Sprintf("iface-%d", i), Phase: schema.StateActive, Status: schema.HealthCritical,
+			Detail: long, Failing: c.failing()}
+		if i < 2 {
+			in.Probes, in.ProbeDetail, in.Primary = probes, long, i == 0
+		}
+		o.Interfaces = append(o.Interfaces, in)
+	}
+	body, err := schema.Encode(healthOf("node-1", o))
+	if err != nil {
+		t.Fatalf("the largest report does not encode: %v", err)
+	}
+	if len(body) >= events.DefaultMaxMessageBytes {
+		t.Fatalf("the largest report is %d bytes, the record limit %d", len(body), events.DefaultMaxMessageBytes)
+	}
+	t.Logf("largest health report: %d bytes (record limit %d)", len(body), events.DefaultMaxMessageBytes)
 }
