@@ -25,7 +25,8 @@ type appCheck struct {
 	svc    Service
 	status schema.HealthStatus // passing until FailuresBeforeCritical results fail in a row
 	since  time.Time
-	detail string // the last failure's output; kept while critical
+	at     time.Time // since, on this host's own clock: what primaryChanged compares with
+	detail string    // the last failure's output; kept while critical
 	fails  int    // failed results in a row
 	passes int    // passed results in a row
 }
@@ -70,14 +71,14 @@ func (c *checks) record(id string, err error, now time.Time) (changed bool) {
 			ac.detail = schema.Truncate(err.Error(), schema.MaxDetail)
 		}
 		if ac.status == schema.HealthPassing && ac.fails >= ac.svc.Check.FailuresBeforeCritical {
-			ac.status, ac.since, ac.detail = schema.HealthCritical, now, schema.Truncate(err.Error(), schema.MaxDetail)
+			ac.status, ac.since, ac.at, ac.detail = schema.HealthCritical, now, time.Now(), schema.Truncate(err.Error(), schema.MaxDetail)
 			return true
 		}
 		return false
 	}
 	ac.passes, ac.fails = ac.passes+1, 0
 	if ac.status == schema.HealthCritical && ac.passes >= ac.svc.Check.SuccessBeforePassing {
-		ac.status, ac.since, ac.detail = schema.HealthPassing, now, ""
+		ac.status, ac.since, ac.at, ac.detail = schema.HealthPassing, now, time.Now(), ""
 		return true
 	}
 	return false
@@ -105,18 +106,39 @@ func (c *checks) report() []schema.AppCheck {
 	return out[:min(len(out), schema.MaxHealthChecks)]
 }
 
-// failing lists the critical checks as "instance (kind): output", sorted.
-func (c *checks) failing() []string {
+// failing lists the critical checks as "instance (kind): output", sorted:
+// those that turned critical at or after t, and those critical since
+// before it.
+func (c *checks) failing(t time.Time) (since, before []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []string
 	for id, ac := range c.m {
-		if ac.status == schema.HealthCritical {
-			out = append(out, fmt.Sprintf("%s (%s): %s", id, ac.svc.Check.Kind(), ac.detail))
+		if ac.status != schema.HealthCritical {
+			continue
+		}
+		line := fmt.Sprintf("%s (%s): %s", id, ac.svc.Check.Kind(), ac.detail)
+		if ac.at.Before(t) {
+			before = append(before, line)
+		} else {
+			since = append(since, line)
 		}
 	}
-	slices.Sort(out)
-	return out
+	slices.Sort(since)
+	slices.Sort(before)
+	return since, before
+}
+
+// critical counts the critical checks.
+func (c *checks) critical() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, ac := range c.m {
+		if ac.status == schema.HealthCritical {
+			n++
+		}
+	}
+	return n
 }
 
 // maxCheckRead is how much of an HTTP check's response is read for Body.

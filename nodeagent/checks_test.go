@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -96,8 +97,11 @@ func TestChecksThresholds(t *testing.T) {
 	if len(r) != 1 || r[0].Status != schema.HealthCritical || r[0].Kind != "http" || !r[0].Since.Equal(t0.Add(time.Minute)) || r[0].Detail != boom.Error() {
 		t.Fatalf("report %+v: only the checked service, critical since the second failure", r)
 	}
-	if f := c.failing(); len(f) != 1 || f[0] != "o-1 (http): "+boom.Error() {
-		t.Fatalf("failing %q", f)
+	if f, b := c.failing(time.Time{}); len(f) != 1 || f[0] != "o-1 (http): "+boom.Error() || len(b) != 0 || c.critical() != 1 {
+		t.Fatalf("failing %q, before %q", f, b)
+	}
+	if f, b := c.failing(time.Now().Add(time.Hour)); len(f) != 0 || len(b) != 1 {
+		t.Fatalf("critical before the time asked: failing %q, before %q", f, b)
 	}
 }
 
@@ -233,4 +237,53 @@ func atoiT(t *testing.T, s string) int {
 // memoryClient is a client of the fleet's registry at addr.
 func memoryClient(f *fakeFleet, addr string) registries.Registry {
 	return memory.New(f.store(addr), quiet())
+}
+
+// TestAppBrokenBeforeTheActivate: an app already failing its check when the
+// new interface becomes primary is no verdict on the interface — a warning
+// naming the check — while one that breaks after is critical.
+func TestAppBrokenBeforeTheActivate(t *testing.T) {
+	var failing atomic.Bool
+	failing.Store(true)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if failing.Load() {
+			http.Error(w, "db down", http.StatusServiceUnavailable)
+		}
+	}))
+	defer app.Close()
+	_, port, _ := net.SplitHostPort(app.Listener.Addr().String())
+	fleet := &fakeFleet{}
+	cfg := testConfig(t, RoleProvider)
+	cfg.Services[0].Port = atoiT(t, port)
+	cfg.Services[0].Check = Check{HTTP: app.URL + "/health", Interval: time.Second, Timeout: 500 * time.Millisecond, FailuresBeforeCritical: 1, SuccessBeforePassing: 1}
+	h := NewHost(cfg, fleet.opener, NewHub(), nil, quiet())
+	ctx := context.Background()
+	check := func() {
+		t.Helper()
+		if h.checks.record(cfg.Services[0].ID, runCheck(ctx, checkClient(), cfg.Services[0].Check), time.Now()) {
+			s, _ := NewState(cfg.Node, cfg.Role, cfg.Start.Name)
+			h.setHealth(ctx, s, cfg.Services[0], !failing.Load(), "")
+		}
+	}
+	check() // broken before any rollout
+	s := activated(t, ctx, h, cfg)
+	consul := func() InterfaceObservation {
+		o := h.Observe(ctx, s, time.Now())
+		i := slices.IndexFunc(o.Interfaces, func(i InterfaceObservation) bool { return i.Name == "consul" })
+		return o.Interfaces[i]
+	}
+	if c := consul(); c.Status != schema.HealthWarning || len(c.FailingBefore) != 1 || len(c.Failing) != 0 {
+		t.Fatalf("broken before the activate: %+v, want a warning", c)
+	}
+	rep := healthOf(cfg.Node, h.Observe(ctx, s, time.Now()))
+	if d := rep.Interfaces[0].Detail + rep.Interfaces[1].Detail; !strings.Contains(d, "app check failing since before the activate (1): orders-node-1 (http)") {
+		t.Fatalf("detail %q", d)
+	}
+	failing.Store(false)
+	check()
+	failing.Store(true)
+	check() // broken again, now after the activate
+	if c := consul(); c.Status != schema.HealthCritical || len(c.Failing) != 1 {
+		t.Fatalf("broken after the activate: %+v, want critical", c)
+	}
 }

@@ -57,6 +57,19 @@ type Host struct {
 	mu      sync.Mutex
 	clients map[string]registries.Registry
 	errors  map[string]uint64 // failed operations per interface
+	// primary is the interface the last SetResolveOrder made primary, and
+	// primarySince when this run saw it become so (zero: not seen change,
+	// e.g. restored at start).
+	primary      string
+	primarySince time.Time
+}
+
+// primaryChanged is when this run saw the primary interface change; zero
+// when it has not.
+func (h *Host) primaryChanged() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.primarySince
 }
 
 // NewHost returns a Host for cfg that publishes resolves to hub. It fetches
@@ -310,6 +323,12 @@ func (h *Host) deregister(ctx context.Context, s State, name string) error {
 }
 
 func (h *Host) route(ctx context.Context, s State, e SetResolveOrder) error {
+	h.mu.Lock()
+	if h.primary != "" && h.primary != e.Primary {
+		h.primarySince = time.Now() // a change this run saw; the first route after a start is none
+	}
+	h.primary = e.Primary
+	h.mu.Unlock()
 	if !h.cfg.Role.Resolves() {
 		return nil
 	}

@@ -22,6 +22,7 @@ type InterfaceObservation struct {
 	Expected, Registered int
 	Missing              []string // instance ids not read back
 	Failing              []string // app checks failing, "instance (kind): output"
+	FailingBefore        []string // those failing since before the primary changed
 	// Probes are a consumer's probes of the endpoints this interface
 	// resolves; ProbeDetail, on a primary they failed, names the services
 	// and endpoints.
@@ -57,7 +58,7 @@ type Observation struct {
 // answers, this host's registrations, and for consumed services whether the
 // primary and the fallback resolve the same instance set.
 func (h *Host) Observe(ctx context.Context, s State, now time.Time) Observation {
-	obs := Observation{At: now, LastCommand: s.LastCommand, Checks: h.checks.report(), ChecksFailing: len(h.checks.failing())}
+	obs := Observation{At: now, LastCommand: s.LastCommand, Checks: h.checks.report(), ChecksFailing: h.checks.critical()}
 	answers := map[string]map[string][]registries.Instance{} // iface -> service -> set
 	add := func(o InterfaceObservation) {
 		o.Errors = h.errorsOf(o.Name)
@@ -104,9 +105,18 @@ func (h *Host) Observe(ctx context.Context, s State, now time.Time) Observation 
 				o.Status, o.Detail = schema.HealthCritical, fmt.Sprintf("registrations missing: %d of %d", len(o.Missing), o.Expected)
 			}
 			// The app does not work: no interface it is offered through
-			// works for its consumers, the new one least of all.
-			if failing := h.checks.failing(); len(failing) > 0 {
-				o.Status, o.Failing = schema.HealthCritical, failing
+			// works for its consumers. An app that broke since the
+			// primary changed (the activate, as this run saw it) is the
+			// node's failure; one broken since before is no verdict on
+			// the interface: a warning, named the same.
+			since, before := h.checks.failing(h.primaryChanged())
+			switch {
+			case len(since) > 0:
+				o.Status, o.Failing, o.FailingBefore = schema.HealthCritical, since, before
+			case len(before) > 0 && o.Status == schema.HealthPassing:
+				o.Status, o.FailingBefore = schema.HealthWarning, before
+			default:
+				o.FailingBefore = before
 			}
 		}
 		if h.cfg.Role.Resolves() && in.Phase == schema.StateActive {

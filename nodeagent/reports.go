@@ -63,6 +63,9 @@ func healthOf(node string, o Observation) *schema.Health {
 		if len(i.Failing) > 0 {
 			ls = append(ls, listing{fmt.Sprintf("app check failing (%d)", len(i.Failing)), i.Failing})
 		}
+		if len(i.FailingBefore) > 0 {
+			ls = append(ls, listing{fmt.Sprintf("app check failing since before the activate (%d)", len(i.FailingBefore)), i.FailingBefore})
+		}
 		ls = append(ls, listing{label: i.Detail, items: i.Missing})
 		if i.Primary {
 			for _, p := range o.Services {

@@ -123,10 +123,11 @@ func TestLargestHealthFitsARecord(t *testing.T) {
 		probes = append(probes, schema.Probe{Service: fmt.Sprintf("%03d%s", i, strings.Repeat("s", 125)), Probed: schema.MaxProbed,
 			Detail: schema.Truncate(long, schema.MaxDetail)})
 	}
-	o := Observation{At: time.Now(), Checks: c.report(), ChecksFailing: len(c.failing())}
+	failing, _ := c.failing(time.Time{})
+	o := Observation{At: time.Now(), Checks: c.report(), ChecksFailing: c.critical()}
 	for i := range maxInterfaces + 2 {
 		in := InterfaceObservation{Name: fmt.Sprintf("iface-%d", i), Phase: schema.StateActive, Status: schema.HealthCritical,
-			Detail: long, Failing: c.failing()}
+			Detail: long, Failing: failing, FailingBefore: failing}
 		if i < 2 {
 			in.Probes, in.ProbeDetail, in.Primary = probes, long, i == 0
 		}
