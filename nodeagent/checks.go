@@ -27,8 +27,8 @@ type appCheck struct {
 	since  time.Time
 	at     time.Time // since, on this host's own clock: what primaryChanged compares with
 	detail string    // the last failure's output; kept while critical
-	fails  int    // failed results in a row
-	passes int    // passed results in a row
+	fails  int       // failed results in a row
+	passes int       // passed results in a row
 }
 
 // checks holds the host's app checks. An instance starts passing: the
