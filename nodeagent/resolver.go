@@ -140,10 +140,30 @@ func Parity(candidate, reference []registries.Instance) float64 {
 	return float64(n) / float64(len(reference))
 }
 
+// endpoints is what the apps get of a set: one endpoint per instance id.
+// A registry can hold an instance twice for a while — the provider's own
+// registration, and the bridge's mirror of it from the old registry until
+// the bridge's next sync of that service notices the owner and deletes it
+// (Consul keeps both: an agent service and a catalog entry) — and the
+// owner's own registration wins.
 func endpoints(set []registries.Instance) []agentapi.Endpoint {
 	out := make([]agentapi.Endpoint, 0, len(set))
+	at := make(map[string]int, len(set))
 	for _, in := range set {
-		out = append(out, agentapi.Endpoint{ID: in.ID, Address: in.Address, Port: in.Port, Tags: in.Tags, Meta: in.Metadata})
+		e := agentapi.Endpoint{ID: in.ID, Address: in.Address, Port: in.Port, Tags: in.Tags, Meta: in.Metadata}
+		i, seen := at[in.ID]
+		switch {
+		case !seen:
+			at[in.ID] = len(out)
+			out = append(out, e)
+		case isMirror(out[i].Meta) && !isMirror(in.Metadata):
+			out[i] = e
+		}
 	}
 	return out
+}
+
+func isMirror(meta map[string]string) bool {
+	_, ok := meta[registries.MetaMirrored]
+	return ok
 }

@@ -28,6 +28,11 @@ type Instance struct {
 // rollout's plan.
 const MetaNode = "regshift-node"
 
+// MetaMirrored is the metadata key under which the coordinator's bridge
+// records, on each instance it copies into the new registry, the bridge's
+// name: a mirror, not the owner's own registration.
+const MetaMirrored = "regshift-mirrored"
+
 // MetaCheckPath is the metadata key under which a node agent records the
 // path of an instance's HTTP check when the check targets the instance's
 // own address and port: consumers probe the endpoint with a GET of it.

@@ -9,7 +9,7 @@ import (
 // Metadata keys of the marks a bridge puts on what it writes.
 const (
 	// MetaMirrored holds the name of the bridge that wrote the instance.
-	MetaMirrored = "regshift-mirrored"
+	MetaMirrored = registries.MetaMirrored
 	// MetaSource holds the name of the registry the instance came from.
 	MetaSource = "regshift-source"
 )

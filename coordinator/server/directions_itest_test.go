@@ -122,8 +122,17 @@ func migrate(t *testing.T, env *itest.Env, from, to registryEnd) {
 	old, neu := from.open(t, env), to.open(t, env)
 	awaitSet(t, old, svc, providers, true)
 
-	// The consumers resolve all along; every answer must hold both
-	// providers.
+	for _, c := range consumers {
+		itest.Eventually(t, 30*time.Second, c.Node+" resolves both providers", func() error {
+			res, err := c.Client(t).Resolve(context.Background(), svc)
+			if err != nil || len(res.Endpoints) != len(providers) {
+				return fmt.Errorf("%+v %v", res, err)
+			}
+			return nil
+		})
+	}
+	// From here on the consumers resolve all along; every answer must hold
+	// both providers.
 	var resolves, wrong atomic.Int64
 	var lastWrong atomic.Value
 	ctx, cancel := context.WithCancel(context.Background())
