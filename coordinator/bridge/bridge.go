@@ -41,6 +41,17 @@ type Target interface {
 // the new run, which then owns it.
 type Durable interface{ Durable() bool }
 
+// Forgetter is a Target that keeps what it registered alive and restores
+// it after the registry lost it (ZooKeeper's ephemeral nodes, restored on
+// a new session). Where an instance has one place per key, its owner
+// taking the key over (a provider registering itself in the new registry)
+// ends the mirror there; Forget then makes the client stop restoring it,
+// so a later session loss of the bridge's client does not take the key
+// back from its owner.
+type Forgetter interface {
+	Forget(service, id string)
+}
+
 // Bridge mirrors a Source into a Target; see the package doc.
 type Bridge struct {
 	src     Source
@@ -282,6 +293,7 @@ func (b *Bridge) syncService(ctx context.Context, service string, src []registri
 			}
 		}
 	}
+	b.forgetTakenOver(dst)
 	plan := Reconcile(b.cfg.Name, b.cfg.SourceName, src, dst, b.written)
 	b.writtenMu.Unlock()
 	if plan.Empty() {
@@ -289,6 +301,27 @@ func (b *Bridge) syncService(ctx context.Context, service string, src []registri
 	}
 	b.log.Debug("sync", "service", service, "put", len(plan.Put), "delete", len(plan.Delete))
 	return true, b.apply(ctx, plan)
+}
+
+// forgetTakenOver drops from what this run wrote the keys the target now
+// holds from someone else and no mirror of this bridge: their owner took
+// them over (see Forgetter). Called with writtenMu held.
+func (b *Bridge) forgetTakenOver(dst []registries.Instance) {
+	mine := map[registries.Key]bool{}
+	for _, in := range dst {
+		if MirroredBy(in, b.cfg.Name) {
+			mine[in.Key()] = true
+		}
+	}
+	f, forgets := b.dst.(Forgetter)
+	for _, in := range dst {
+		if _, wrote := b.written[in.Key()]; wrote && !mine[in.Key()] {
+			delete(b.written, in.Key())
+			if forgets {
+				f.Forget(in.Service, in.ID)
+			}
+		}
+	}
 }
 
 // apply writes a plan with up to Parallelism concurrent requests.

@@ -376,3 +376,42 @@ func TestBridgeConvergence(t *testing.T) {
 		return nil
 	})
 }
+
+// forgetting is a target that records what the bridge told it to forget.
+type forgetting struct {
+	*memory.Client
+	forgot chan registries.Key
+}
+
+func (f forgetting) Forget(service, id string) {
+	f.forgot <- registries.Key{Service: service, ID: id}
+}
+
+// TestBridgeForgetsWhatItsOwnerTookOver: where a registry has one place per
+// key (ZooKeeper), a provider registering itself replaces the bridge's
+// mirror. The bridge leaves the owner's registration alone and tells its
+// client to stop restoring the mirror, so a session loss of the bridge
+// cannot take the key back.
+func TestBridgeForgetsWhatItsOwnerTookOver(t *testing.T) {
+	zk, target := memory.NewStore(), memory.NewStore()
+	a := registrytest.Inst("orders", "a", 1)
+	a.Metadata[registries.MetaNode] = "p1"
+	register(t, memClient(t, zk), a)
+	cfg := bridge.DefaultConfig()
+	cfg.ResyncInterval = 50 * time.Millisecond
+	dst := forgetting{Client: memClient(t, target), forgot: make(chan registries.Key, 16)}
+	start(t, memClient(t, zk), dst, cfg)
+	view := memClient(t, target)
+	registrytest.ResolvesTo(t, view, "orders", mirrors(cfg.Name, cfg.SourceName, a))
+	owner := memClient(t, target)
+	register(t, owner, a) // the provider activates the new registry: same key, its own data
+	select {
+	case k := <-dst.forgot:
+		if k != a.Key() {
+			t.Fatalf("forgot %v, want %v", k, a.Key())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the bridge did not forget the key its owner took over")
+	}
+	registrytest.ResolvesTo(t, view, "orders", []registries.Instance{a})
+}

@@ -321,6 +321,13 @@ func (c *Client) ensureParents(service string) error {
 	return nil
 }
 
+// Forget stops keeping the instance service/id alive and restoring it,
+// without touching the registry: someone else (its owner) has taken the
+// key over (coordinator/bridge.Forgetter).
+func (c *Client) Forget(service, id string) {
+	c.owned.Delete(registries.Key{Service: service, ID: id})
+}
+
 // Deregister implements registries.Registry. It deletes the znode whoever
 // owns it.
 func (c *Client) Deregister(ctx context.Context, service, id string) error {
