@@ -7,11 +7,14 @@ import (
 	"time"
 
 	"github.com/regshift/regshift/cmd/regshift/internal/demo"
+	"github.com/regshift/regshift/registries"
 )
 
 // demoCmd runs the demo migration (see package demo).
 func (c *CLI) demoCmd(ctx context.Context, args []string) error {
-	fs := c.flags("demo", "demo [-kafka 127.0.0.1:9092] [-zookeeper 127.0.0.1:2181] [-consul-bin .deps/bin/consul] [-fail consul|app]")
+	fs := c.flags("demo", "demo [-from zookeeper] [-to consul] [-kafka 127.0.0.1:9092] [-zookeeper 127.0.0.1:2181] [-consul-bin .deps/bin/consul] [-fail consul|app]")
+	from := fs.String("from", string(registries.KindZooKeeper), "the registry `kind` the fleet starts on: "+kindList())
+	to := fs.String("to", string(registries.KindConsul), "the registry `kind` the fleet moves to: "+kindList())
 	kafkaAddr := fs.String("kafka", "", "Kafka brokers, comma-separated ('make up' starts one); empty: an embedded broker")
 	zk := fs.String("zookeeper", "127.0.0.1:2181", "the fleet's ZooKeeper ('make up' starts one)")
 	consulBin := fs.String("consul-bin", ".deps/bin/consul", "the consul binary the demo starts its own Consul with ('make deps' builds it)")
@@ -23,6 +26,9 @@ func (c *CLI) demoCmd(ctx context.Context, args []string) error {
 	level := fs.String("log-level", "error", "component logs on stderr: debug, info, warn or error")
 	if err := c.parse(fs, args); err != nil || helpAsked(fs, args) {
 		return err
+	}
+	if err := demo.CheckDirection(registries.Kind(*from), registries.Kind(*to)); err != nil {
+		return fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	if err := demo.Failure(*fail).Validate(); err != nil {
 		return fmt.Errorf("%w: -fail: %w", ErrUsage, err)
@@ -38,6 +44,15 @@ func (c *CLI) demoCmd(ctx context.Context, args []string) error {
 	if *kafkaAddr != "" {
 		brokers = strings.Split(*kafkaAddr, ",")
 	}
-	return demo.Run(ctx, demo.Options{Kafka: brokers, ZooKeeper: *zk, ConsulBin: *consulBin,
+	return demo.Run(ctx, demo.Options{Kafka: brokers, ZooKeeper: *zk, ConsulBin: *consulBin, From: registries.Kind(*from), To: registries.Kind(*to),
 		Providers: *providers, Consumers: *consumers, Fail: demo.Failure(*fail), CallEvery: *every, Log: log}, c.Stdout)
+}
+
+// kindList names the kinds the demo runs, "zookeeper or consul".
+func kindList() string {
+	names := make([]string, len(demo.Kinds))
+	for i, k := range demo.Kinds {
+		names[i] = string(k)
+	}
+	return strings.Join(names, " or ")
 }

@@ -25,10 +25,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/regshift/regshift/events"
-	"github.com/regshift/regshift/nodeagent/ifacepkg"
 	"github.com/regshift/regshift/registries"
-	"github.com/regshift/regshift/registries/consul"
-	"github.com/regshift/regshift/registries/zookeeper"
+	"github.com/regshift/regshift/registries/open"
 	"github.com/regshift/regshift/schema"
 )
 
@@ -36,7 +34,10 @@ import (
 type Options struct {
 	Kafka     []string // brokers; none: an embedded broker (franz-go's kfake) with a data dir
 	ZooKeeper string   // host:port of the fleet's ZooKeeper
-	ConsulBin string   // the consul binary the demo starts its own Consul with
+	// From and To are the kinds the fleet moves between (zookeeper and
+	// consul when empty; see Kinds and CheckDirection).
+	From, To  registries.Kind
+	ConsulBin string // the consul binary the demo starts its own Consul with
 	Providers int
 	Consumers int
 	Fail      Failure       // what the failure demo breaks; FailNone: nothing
@@ -111,20 +112,40 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		apps: map[string]*provider{}}
 	defer os.RemoveAll(dir)
 	defer w.stop()
-	w.say("regshift demo: %d provider and %d consumer hosts move from ZooKeeper to Consul while their apps call each other", o.Providers, o.Consumers)
+	if o.From == "" {
+		o.From = registries.KindZooKeeper
+	}
+	if o.To == "" {
+		o.To = registries.KindConsul
+	}
+	if err := CheckDirection(o.From, o.To); err != nil {
+		return err
+	}
+	if o.Fail == FailConsul && o.To != registries.KindConsul {
+		return fmt.Errorf("-fail consul kills the registry the fleet moves to: it needs -to consul, not %s", o.To)
+	}
+	w.o = o
+	w.say("regshift demo: %d provider and %d consumer hosts move from %s to %s while their apps call each other", o.Providers, o.Consumers, o.From, o.To)
 	if len(w.o.Kafka) == 0 {
 		if err := w.embeddedKafka(); err != nil {
 			return err
 		}
 	}
-	if err := w.startConsul(ctx); err != nil {
-		return err
+	if o.From == registries.KindConsul || o.To == registries.KindConsul {
+		if err := w.startConsul(ctx); err != nil {
+			return err
+		}
 	}
+	from, to := w.end(o.From), w.end(o.To)
 	keysDir, opKey, err := w.keys()
 	if err != nil {
 		return err
 	}
-	_, digest, err := w.consulPackage()
+	fromDigest, err := w.buildPackage(from)
+	if err != nil {
+		return err
+	}
+	toDigest, err := w.buildPackage(to)
 	if err != nil {
 		return err
 	}
@@ -132,17 +153,16 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	pkgURL := api + "/packages/consul.tgz"
-	callers, nodes, err := w.startFleet(ctx, keysDir)
+	callers, nodes, err := w.startFleet(ctx, keysDir, from)
 	if err != nil {
 		return err
 	}
 	before := w.registrySnapshot(ctx)
-	w.say("fleet up: %d agents registered in ZooKeeper (%s), apps calling %s through their agents", len(nodes), o.ZooKeeper+w.basePath, w.service)
+	w.say("fleet up: %d agents registered in %s (%s), apps calling %s through their agents", len(nodes), from.kind, from.address, w.service)
 	time.Sleep(2 * time.Second) // let the apps make calls on the old interface first: part of the story
 
 	rollout := "demo-" + stamp
-	plan := w.plan(pkgURL, digest, nodes)
+	plan := w.plan(from, to, api+"/packages/", fromDigest, toDigest, nodes)
 	if err := w.request(ctx, opKey, &schema.CreateRollout{RequestHeader: header(rollout, opKey.KeyID), Plan: plan}); err != nil {
 		return err
 	}
@@ -306,32 +326,6 @@ func writeKeyPair(dir, id string) (*events.Signer, error) {
 	return events.NewSigner(id, priv)
 }
 
-// consulPackage builds the Consul interface package into the folder the
-// coordinator serves.
-func (w *world) consulPackage() (url, digest string, err error) {
-	src := filepath.Join(w.dir, "pkgsrc")
-	if err := os.MkdirAll(src, 0o755); err != nil {
-		return "", "", err
-	}
-	mf := filepath.Join(src, ifacepkg.ManifestName)
-	manifest := fmt.Sprintf("apiVersion: %s\nkind: %s\ninterface: consul\ntype: consul\nversion: \"1.14\"\nsettings:\n  address: %q\n  options: {checkTTL: 3s}\n",
-		ifacepkg.APIVersion, ifacepkg.Kind, w.consulAPI)
-	if err := os.WriteFile(mf, []byte(manifest), 0o644); err != nil {
-		return "", "", err
-	}
-	pkg, digest, err := ifacepkg.Build(mf)
-	if err != nil {
-		return "", "", err
-	}
-	if err := os.MkdirAll(filepath.Join(w.dir, "packages"), 0o755); err != nil {
-		return "", "", err
-	}
-	if err := os.WriteFile(filepath.Join(w.dir, "packages", "consul.tgz"), pkg, 0o644); err != nil {
-		return "", "", err
-	}
-	return "", digest, nil // the URL needs the coordinator's address: set in startCoordinator
-}
-
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -341,20 +335,16 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// registrySnapshot lists the demo service's instances in both registries.
+// registrySnapshot lists the demo service's instances in both registries,
+// by kind.
 func (w *world) registrySnapshot(ctx context.Context) map[string][]string {
 	out := map[string][]string{}
-	zcfg := zookeeper.DefaultConfig(w.o.ZooKeeper)
-	zcfg.BasePath = w.basePath
-	ccfg := consul.DefaultConfig()
-	ccfg.Address, ccfg.DeregisterOnClose = w.consulAPI, false
-	for name, open := range map[string]func() (registries.Registry, error){
-		"zookeeper": func() (registries.Registry, error) { return zookeeper.New(zcfg, w.o.Log) },
-		"consul":    func() (registries.Registry, error) { return consul.New(ccfg, w.o.Log) },
-	} {
-		r, err := open()
+	for _, e := range []end{w.end(w.o.From), w.end(w.o.To)} {
+		settings := e.settings
+		settings.KeepOnClose = true
+		r, err := open.Open(e.kind, settings, w.o.Log)
 		if err != nil {
-			out[name] = []string{"(" + err.Error() + ")"}
+			out[e.name()] = []string{"(" + err.Error() + ")"}
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -362,17 +352,17 @@ func (w *world) registrySnapshot(ctx context.Context) map[string][]string {
 		cancel()
 		_ = r.Close()
 		if err != nil {
-			out[name] = []string{"(unreachable)"}
+			out[e.name()] = []string{"(unreachable)"}
 			continue
 		}
 		for _, in := range got {
 			mark := ""
-			if in.Metadata["regshift-mirrored"] != "" {
+			if in.Metadata[registries.MetaMirrored] != "" {
 				mark = " (mirror)"
 			}
-			out[name] = append(out[name], in.ID+mark)
+			out[e.name()] = append(out[e.name()], in.ID+mark)
 		}
-		slices.Sort(out[name])
+		slices.Sort(out[e.name()])
 	}
 	return out
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/regshift/regshift/coordinator"
 	"github.com/regshift/regshift/itest/servers"
+	"github.com/regshift/regshift/registries"
 	"github.com/regshift/regshift/schema"
 )
 
@@ -42,18 +43,22 @@ func TestDemo(t *testing.T) {
 		fail     Failure
 		embedded bool
 		want     []string // besides no failed call
+		from, to registries.Kind
 	}{
-		{"migration", FailNone, false, []string{"ended finalized"}},
-		{"failure", FailConsul, false, []string{"ended switched-back", "caught by: "}},
+		{"migration", FailNone, false, []string{"ended finalized"}, "", ""},
+		{"failure", FailConsul, false, []string{"ended switched-back", "caught by: "}, "", ""},
 		// The canary provider's app says it is not ready: its agent
 		// withdraws it, the coordinator switches back, and the calls it
 		// still gets work.
-		{"failure-app", FailApp, false, []string{"ended switched-back", "app check failing"}},
-		{"migration-embedded-kafka", FailNone, true, []string{"ended finalized"}},
+		{"failure-app", FailApp, false, []string{"ended switched-back", "app check failing"}, "", ""},
+		{"migration-embedded-kafka", FailNone, true, []string{"ended finalized"}, "", ""},
+		// The other way: a Consul fleet moves to ZooKeeper.
+		{"consul-to-zookeeper", FailNone, false, []string{"ended finalized", "move from consul to zookeeper", ", zookeeper "},
+			registries.KindConsul, registries.KindZooKeeper},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := Options{ZooKeeper: servers.RequireZooKeeper(t)[0], ConsulBin: consulBin(t),
-				Providers: 2, Consumers: 2, Fail: tc.fail, CallEvery: 50 * time.Millisecond}
+				Providers: 2, Consumers: 2, Fail: tc.fail, CallEvery: 50 * time.Millisecond, From: tc.from, To: tc.to}
 			if !tc.embedded {
 				o.Kafka = servers.RequireKafka(t)
 			}

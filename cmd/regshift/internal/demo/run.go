@@ -92,7 +92,7 @@ func waitHTTP(ctx context.Context, url string, ok func([]byte) bool) error {
 
 // startFleet starts an agent per host, a demo app on each provider and a
 // caller on each consumer.
-func (w *world) startFleet(ctx context.Context, keysDir string) ([]*caller, map[string]string, error) {
+func (w *world) startFleet(ctx context.Context, keysDir string, from end) ([]*caller, map[string]string, error) {
 	nodes := map[string]string{}
 	var callers []*caller
 	start := func(node string, role nodeagent.Role) (*client.Client, error) {
@@ -102,7 +102,7 @@ func (w *world) startFleet(ctx context.Context, keysDir string) ([]*caller, map[
 		}
 		cfg := nodeagent.DefaultConfig()
 		cfg.Node, cfg.Role, cfg.StateDir = node, role, filepath.Join(w.dir, "agents", node)
-		cfg.Start = nodeagent.StartInterface{Name: "zookeeper", Type: "zookeeper", Address: w.o.ZooKeeper, BasePath: w.basePath}
+		cfg.Start = from.start()
 		cfg.Kafka.Brokers, cfg.Kafka.TopicPrefix = w.o.Kafka, w.prefix
 		cfg.Trust.KeysDir = keysDir
 		cfg.Identity.SigningKey = filepath.Join(w.dir, "identity", node+events.PrivateKeyExt)
@@ -176,11 +176,14 @@ func waitResolve(ctx context.Context, c *client.Client, service string, n int) e
 
 // plan is the rollout: providers in a canary then the rest, consumers
 // likewise; automatic finalize.
-func (w *world) plan(url, digest string, nodes map[string]string) schema.Plan {
+func (w *world) plan(from, to end, packages, fromDigest, toDigest string, nodes map[string]string) schema.Plan {
+	side := func(e end, digest string) schema.Interface {
+		return schema.Interface{Name: e.name(), Kind: e.name(), Address: e.address,
+			Package: schema.Package{URL: packages + e.name() + ".tgz", Digest: digest}}
+	}
 	p := schema.Plan{
-		From: schema.Interface{Name: "zookeeper", Kind: "zookeeper", Address: w.o.ZooKeeper + w.basePath,
-			Package: schema.Package{URL: url, Digest: digest}},
-		To:    schema.Interface{Name: "consul", Kind: "consul", Address: w.consulAPI, Package: schema.Package{URL: url, Digest: digest}},
+		From:  side(from, fromDigest),
+		To:    side(to, toDigest),
 		Waves: schema.Waves{Canary: 1, Percentages: []int{50, 100}, MaxInFlight: 2},
 		Gates: schema.Gates{AckTimeoutSeconds: 15, SoakSeconds: 2, MinHealthyRatio: 1, MinParity: 0.99, FailureBudget: 0,
 			OnFailure: coordinator.OnFailureSwitchBack},
@@ -354,7 +357,7 @@ func (w *world) report(r coordinator.Rollout, phases []phase, total time.Duratio
 		c.viaMu.Unlock()
 	}
 	fmt.Fprintf(w.out, "registries (%s):\n", w.service)
-	for _, reg := range []string{"zookeeper", "consul"} {
+	for _, reg := range []string{string(w.o.From), string(w.o.To)} {
 		fmt.Fprintf(w.out, "  %-9s before: %s\n            after:  %s\n", reg, strings.Join(before[reg], " "), strings.Join(after[reg], " "))
 	}
 	for _, d := range r.Decisions {
