@@ -140,3 +140,24 @@ func TestFailedRegisterCompletedByLeaseLoop(t *testing.T) {
 	}
 	registrytest.ResolvesTo(t, c, svc, nil)
 }
+
+// TestRegisterRightAfterLeaseLoss: a registration made when the lease has
+// just been revoked, before the client noticed, succeeds under the new
+// lease the client grants, and the earlier registration comes back with it.
+func TestRegisterRightAfterLeaseLoss(t *testing.T) {
+	eps := servers.RequireEtcd(t)
+	raw := rawClient(t, eps)
+	cfg := etcd.DefaultConfig(eps...)
+	cfg.Prefix = uniquePrefix(t, raw)
+	c := newClient(t, cfg)
+	svc := registrytest.Unique("relet")
+	a, b := registrytest.Inst(svc, "a", 1), registrytest.Inst(svc, "b", 2)
+	registerAll(t, c, a)
+	if _, err := raw.Revoke(context.Background(), leaseOf(t, raw, cfg.Prefix+"/"+svc+"/a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Register(context.Background(), b); err != nil {
+		t.Fatalf("register right after the lease was revoked: %v", err)
+	}
+	registrytest.ResolvesTo(t, c, svc, []registries.Instance{a, b})
+}

@@ -157,16 +157,21 @@ func (c *Client) awaitLease(ctx context.Context) (clientv3.LeaseID, error) {
 }
 
 // sync writes the owned instance with key k under the current lease (see
-// apply), waiting for a lease up to RequestTimeout. held is false when the
+// apply), waiting for a lease up to RequestTimeout; a lease found gone
+// while writing is waited for once more, anew. held is false when the
 // client does not hold k. A failed write is left to the lease loop.
 func (c *Client) sync(ctx context.Context, k registries.Key) (held bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
-	id, err := c.awaitLease(ctx)
-	if err == nil {
-		held, err = c.apply(ctx, k, id)
-	} else {
-		_, held = c.owned.Get(k)
+	for attempt := 0; attempt < 2; attempt++ {
+		var id clientv3.LeaseID
+		if id, err = c.awaitLease(ctx); err != nil {
+			_, held = c.owned.Get(k)
+			break
+		}
+		if held, err = c.apply(ctx, k, id); !errors.Is(err, registries.ErrSessionLost) {
+			break
+		}
 	}
 	switch {
 	case err == nil:
@@ -274,7 +279,9 @@ func (c *Client) reconcile(ctx context.Context, id clientv3.LeaseID) (int, error
 		k := in.Key()
 		if e, ok := c.owned.Get(k); ok && !c.wrote(k, mark{id, e.Version}) {
 			work = append(work, func(ctx context.Context) error {
-				_, err := call(ctx, c, "restore", func(ctx context.Context) (bool, error) { return c.apply(ctx, k, id) })
+				ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+				defer cancel()
+				_, err := c.apply(ctx, k, id)
 				return err
 			})
 		}
