@@ -17,6 +17,7 @@ export REGSHIFT_COMPOSE_DIR="$DIR"
 KAFKA_PORT="${COMPOSE_KAFKA_PORT:-19092}"
 ZK_PORT="${COMPOSE_ZK_PORT:-12181}"
 CONSUL_PORT="${COMPOSE_CONSUL_HTTP_PORT:-18500}"
+ETCD_PORT="${COMPOSE_ETCD_PORT:-12379}"
 COORD_PORT="${COMPOSE_COORDINATOR_PORT:-17080}"
 AGENT_PORT0="${COMPOSE_AGENT_PORT_BASE:-17100}"  # agent APIs: +1..+4
 SERVICE_PORT0="${COMPOSE_SERVICE_PORT_BASE:-18080}" # provider service ports: +1, +2
@@ -163,7 +164,7 @@ wait_http() { # wait_http URL WHAT
 }
 wait_http "http://127.0.0.1:$COORD_PORT/healthz" coordinator
 for n in 1 2 3 4; do wait_http "http://127.0.0.1:$((AGENT_PORT0 + n))/v1/status" "agent $n"; done
-say "up: coordinator http://127.0.0.1:$COORD_PORT, Kafka 127.0.0.1:$KAFKA_PORT (SASL_SSL), ZooKeeper 127.0.0.1:$ZK_PORT, Consul http://127.0.0.1:$CONSUL_PORT"
+say "up: coordinator http://127.0.0.1:$COORD_PORT, Kafka 127.0.0.1:$KAFKA_PORT (SASL_SSL), ZooKeeper 127.0.0.1:$ZK_PORT, Consul http://127.0.0.1:$CONSUL_PORT, etcd 127.0.0.1:$ETCD_PORT"
 say "roll out: $BIN rollout create -f $DIR/plan.yaml -id ro-1 -key $DIR/operator/operator.key -kafka-config $OPERATOR_KAFKA"
 say "watch:    $BIN rollout status -id ro-1 -api http://127.0.0.1:$COORD_PORT -watch"
 

@@ -6,6 +6,7 @@
 #                    openssl (the certificates of a locked-down Kafka)
 #   .deps/kafka/libs Apache Kafka broker jars and kafka-tools from Maven Central (tools/kafka/pom.xml)
 #   .deps/bin/consul Consul v1.14.11 built from its Go module (tools/consul)
+#   .deps/bin/etcd   etcd v3.6.16 built from its Go module (tools/etcd; see etcd_binary)
 #   .deps/bin/staticcheck
 #   ~/.m2            the Curator interop test client's Maven artifacts
 #   Docker engine    started when not running; local image regshift/debian-base:bookworm
@@ -110,23 +111,40 @@ curator_client() {
   stamp_set curator "$h"
 }
 
-consul_binary() {
-  local h
-  h="$(hash_files "$ROOT/tools/consul/go.mod" "$ROOT/tools/consul/go.sum" "$ROOT/tools/consul/main.go")"
-  if stamp_ok consul "$h" && [[ -x "$DEPS/bin/consul" ]]; then
-    skip "Consul $("$DEPS/bin/consul" version | sed -n '1s/^Consul //p') at $DEPS/bin/consul"
+# go_tool NAME LABEL TOOK VERSION ARGS...: build tools/NAME — a Go module of
+# its own wrapping a server's — into $DEPS/bin/NAME, unless the stamp of its
+# go.mod, go.sum and main.go matches; the binary run with ARGS must print
+# VERSION. The caller's environment reaches `go build` (CGO_ENABLED=0).
+go_tool() {
+  local name="$1" label="$2" took="$3" version="$4"; shift 4
+  local h bin="$DEPS/bin/$name"
+  h="$(hash_files "$ROOT/tools/$name/go.mod" "$ROOT/tools/$name/go.sum" "$ROOT/tools/$name/main.go")"
+  if stamp_ok "$name" "$h" && [[ -x "$bin" ]]; then
+    skip "$label $version at $bin"
     return
   fi
-  log "building Consul from its Go module (tools/consul; ~3 min the first time)"
+  log "building $label from its Go module (tools/$name; $took the first time)"
   mkdir -p "$DEPS/bin"
-  (cd "$ROOT/tools/consul" && go build -trimpath -o "$DEPS/bin/consul.new" .) >"$DEPS/consul-build.log" 2>&1 ||
-    { tail -n 30 "$DEPS/consul-build.log" >&2; die "building Consul failed (full log: $DEPS/consul-build.log)"; }
-  mv "$DEPS/bin/consul.new" "$DEPS/bin/consul"
+  (cd "$ROOT/tools/$name" && go build -trimpath -o "$bin.new" .) >"$DEPS/$name-build.log" 2>&1 ||
+    { tail -n 30 "$DEPS/$name-build.log" >&2; die "building $label failed (full log: $DEPS/$name-build.log)"; }
+  mv "$bin.new" "$bin"
   # Read the whole output: with pipefail, `head -1 | grep -q` ends the pipe
-  # early, consul dies of SIGPIPE now and then, and the check fails falsely.
-  [[ "$("$DEPS/bin/consul" version)" == *v1.14.11* ]] || die "built Consul does not report v1.14.11"
-  stamp_set consul "$h"
+  # early, the binary dies of SIGPIPE now and then, and the check fails falsely.
+  [[ "$("$bin" "$@")" == *"$version"* ]] || die "built $label does not report $version"
+  stamp_set "$name" "$h"
 }
+
+consul_binary() { go_tool consul Consul "~3 min" v1.14.11 version; }
+
+# etcd is built from its Go module (go.etcd.io/etcd/server/v3, pinned in
+# tools/etcd/go.mod), not taken from Debian's etcd-server (3.4.23): the
+# adapter speaks go.etcd.io/etcd/client/v3 v3.6.16, and a server of the same
+# release is the one its API and behaviour are documented against (3.4 is
+# two minor releases older and out of support). The build is static
+# (CGO_ENABLED=0), so the container image carries the same binary. Cold
+# (empty module and build caches) it takes about a minute on a 2-core
+# machine, downloads included; nothing when its stamp matches.
+etcd_binary() { CGO_ENABLED=0 go_tool etcd etcd "~1 min" 3.6.16 --version; }
 
 staticcheck_binary() {
   if [[ -x "$DEPS/bin/staticcheck" ]] && [[ "$("$DEPS/bin/staticcheck" -version 2>/dev/null)" == *"$STATICCHECK_VERSION"* ]]; then
@@ -181,6 +199,7 @@ main() {
   kafka_jars
   curator_client
   consul_binary
+  etcd_binary
   staticcheck_binary
   docker_engine
   base_image

@@ -4,12 +4,13 @@
 #   regshift/zookeeper:3.8     Debian's ZooKeeper 3.8 jars
 #   regshift/kafka:4.1.1-2     the Kafka jars of .deps/kafka/libs and scripts/kafka-secure.sh
 #   regshift/consul:1.14.11    the Consul binary of .deps/bin/consul
+#   regshift/etcd:3.6.16       the etcd binary of .deps/bin/etcd
 #   regshift/regshift:dev      a static regshift binary (coordinator and agent)
 # Idempotent: every image carries a label with the hash of its build context
 # (and of its parent image); an image whose label matches is skipped.
 # Also installs docker-compose (Debian's 1.29) when missing, for `make compose-up`.
 #
-# Usage: scripts/images.sh [image ...]   (jre zookeeper kafka consul regshift; default all)
+# Usage: scripts/images.sh [image ...]   (jre zookeeper kafka consul etcd regshift; default all)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,6 +20,7 @@ JRE_IMAGE="${REGSHIFT_IMAGE_JRE:-regshift/jre:17}"
 ZK_IMAGE="${REGSHIFT_IMAGE_ZOOKEEPER:-regshift/zookeeper:3.8}"
 KAFKA_IMAGE="${REGSHIFT_IMAGE_KAFKA:-regshift/kafka:4.1.1-2}"
 CONSUL_IMAGE="${REGSHIFT_IMAGE_CONSUL:-regshift/consul:1.14.11}"
+ETCD_IMAGE="${REGSHIFT_IMAGE_ETCD:-regshift/etcd:3.6.16}"
 REGSHIFT_IMAGE="${REGSHIFT_IMAGE_REGSHIFT:-regshift/regshift:dev}"
 LABEL=io.regshift.context-hash
 
@@ -98,14 +100,21 @@ img_kafka() {
   build kafka "$KAFKA_IMAGE" "$d" "$(image_id "$JRE_IMAGE")" --build-arg "JRE=$JRE_IMAGE"
 }
 
-img_consul() {
-  [[ -x "$DEPS/bin/consul" ]] || die "$DEPS/bin/consul missing; run 'make deps'"
-  local d
-  d="$(stage consul)"
-  # .deps/bin/consul links glibc dynamically: the Debian base provides it.
-  cp "$DEPS/bin/consul" "$d/consul"
-  build consul "$CONSUL_IMAGE" "$d" "$(image_id "$BASE_IMAGE")" --build-arg "BASE=$BASE_IMAGE"
+# img_binary NAME IMAGE: the Debian base with .deps/bin/NAME and
+# compose/NAME's files.
+img_binary() {
+  local name="$1" image="$2" d
+  [[ -x "$DEPS/bin/$name" ]] || die "$DEPS/bin/$name missing; run 'make deps'"
+  d="$(stage "$name")"
+  cp "$DEPS/bin/$name" "$d/$name"
+  build "$name" "$image" "$d" "$(image_id "$BASE_IMAGE")" --build-arg "BASE=$BASE_IMAGE"
 }
+
+# .deps/bin/consul links glibc dynamically: the Debian base provides it.
+img_consul() { img_binary consul "$CONSUL_IMAGE"; }
+
+# .deps/bin/etcd is static; the base gives the healthcheck its bash.
+img_etcd() { img_binary etcd "$ETCD_IMAGE"; }
 
 img_regshift() {
   local d
@@ -129,11 +138,11 @@ compose_tool() {
 }
 
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(jre zookeeper kafka consul regshift compose)
+[[ ${#targets[@]} -gt 0 ]] || targets=(jre zookeeper kafka consul etcd regshift compose)
 for t in "${targets[@]}"; do
   case "$t" in
-    jre | zookeeper | kafka | consul | regshift) "img_$t" ;;
+    jre | zookeeper | kafka | consul | etcd | regshift) "img_$t" ;;
     compose) compose_tool ;;
-    *) die "unknown image $t (jre zookeeper kafka consul regshift compose)" ;;
+    *) die "unknown image $t (jre zookeeper kafka consul etcd regshift compose)" ;;
   esac
 done

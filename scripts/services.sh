@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # services.sh — start, stop and inspect the real servers regshift is tested
-# against: ZooKeeper, Apache Kafka (KRaft), Consul and the Docker engine.
+# against: ZooKeeper, Apache Kafka (KRaft), Consul, etcd and the Docker engine.
 #
 #   scripts/services.sh up     [service...]   start (skips what already runs)
 #   scripts/services.sh down   [service...]   stop by PID, nothing left running
 #   scripts/services.sh status [service...]   one line per service, exit 1 if any is down
 #   scripts/services.sh env                   print the REGSHIFT_* variables tests read
 #
-# Services: zookeeper kafka consul docker (default: all, in that order).
+# Services: zookeeper kafka consul etcd docker (default: all, in that order).
 # Everything binds to 127.0.0.1. Ports, data and log folders are set by the
 # REGSHIFT_* variables below; `make deps` must have run first.
 #
@@ -35,12 +35,15 @@ CONSUL_HTTP_PORT="${REGSHIFT_CONSUL_HTTP_PORT:-8500}"
 CONSUL_SERVER_PORT="${REGSHIFT_CONSUL_SERVER_PORT:-8300}"
 CONSUL_SERF_LAN_PORT="${REGSHIFT_CONSUL_SERF_LAN_PORT:-8301}"
 CONSUL_SERF_WAN_PORT="${REGSHIFT_CONSUL_SERF_WAN_PORT:-8302}"
+ETCD_PORT="${REGSHIFT_ETCD_PORT:-2379}"
+ETCD_PEER_PORT="${REGSHIFT_ETCD_PEER_PORT:-2380}"
 ZK_DATA="${REGSHIFT_ZK_DATA:-$RUN/data/zookeeper}"
 KAFKA_DATA="${REGSHIFT_KAFKA_DATA:-$RUN/data/kafka${KAFKA_SECURE:+-secure}}"
 CONSUL_DATA="${REGSHIFT_CONSUL_DATA:-$RUN/data/consul}"
+ETCD_DATA="${REGSHIFT_ETCD_DATA:-$RUN/data/etcd}"
 START_TIMEOUT="${REGSHIFT_START_TIMEOUT:-90}"
 DOCKER_SOCK=/var/run/docker.sock
-ALL=(zookeeper kafka consul docker)
+ALL=(zookeeper kafka consul etcd docker)
 # Written by `up` of a locked-down Kafka: the probe logs in with it.
 KAFKA_PROBE_CONF="$RUN/conf/kafka-probe.kcat"
 
@@ -262,6 +265,28 @@ consul_up() {
   wait_ready consul "$LOGS/consul.log" consul_probe
 }
 
+# ---- etcd (a single member, its own cluster) -------------------------------
+etcd_probe() { # /health answers {"health":"true"} once a leader serves reads
+  local out
+  out="$(curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health")"
+  [[ "$out" == *'"health":"true"'* ]]
+}
+etcd_up() {
+  [[ -x "$DEPS/bin/etcd" ]] || die "etcd: $DEPS/bin/etcd missing; run 'make deps'"
+  require_free etcd "$ETCD_PORT" "$ETCD_PEER_PORT"
+  mkdir -p "$ETCD_DATA"
+  chmod 700 "$ETCD_DATA" # etcd refuses a data folder others can read
+  # The --initial-* flags only matter on the first start; later starts read
+  # the member from the data folder. Revisions older than an hour are
+  # compacted, so repeated test runs do not grow the store without bound.
+  start_bg etcd "$LOGS/etcd.log" "$DEPS/bin/etcd" --name regshift-dev --data-dir "$ETCD_DATA" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster "regshift-dev=http://127.0.0.1:$ETCD_PEER_PORT" --initial-cluster-token regshift-dev \
+    --auto-compaction-mode periodic --auto-compaction-retention 1h --log-level warn
+  wait_ready etcd "$LOGS/etcd.log" etcd_probe
+}
+
 # ---- Docker engine ---------------------------------------------------------
 docker_probe() { docker info >/dev/null 2>&1; }
 docker_up() {
@@ -337,6 +362,7 @@ EOF
 REGSHIFT_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
 REGSHIFT_ZK_SERVERS=127.0.0.1:$ZK_PORT
 REGSHIFT_CONSUL_ADDR=127.0.0.1:$CONSUL_HTTP_PORT
+REGSHIFT_ETCD_ENDPOINTS=127.0.0.1:$ETCD_PORT
 REGSHIFT_DOCKER_HOST=unix://$DOCKER_SOCK
 EOF
 }
@@ -344,7 +370,7 @@ EOF
 check_services() {
   local s
   for s in "$@"; do
-    case "$s" in zookeeper | kafka | consul | docker) ;; *) die "unknown service '$s' (known: ${ALL[*]})" ;; esac
+    case "$s" in zookeeper | kafka | consul | etcd | docker) ;; *) die "unknown service '$s' (known: ${ALL[*]})" ;; esac
   done
 }
 
@@ -371,7 +397,7 @@ main() {
     return $rc
     ;;
   env) print_env ;;
-  *) die "usage: $0 up|down|status|env [zookeeper kafka consul docker]" ;;
+  *) die "usage: $0 up|down|status|env [zookeeper kafka consul etcd docker]" ;;
   esac
 }
 

@@ -28,7 +28,7 @@ type Private struct {
 	alive  bool
 }
 
-// StartPrivate starts a private ZooKeeper, Kafka or Consul and waits until it
+// StartPrivate starts a private ZooKeeper, Kafka, Consul or etcd and waits until it
 // answers (the same readiness checks as `make up`). It needs `make deps` to
 // have run; when it cannot start, the test fails with the server's log tail.
 func StartPrivate(t testing.TB, kind Kind) *Private {
@@ -89,6 +89,8 @@ func startPrivate(t testing.TB, kind Kind, securePrefix string) *Private {
 	case kind == Consul:
 		p.env = append(p.env, "REGSHIFT_CONSUL_HTTP_PORT="+ports[0], "REGSHIFT_CONSUL_SERVER_PORT="+ports[1],
 			"REGSHIFT_CONSUL_SERF_LAN_PORT="+ports[2], "REGSHIFT_CONSUL_SERF_WAN_PORT="+ports[3])
+	case kind == Etcd:
+		p.env = append(p.env, "REGSHIFT_ETCD_PORT="+ports[0], "REGSHIFT_ETCD_PEER_PORT="+ports[1])
 	default:
 		t.Fatalf("servers: no private %s", kind)
 	}
@@ -108,7 +110,8 @@ func startPrivate(t testing.TB, kind Kind, securePrefix string) *Private {
 }
 
 // Addr is the server's client address: Kafka's broker (SASL_SSL when
-// locked down), ZooKeeper's client port, Consul's HTTP address.
+// locked down), ZooKeeper's client port, Consul's HTTP address, etcd's
+// client URL's host:port.
 func (p *Private) Addr() string { return p.addr }
 
 // The SASL/PLAIN credentials of a private Kafka's SASL_PLAINTEXT listener.
@@ -184,6 +187,21 @@ func (p *Private) Kill(t testing.TB) {
 	p.alive = false
 }
 
+// Wipe deletes the data of a stopped server, so the next Start begins
+// empty: a server that lost its disk (etcd's leases and keys, ZooKeeper's
+// sessions and znodes).
+func (p *Private) Wipe(t testing.TB) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.alive {
+		t.Fatalf("wipe private %s: stop it first", p.kind)
+	}
+	if err := os.RemoveAll(filepath.Join(p.run, "data")); err != nil {
+		t.Fatalf("wipe private %s: %v", p.kind, err)
+	}
+}
+
 func processAlive(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
@@ -227,6 +245,8 @@ func installed(kind Kind) error {
 		need = filepath.Join(deps, "kafka", "libs")
 	case Consul:
 		need = filepath.Join(deps, "bin", "consul")
+	case Etcd:
+		need = filepath.Join(deps, "bin", "etcd")
 	}
 	if _, err := os.Stat(need); err != nil {
 		return fmt.Errorf("%w: %s is not installed (run `make deps`): %w", ErrNotReachable, kind, err)

@@ -1,5 +1,5 @@
 // Package servers finds the real servers regshift's tests run against —
-// Apache Kafka, ZooKeeper, Consul and the Docker engine — started by
+// Apache Kafka, ZooKeeper, Consul, etcd and the Docker engine — started by
 // `make up` (scripts/services.sh) or by anything else that serves the same
 // addresses.
 //
@@ -9,16 +9,17 @@
 //	REGSHIFT_KAFKA_BROKERS  127.0.0.1:9092   (comma-separated)
 //	REGSHIFT_ZK_SERVERS     127.0.0.1:2181   (comma-separated)
 //	REGSHIFT_CONSUL_ADDR    127.0.0.1:8500
+//	REGSHIFT_ETCD_ENDPOINTS 127.0.0.1:2379   (comma-separated)
 //	REGSHIFT_DOCKER_HOST    unix:///var/run/docker.sock (DOCKER_HOST is honoured too)
 //
 // The port-only variables that scripts/services.sh reads (REGSHIFT_KAFKA_PORT,
-// REGSHIFT_ZK_PORT, REGSHIFT_CONSUL_HTTP_PORT) are honoured as well, so one
-// setting moves both the servers and the tests.
+// REGSHIFT_ZK_PORT, REGSHIFT_CONSUL_HTTP_PORT, REGSHIFT_ETCD_PORT) are
+// honoured as well, so one setting moves both the servers and the tests.
 //
 // Every helper probes its server with a real protocol request (a Kafka
-// metadata request, ZooKeeper's "ruok", Consul's leader endpoint, Docker's
-// /_ping). When the server does not answer, the test fails with a message that
-// names the server, the address and how to start it — when CI=true or
+// metadata request, ZooKeeper's "ruok", Consul's leader endpoint, etcd's
+// /health, Docker's /_ping). When the server does not answer, the test fails
+// with a message that names the server, the address and how to start it — when CI=true or
 // REGSHIFT_REQUIRE_SERVERS=1. Otherwise it is skipped with the same message, so
 // that `go test ./...` on a laptop without servers still runs the unit tests.
 package servers
@@ -183,9 +184,15 @@ func ProbeKafka(ctx context.Context, brokers []string) error {
 // ProbeZooKeeper sends the four-letter word "ruok" to every server and
 // expects "imok" from each.
 func ProbeZooKeeper(ctx context.Context, servers []string) error {
-	for _, s := range servers {
-		if err := ruok(ctx, s); err != nil {
-			return fmt.Errorf("%w: %s: %w", ErrNotReachable, s, err)
+	return probeEach(ctx, servers, ruok)
+}
+
+// probeEach runs probe on every address; the first failure, wrapping
+// ErrNotReachable and naming the address, ends it.
+func probeEach(ctx context.Context, addrs []string, probe func(ctx context.Context, addr string) error) error {
+	for _, a := range addrs {
+		if err := probe(ctx, a); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrNotReachable, a, err)
 		}
 	}
 	return nil
@@ -215,23 +222,33 @@ func ruok(ctx context.Context, addr string) error {
 
 // ProbeConsul asks Consul's HTTP API for the raft leader and expects one.
 func ProbeConsul(ctx context.Context, addr string) error {
-	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/status/leader", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
+	code, b, err := httpGet(ctx, "http://"+addr+"/v1/status/leader")
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrNotReachable, err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 	leader := strings.Trim(strings.TrimSpace(string(b)), `"`)
-	if resp.StatusCode != http.StatusOK || leader == "" {
-		return fmt.Errorf("%w: /v1/status/leader answered %d %q: no leader elected", ErrNotReachable, resp.StatusCode, b)
+	if code != http.StatusOK || leader == "" {
+		return fmt.Errorf("%w: /v1/status/leader answered %d %q: no leader elected", ErrNotReachable, code, b)
 	}
 	return nil
+}
+
+// httpGet GETs url within probeTimeout and returns the status code and up
+// to 1 KiB of the body.
+func httpGet(ctx context.Context, url string) (code int, body []byte, err error) {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, _ = io.ReadAll(io.LimitReader(resp.Body, 1024))
+	return resp.StatusCode, body, nil
 }
 
 // ProbeDocker calls the engine's /_ping endpoint (unix:// or tcp:// host).

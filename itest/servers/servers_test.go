@@ -22,13 +22,17 @@ func TestAddressesFromEnv(t *testing.T) {
 		{"zk port", map[string]string{"REGSHIFT_ZK_PORT": "12181"}, func() string { return strings.Join(ZooKeeperServers(), ",") }, "127.0.0.1:12181"},
 		{"consul default", nil, ConsulAddr, "127.0.0.1:8500"},
 		{"consul port", map[string]string{"REGSHIFT_CONSUL_HTTP_PORT": "18500"}, ConsulAddr, "127.0.0.1:18500"},
+		{"etcd default", nil, func() string { return strings.Join(EtcdEndpoints(), ",") }, "127.0.0.1:2379"},
+		{"etcd port", map[string]string{"REGSHIFT_ETCD_PORT": "12379"}, func() string { return strings.Join(EtcdEndpoints(), ",") }, "127.0.0.1:12379"},
+		{"etcd list wins", map[string]string{"REGSHIFT_ETCD_PORT": "1", "REGSHIFT_ETCD_ENDPOINTS": "a:1,b:2"}, func() string { return strings.Join(EtcdEndpoints(), ",") }, "a:1,b:2"},
 		{"docker default", nil, DockerHost, "unix:///var/run/docker.sock"},
 		{"docker DOCKER_HOST", map[string]string{"DOCKER_HOST": "tcp://127.0.0.1:2375"}, DockerHost, "tcp://127.0.0.1:2375"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, k := range []string{"REGSHIFT_KAFKA_BROKERS", "REGSHIFT_KAFKA_PORT", "REGSHIFT_ZK_SERVERS", "REGSHIFT_ZK_PORT",
-				"REGSHIFT_CONSUL_ADDR", "REGSHIFT_CONSUL_HTTP_PORT", "REGSHIFT_DOCKER_HOST", "DOCKER_HOST"} {
+				"REGSHIFT_CONSUL_ADDR", "REGSHIFT_CONSUL_HTTP_PORT", "REGSHIFT_ETCD_ENDPOINTS", "REGSHIFT_ETCD_PORT",
+				"REGSHIFT_DOCKER_HOST", "DOCKER_HOST"} {
 				t.Setenv(k, "")
 			}
 			for k, v := range tt.env {
@@ -62,6 +66,7 @@ func TestProbesFailOnClosedPort(t *testing.T) {
 		"zookeeper": ProbeZooKeeper(ctx, []string{addr}),
 		"consul":    ProbeConsul(ctx, addr),
 		"docker":    ProbeDocker(ctx, "tcp://"+addr),
+		"etcd":      ProbeEtcd(ctx, []string{addr}),
 	} {
 		if !errors.Is(err, ErrNotReachable) {
 			t.Errorf("%s probe of closed %s: got %v, want ErrNotReachable", name, addr, err)

@@ -23,14 +23,21 @@ import (
 // empty host, and a base path that is "/" or not clean (//, . or ..) are
 // refused. Errors quote the address and say the problem.
 func ZooKeeper(addr string) (servers []string, basePath string, err error) {
+	return serversAndPath(addr, "base path")
+}
+
+// serversAndPath splits "host:port[,host:port...][/some/path]" as
+// ZooKeeper and Etcd document it; what names the path in errors ("base
+// path", "prefix").
+func serversAndPath(addr, what string) (servers []string, p string, err error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%q: %s", addr, fmt.Sprintf(format, args...))
 	}
-	const want = "want host:port[,host:port...][/base/path]"
+	want := "want host:port[,host:port...][/" + strings.ReplaceAll(what, " ", "/") + "]"
 	if strings.Contains(addr, "://") {
 		return nil, "", bad("a URL; %s", want)
 	}
-	list, base, hasBase := strings.Cut(strings.TrimSpace(addr), "/")
+	list, rest, hasPath := strings.Cut(strings.TrimSpace(addr), "/")
 	if strings.TrimSpace(list) == "" {
 		return nil, "", bad("no servers; %s", want)
 	}
@@ -41,17 +48,17 @@ func ZooKeeper(addr string) (servers []string, basePath string, err error) {
 		}
 		servers = append(servers, s)
 	}
-	if !hasBase {
+	if !hasPath {
 		return servers, "", nil
 	}
-	basePath = "/" + strings.TrimRight(base, "/")
+	p = "/" + strings.TrimRight(rest, "/")
 	switch {
-	case basePath == "/":
-		return nil, "", bad("base path is the root; name a node below / or leave the path out")
-	case path.Clean(basePath) != basePath:
-		return nil, "", bad("base path %q is not clean (no //, . or .. elements)", basePath)
+	case p == "/":
+		return nil, "", bad("%s is the root; name a node below / or leave the path out", what)
+	case path.Clean(p) != p:
+		return nil, "", bad("%s %q is not clean (no //, . or .. elements)", what, p)
 	}
-	return servers, basePath, nil
+	return servers, p, nil
 }
 
 // checkServer accepts host:port with a host and a port in 1-65535.

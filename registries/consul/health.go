@@ -26,18 +26,9 @@ import (
 // When the agent cannot be reached SetHealth returns the retriable error and
 // keeps the mark, which the keepalive applies once the agent answers.
 func (c *Client) SetHealth(ctx context.Context, service, id string, passing bool, output string) error {
-	if c.life.Closed() {
-		return registries.ErrClosed
-	}
-	k, err := c.owned.MarkHeld(service, id, passing, output)
-	if err != nil {
-		return err
-	}
-	held, err := c.apply(ctx, k)
-	if !held {
-		return owned.NotHeld(k) // deregistered meanwhile
-	}
-	return err
+	return c.owned.SetHealth(c.life.Closed(), service, id, passing, output, func(k registries.Key) (bool, error) {
+		return c.apply(ctx, k)
+	})
 }
 
 // apply brings the agent's copy of the instance with key k in line with the

@@ -46,16 +46,21 @@ type Backoff struct {
 	cur      time.Duration
 }
 
-// Wait sleeps for the next delay or until ctx ends; it reports whether the
-// caller should go on (false: ctx ended).
-func (b *Backoff) Wait(ctx context.Context) bool {
+// Next returns the next delay, for a caller with a timer of its own.
+func (b *Backoff) Next() time.Duration {
 	switch {
 	case b.cur == 0:
 		b.cur = b.Min
 	case b.cur < b.Max:
 		b.cur = min(2*b.cur, b.Max)
 	}
-	t := time.NewTimer(b.cur)
+	return b.cur
+}
+
+// Wait sleeps for the next delay or until ctx ends; it reports whether the
+// caller should go on (false: ctx ended).
+func (b *Backoff) Wait(ctx context.Context) bool {
+	t := time.NewTimer(b.Next())
 	defer t.Stop()
 	select {
 	case <-t.C:
