@@ -32,7 +32,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"node: node-1", "node: 'node 1'", "node"},
 		{"role: both", "role: router", "role"},
 		{"stateDir: /var/lib/regshift-agent", "stateDir: relative/dir", "stateDir"},
-		{"  type: zookeeper", "  type: etcd", "startInterface.type"},
+		{"  type: zookeeper", "  type: nacos", "startInterface.type"},
 		{"  address: 127.0.0.1:2181", "  address: nohost", "startInterface.address"},
 		{"    port: 8080", "    port: 70000", "services[0].port"},
 		{"  - name: orders", "  - name: 'or/ders'", "services[0].name"},

@@ -82,8 +82,8 @@ func TestRealOpenerRefuses(t *testing.T) {
 		is   error
 		says string
 	}{
-		{"unknown type", InterfaceSpec{Name: "etcd", Type: "etcd", Settings: ifacepkg.Settings{Address: "etcd:2379"}},
-			open.ErrUnknownKind, `interface etcd: unknown registry kind "etcd"`},
+		{"unknown type", InterfaceSpec{Name: "nacos", Type: "nacos", Settings: ifacepkg.Settings{Address: "nacos:8848"}},
+			open.ErrUnknownKind, `interface nacos: unknown registry kind "nacos"`},
 		{"bad zookeeper address", InterfaceSpec{Name: "zk", Type: "zookeeper", Settings: ifacepkg.Settings{Address: "zk1:2181,"}},
 			zookeeper.ErrConfig, `interface zk: zookeeper: invalid config: address "zk1:2181,"`},
 	} {

@@ -17,12 +17,15 @@ const (
 	KindZooKeeper Kind = "zookeeper"
 	// KindConsul is Consul through its agent API (package registries/consul).
 	KindConsul Kind = "consul"
+	// KindEtcd is etcd v3 in the layout of its naming/endpoints package
+	// (package registries/etcd).
+	KindEtcd Kind = "etcd"
 )
 
 // Kinds returns every supported kind, in a fixed order.
-func Kinds() []Kind { return []Kind{KindZooKeeper, KindConsul} }
+func Kinds() []Kind { return []Kind{KindZooKeeper, KindConsul, KindEtcd} }
 
-// KindNames lists the kinds for an error message: "zookeeper or consul".
+// KindNames lists the kinds for an error message: "zookeeper, consul or etcd".
 func KindNames() string {
 	var names []string
 	for _, k := range Kinds() {

@@ -17,7 +17,8 @@ func TestKindValid(t *testing.T) {
 		{"", false},
 		{"ZooKeeper", false},
 		{"memory", false},
-		{"etcd", false},
+		{registries.KindEtcd, true},
+		{"nacos", false},
 	} {
 		t.Run(string(tc.kind), func(t *testing.T) {
 			if got := tc.kind.Valid(); got != tc.want {
@@ -39,7 +40,7 @@ func TestKindsAreValid(t *testing.T) {
 }
 
 func TestKindNames(t *testing.T) {
-	if got := registries.KindNames(); got != "zookeeper or consul" {
+	if got := registries.KindNames(); got != "zookeeper, consul or etcd" {
 		t.Fatalf("KindNames() = %q", got)
 	}
 }

@@ -29,6 +29,9 @@ func Check(kind registries.Kind, addr string) error {
 		return err
 	case registries.KindConsul:
 		return Consul(addr)
+	case registries.KindEtcd:
+		_, _, err := Etcd(addr)
+		return err
 	}
 	return fmt.Errorf("no address format for registry kind %q", kind)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/regshift/regshift/registries"
 	"github.com/regshift/regshift/registries/consul"
+	"github.com/regshift/regshift/registries/etcd"
 	"github.com/regshift/regshift/registries/zookeeper"
 )
 
@@ -93,6 +94,16 @@ func Open(kind registries.Kind, s Settings, log *slog.Logger) (registries.Regist
 			return nil, err
 		}
 		return c, nil
+	case registries.KindEtcd:
+		cfg, err := etcdConfig(s)
+		if err != nil {
+			return nil, err
+		}
+		c, err := etcd.New(cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
 	}
 	known := make([]string, 0, len(registries.Kinds()))
 	for _, k := range registries.Kinds() {
@@ -121,6 +132,33 @@ func zookeeperConfig(s Settings) (zookeeper.Config, error) {
 	if s.SessionTimeout != 0 {
 		cfg.SessionTimeout = s.SessionTimeout
 	}
+	return cfg, nil
+}
+
+// etcdConfig turns s into the etcd adapter's settings: the prefix from
+// BasePath or the end of Address (one place, as for ZooKeeper), the lease
+// TTL from SessionTimeout. Mirrors is ignored: registrations live on the
+// client's lease, whose keepalive costs the same for one or 10,000.
+func etcdConfig(s Settings) (etcd.Config, error) {
+	eps, prefix, err := etcd.ParseAddress(s.Address)
+	if err != nil {
+		return etcd.Config{}, err
+	}
+	if prefix != "" && s.BasePath != "" && prefix != s.BasePath {
+		return etcd.Config{}, fmt.Errorf("%w: the address %q names prefix %q but BasePath is %q; give it in one place",
+			etcd.ErrConfig, s.Address, prefix, s.BasePath)
+	}
+	cfg := etcd.DefaultConfig(eps...)
+	switch {
+	case s.BasePath != "":
+		cfg.Prefix = s.BasePath
+	case prefix != "":
+		cfg.Prefix = prefix
+	}
+	if s.SessionTimeout != 0 {
+		cfg.LeaseTTL = s.SessionTimeout
+	}
+	cfg.RevokeOnClose = !s.KeepOnClose
 	return cfg, nil
 }
 

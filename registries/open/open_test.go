@@ -9,6 +9,7 @@ import (
 	"github.com/regshift/regshift/itest/servers"
 	"github.com/regshift/regshift/registries"
 	"github.com/regshift/regshift/registries/consul"
+	"github.com/regshift/regshift/registries/etcd"
 	"github.com/regshift/regshift/registries/open"
 	"github.com/regshift/regshift/registries/registrytest"
 	"github.com/regshift/regshift/registries/zookeeper"
@@ -22,8 +23,8 @@ func TestOpenRefuses(t *testing.T) {
 		is   error
 		says string
 	}{
-		{"unknown kind", "etcd", open.Settings{Address: "etcd:2379"}, open.ErrUnknownKind,
-			`unknown registry kind "etcd"; known kinds: zookeeper, consul`},
+		{"unknown kind", "nacos", open.Settings{Address: "nacos:8848"}, open.ErrUnknownKind,
+			`unknown registry kind "nacos"; known kinds: zookeeper, consul, etcd`},
 		{"no kind", "", open.Settings{Address: "zk1:2181"}, open.ErrUnknownKind, `unknown registry kind ""`},
 		{"zookeeper without address", registries.KindZooKeeper, open.Settings{}, zookeeper.ErrConfig, "no servers"},
 		{"zookeeper bad server", registries.KindZooKeeper, open.Settings{Address: "zk1:2181,zk2:x/services"},
@@ -74,6 +75,8 @@ func TestOpenEachKind(t *testing.T) {
 					_, ok = r.(*consul.Catalog)
 				case kind == registries.KindConsul:
 					_, ok = r.(*consul.Client)
+				case kind == registries.KindEtcd:
+					_, ok = r.(*etcd.Client)
 				}
 				if !ok {
 					t.Errorf("Open(%q, Mirrors: %v) returned a %T", kind, mirrors, r)
