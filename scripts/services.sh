@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # services.sh — start, stop and inspect the real servers regshift is tested
-# against: ZooKeeper, Apache Kafka (KRaft), Consul and the Docker engine.
+# against: ZooKeeper, Apache Kafka (KRaft), Consul, Eureka and the Docker engine.
 #
 #   scripts/services.sh up     [service...]   start (skips what already runs)
 #   scripts/services.sh down   [service...]   stop by PID, nothing left running
 #   scripts/services.sh status [service...]   one line per service, exit 1 if any is down
 #   scripts/services.sh env                   print the REGSHIFT_* variables tests read
 #
-# Services: zookeeper kafka consul docker (default: all, in that order).
+# Services: zookeeper kafka consul eureka docker (default: all, in that order).
 # Everything binds to 127.0.0.1. Ports, data and log folders are set by the
 # REGSHIFT_* variables below; `make deps` must have run first.
 #
@@ -35,12 +35,13 @@ CONSUL_HTTP_PORT="${REGSHIFT_CONSUL_HTTP_PORT:-8500}"
 CONSUL_SERVER_PORT="${REGSHIFT_CONSUL_SERVER_PORT:-8300}"
 CONSUL_SERF_LAN_PORT="${REGSHIFT_CONSUL_SERF_LAN_PORT:-8301}"
 CONSUL_SERF_WAN_PORT="${REGSHIFT_CONSUL_SERF_WAN_PORT:-8302}"
+EUREKA_PORT="${REGSHIFT_EUREKA_PORT:-8761}"
 ZK_DATA="${REGSHIFT_ZK_DATA:-$RUN/data/zookeeper}"
 KAFKA_DATA="${REGSHIFT_KAFKA_DATA:-$RUN/data/kafka${KAFKA_SECURE:+-secure}}"
 CONSUL_DATA="${REGSHIFT_CONSUL_DATA:-$RUN/data/consul}"
 START_TIMEOUT="${REGSHIFT_START_TIMEOUT:-90}"
 DOCKER_SOCK=/var/run/docker.sock
-ALL=(zookeeper kafka consul docker)
+ALL=(zookeeper kafka consul eureka docker)
 # Written by `up` of a locked-down Kafka: the probe logs in with it.
 KAFKA_PROBE_CONF="$RUN/conf/kafka-probe.kcat"
 
@@ -262,6 +263,22 @@ consul_up() {
   wait_ready consul "$LOGS/consul.log" consul_probe
 }
 
+# ---- Eureka (Spring Cloud Netflix Eureka server, standalone) --------------
+# tools/eureka's jar (make deps); its settings are in
+# tools/eureka/src/main/resources/application.yml. It keeps its registry in
+# memory only: a restart starts empty and clients register again.
+eureka_probe() { # the registry answers a full fetch as JSON
+  curl -fsS --max-time 2 -H 'Accept: application/json' "http://127.0.0.1:$EUREKA_PORT/eureka/apps" | grep '"applications"' >/dev/null
+}
+eureka_up() {
+  local jar="$DEPS/eureka/eureka-server.jar"
+  [[ -f "$jar" ]] || die "eureka: $jar missing; run 'make deps'"
+  require_free eureka "$EUREKA_PORT"
+  start_bg eureka "$LOGS/eureka.log" java -Xms64m -Xmx384m -XX:+UseSerialGC -Djava.awt.headless=true \
+    -jar "$jar" --server.address=127.0.0.1 --server.port="$EUREKA_PORT"
+  wait_ready eureka "$LOGS/eureka.log" eureka_probe
+}
+
 # ---- Docker engine ---------------------------------------------------------
 docker_probe() { docker info >/dev/null 2>&1; }
 docker_up() {
@@ -337,6 +354,7 @@ EOF
 REGSHIFT_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
 REGSHIFT_ZK_SERVERS=127.0.0.1:$ZK_PORT
 REGSHIFT_CONSUL_ADDR=127.0.0.1:$CONSUL_HTTP_PORT
+REGSHIFT_EUREKA_ADDR=127.0.0.1:$EUREKA_PORT
 REGSHIFT_DOCKER_HOST=unix://$DOCKER_SOCK
 EOF
 }
@@ -344,7 +362,7 @@ EOF
 check_services() {
   local s
   for s in "$@"; do
-    case "$s" in zookeeper | kafka | consul | docker) ;; *) die "unknown service '$s' (known: ${ALL[*]})" ;; esac
+    case "$s" in zookeeper | kafka | consul | eureka | docker) ;; *) die "unknown service '$s' (known: ${ALL[*]})" ;; esac
   done
 }
 
@@ -371,7 +389,7 @@ main() {
     return $rc
     ;;
   env) print_env ;;
-  *) die "usage: $0 up|down|status|env [zookeeper kafka consul docker]" ;;
+  *) die "usage: $0 up|down|status|env [zookeeper kafka consul eureka docker]" ;;
   esac
 }
 
