@@ -28,9 +28,10 @@ type Private struct {
 	alive  bool
 }
 
-// StartPrivate starts a private ZooKeeper, Kafka or Consul and waits until it
-// answers (the same readiness checks as `make up`). It needs `make deps` to
-// have run; when it cannot start, the test fails with the server's log tail.
+// StartPrivate starts a private ZooKeeper, Kafka, Consul or Eureka and waits
+// until it answers (the same readiness checks as `make up`). It needs `make
+// deps` to have run; when it cannot start, the test fails with the server's
+// log tail.
 func StartPrivate(t testing.TB, kind Kind) *Private {
 	t.Helper()
 	return startPrivate(t, kind, "")
@@ -89,6 +90,8 @@ func startPrivate(t testing.TB, kind Kind, securePrefix string) *Private {
 	case kind == Consul:
 		p.env = append(p.env, "REGSHIFT_CONSUL_HTTP_PORT="+ports[0], "REGSHIFT_CONSUL_SERVER_PORT="+ports[1],
 			"REGSHIFT_CONSUL_SERF_LAN_PORT="+ports[2], "REGSHIFT_CONSUL_SERF_WAN_PORT="+ports[3])
+	case kind == Eureka:
+		p.env = append(p.env, eurekaPrivateEnv(ports)...)
 	default:
 		t.Fatalf("servers: no private %s", kind)
 	}
@@ -108,7 +111,8 @@ func startPrivate(t testing.TB, kind Kind, securePrefix string) *Private {
 }
 
 // Addr is the server's client address: Kafka's broker (SASL_SSL when
-// locked down), ZooKeeper's client port, Consul's HTTP address.
+// locked down), ZooKeeper's client port, Consul's and Eureka's HTTP
+// address.
 func (p *Private) Addr() string { return p.addr }
 
 // The SASL/PLAIN credentials of a private Kafka's SASL_PLAINTEXT listener.
@@ -227,6 +231,8 @@ func installed(kind Kind) error {
 		need = filepath.Join(deps, "kafka", "libs")
 	case Consul:
 		need = filepath.Join(deps, "bin", "consul")
+	case Eureka:
+		need = eurekaJar(deps)
 	}
 	if _, err := os.Stat(need); err != nil {
 		return fmt.Errorf("%w: %s is not installed (run `make deps`): %w", ErrNotReachable, kind, err)

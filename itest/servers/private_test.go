@@ -12,6 +12,7 @@ func TestPrivateRestart(t *testing.T) {
 		ZooKeeper: func(ctx context.Context, a string) error { return ProbeZooKeeper(ctx, []string{a}) },
 		Kafka:     func(ctx context.Context, a string) error { return ProbeKafka(ctx, []string{a}) },
 		Consul:    ProbeConsul,
+		Eureka:    ProbeEureka,
 	}
 	for kind, probe := range probes {
 		t.Run(string(kind), func(t *testing.T) {

@@ -22,13 +22,17 @@ func TestAddressesFromEnv(t *testing.T) {
 		{"zk port", map[string]string{"REGSHIFT_ZK_PORT": "12181"}, func() string { return strings.Join(ZooKeeperServers(), ",") }, "127.0.0.1:12181"},
 		{"consul default", nil, ConsulAddr, "127.0.0.1:8500"},
 		{"consul port", map[string]string{"REGSHIFT_CONSUL_HTTP_PORT": "18500"}, ConsulAddr, "127.0.0.1:18500"},
+		{"eureka default", nil, EurekaAddr, "127.0.0.1:8761"},
+		{"eureka port", map[string]string{"REGSHIFT_EUREKA_PORT": "18761"}, EurekaAddr, "127.0.0.1:18761"},
+		{"eureka addr wins", map[string]string{"REGSHIFT_EUREKA_PORT": "1", "REGSHIFT_EUREKA_ADDR": "e:2"}, EurekaAddr, "e:2"},
 		{"docker default", nil, DockerHost, "unix:///var/run/docker.sock"},
 		{"docker DOCKER_HOST", map[string]string{"DOCKER_HOST": "tcp://127.0.0.1:2375"}, DockerHost, "tcp://127.0.0.1:2375"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, k := range []string{"REGSHIFT_KAFKA_BROKERS", "REGSHIFT_KAFKA_PORT", "REGSHIFT_ZK_SERVERS", "REGSHIFT_ZK_PORT",
-				"REGSHIFT_CONSUL_ADDR", "REGSHIFT_CONSUL_HTTP_PORT", "REGSHIFT_DOCKER_HOST", "DOCKER_HOST"} {
+				"REGSHIFT_CONSUL_ADDR", "REGSHIFT_CONSUL_HTTP_PORT", "REGSHIFT_EUREKA_ADDR", "REGSHIFT_EUREKA_PORT",
+				"REGSHIFT_DOCKER_HOST", "DOCKER_HOST"} {
 				t.Setenv(k, "")
 			}
 			for k, v := range tt.env {
@@ -61,6 +65,7 @@ func TestProbesFailOnClosedPort(t *testing.T) {
 		"kafka":     ProbeKafka(ctx, []string{addr}),
 		"zookeeper": ProbeZooKeeper(ctx, []string{addr}),
 		"consul":    ProbeConsul(ctx, addr),
+		"eureka":    ProbeEureka(ctx, addr),
 		"docker":    ProbeDocker(ctx, "tcp://"+addr),
 	} {
 		if !errors.Is(err, ErrNotReachable) {
