@@ -1,6 +1,7 @@
 package eureka_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -89,7 +90,7 @@ func (s rawServer) do(t testing.TB, method, u string, out any) int {
 	}
 	defer resp.Body.Close()
 	if out != nil && resp.StatusCode == http.StatusOK {
-		if err := jsonDecode(resp.Body, out); err != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 			t.Fatal(err)
 		}
 	}
