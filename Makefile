@@ -13,10 +13,10 @@ export REGSHIFT_REQUIRE_SERVERS ?= 1
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-deps: ## install Kafka, ZooKeeper, Consul, etcd, Docker engine + base image, staticcheck (idempotent)
+deps: ## install Kafka, ZooKeeper, Consul, etcd, Eureka, Docker engine + base image, staticcheck (idempotent)
 	@bash scripts/deps.sh
 
-up: ## start ZooKeeper, Kafka, Consul, etcd and dockerd on 127.0.0.1 (skips what runs)
+up: ## start ZooKeeper, Kafka, Consul, etcd, Eureka and dockerd on 127.0.0.1 (skips what runs)
 	@bash scripts/services.sh up
 
 down: ## stop every service `make up` started, by PID

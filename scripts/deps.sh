@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # deps.sh — install everything regshift's tests need, idempotently.
 #
-# Installs (versions pinned here, in tools/kafka/pom.xml and tools/consul/go.mod):
+# Installs (versions pinned here, in tools/kafka/pom.xml, tools/consul/go.mod and tools/eureka/pom.xml):
 #   Debian packages  zookeeper (3.8.x), docker.io (20.10.x), debootstrap, kcat, curl, iproute2,
 #                    openssl (the certificates of a locked-down Kafka)
 #   .deps/kafka/libs Apache Kafka broker jars and kafka-tools from Maven Central (tools/kafka/pom.xml)
 #   .deps/bin/consul Consul v1.14.11 built from its Go module (tools/consul)
 #   .deps/bin/etcd   etcd v3.6.16 built from its Go module (tools/etcd; see etcd_binary)
+#   .deps/eureka/eureka-server.jar
+#                    a Spring Cloud Netflix Eureka server built by Maven (tools/eureka)
 #   .deps/bin/staticcheck
 #   ~/.m2            the Curator interop test client's Maven artifacts
 #   Docker engine    started when not running; local image regshift/debian-base:bookworm
@@ -145,6 +147,25 @@ consul_binary() { go_tool consul Consul "~3 min" v1.14.11 version; }
 # (empty module and build caches) it takes about a minute on a 2-core
 # machine, downloads included; nothing when its stamp matches.
 etcd_binary() { CGO_ENABLED=0 go_tool etcd etcd "~1 min" 3.6.16 --version; }
+# The Eureka server: a Spring Boot jar Maven builds from tools/eureka (pom,
+# application class and application.yml); rebuilt only when one of those
+# files changes. ~20 s cold on this project's machines (~100 MB into ~/.m2).
+eureka_server() {
+  local h jar="$DEPS/eureka/eureka-server.jar"
+  h="$( (cd "$ROOT/tools/eureka" && find . -type f ! -path './target/*' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum | cut -d' ' -f1)"
+  if stamp_ok eureka "$h" && [[ -f "$jar" ]]; then
+    skip "Eureka server at $jar (tools/eureka unchanged)"
+    return
+  fi
+  log "building the Eureka server with Maven (tools/eureka)"
+  mkdir -p "$DEPS/eureka"
+  rm -rf "$DEPS/eureka/build"
+  mvn -B -q -f "$ROOT/tools/eureka/pom.xml" -Deureka.target="$DEPS/eureka/build" package >"$DEPS/eureka-build.log" 2>&1 ||
+    { tail -n 30 "$DEPS/eureka-build.log" >&2; die "Maven could not build the Eureka server (full log: $DEPS/eureka-build.log)"; }
+  mv "$DEPS/eureka/build/eureka-server.jar" "$jar"
+  rm -rf "$DEPS/eureka/build"
+  stamp_set eureka "$h"
+}
 
 staticcheck_binary() {
   if [[ -x "$DEPS/bin/staticcheck" ]] && [[ "$("$DEPS/bin/staticcheck" -version 2>/dev/null)" == *"$STATICCHECK_VERSION"* ]]; then
@@ -200,6 +221,7 @@ main() {
   curator_client
   consul_binary
   etcd_binary
+  eureka_server
   staticcheck_binary
   docker_engine
   base_image

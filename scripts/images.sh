@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Builds the local container images of the stack (nothing is pulled):
-#   regshift/jre:17            Debian base + openjdk-17-jre-headless (shared by the next two)
+#   regshift/jre:17            Debian base + openjdk-17-jre-headless (shared by the Java images)
 #   regshift/zookeeper:3.8     Debian's ZooKeeper 3.8 jars
 #   regshift/kafka:4.1.1-2     the Kafka jars of .deps/kafka/libs and scripts/kafka-secure.sh
 #   regshift/consul:1.14.11    the Consul binary of .deps/bin/consul
 #   regshift/etcd:3.6.16       the etcd binary of .deps/bin/etcd
+#   regshift/eureka:5.0.3      the Eureka server jar of .deps/eureka (tools/eureka)
 #   regshift/regshift:dev      a static regshift binary (coordinator and agent)
 # Idempotent: every image carries a label with the hash of its build context
 # (and of its parent image); an image whose label matches is skipped.
 # Also installs docker-compose (Debian's 1.29) when missing, for `make compose-up`.
 #
-# Usage: scripts/images.sh [image ...]   (jre zookeeper kafka consul etcd regshift; default all)
+# Usage: scripts/images.sh [image ...]   (jre zookeeper kafka consul etcd eureka regshift; default all)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,6 +22,7 @@ ZK_IMAGE="${REGSHIFT_IMAGE_ZOOKEEPER:-regshift/zookeeper:3.8}"
 KAFKA_IMAGE="${REGSHIFT_IMAGE_KAFKA:-regshift/kafka:4.1.1-2}"
 CONSUL_IMAGE="${REGSHIFT_IMAGE_CONSUL:-regshift/consul:1.14.11}"
 ETCD_IMAGE="${REGSHIFT_IMAGE_ETCD:-regshift/etcd:3.6.16}"
+EUREKA_IMAGE="${REGSHIFT_IMAGE_EUREKA:-regshift/eureka:5.0.3}"
 REGSHIFT_IMAGE="${REGSHIFT_IMAGE_REGSHIFT:-regshift/regshift:dev}"
 LABEL=io.regshift.context-hash
 
@@ -116,6 +118,15 @@ img_consul() { img_binary consul "$CONSUL_IMAGE"; }
 # .deps/bin/etcd is static; the base gives the healthcheck its bash.
 img_etcd() { img_binary etcd "$ETCD_IMAGE"; }
 
+img_eureka() {
+  [[ -f "$DEPS/eureka/eureka-server.jar" ]] || die "$DEPS/eureka/eureka-server.jar missing; run 'make deps'"
+  img_jre
+  local d
+  d="$(stage eureka)"
+  cp "$DEPS/eureka/eureka-server.jar" "$d/eureka-server.jar"
+  build eureka "$EUREKA_IMAGE" "$d" "$(image_id "$JRE_IMAGE")" --build-arg "JRE=$JRE_IMAGE"
+}
+
 img_regshift() {
   local d
   d="$(stage regshift)"
@@ -138,11 +149,11 @@ compose_tool() {
 }
 
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(jre zookeeper kafka consul etcd regshift compose)
+[[ ${#targets[@]} -gt 0 ]] || targets=(jre zookeeper kafka consul etcd eureka regshift compose)
 for t in "${targets[@]}"; do
   case "$t" in
-    jre | zookeeper | kafka | consul | etcd | regshift) "img_$t" ;;
+    jre | zookeeper | kafka | consul | etcd | eureka | regshift) "img_$t" ;;
     compose) compose_tool ;;
-    *) die "unknown image $t (jre zookeeper kafka consul etcd regshift compose)" ;;
+    *) die "unknown image $t (jre zookeeper kafka consul etcd eureka regshift compose)" ;;
   esac
 done

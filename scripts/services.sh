@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # services.sh — start, stop and inspect the real servers regshift is tested
-# against: ZooKeeper, Apache Kafka (KRaft), Consul, etcd and the Docker engine.
+# against: ZooKeeper, Apache Kafka (KRaft), Consul, etcd, Eureka and the Docker engine.
 #
 #   scripts/services.sh up     [service...]   start (skips what already runs)
 #   scripts/services.sh down   [service...]   stop by PID, nothing left running
 #   scripts/services.sh status [service...]   one line per service, exit 1 if any is down
 #   scripts/services.sh env                   print the REGSHIFT_* variables tests read
 #
-# Services: zookeeper kafka consul etcd docker (default: all, in that order).
+# Services: zookeeper kafka consul etcd eureka docker (default: all, in that order).
 # Everything binds to 127.0.0.1. Ports, data and log folders are set by the
 # REGSHIFT_* variables below; `make deps` must have run first.
 #
@@ -37,13 +37,14 @@ CONSUL_SERF_LAN_PORT="${REGSHIFT_CONSUL_SERF_LAN_PORT:-8301}"
 CONSUL_SERF_WAN_PORT="${REGSHIFT_CONSUL_SERF_WAN_PORT:-8302}"
 ETCD_PORT="${REGSHIFT_ETCD_PORT:-2379}"
 ETCD_PEER_PORT="${REGSHIFT_ETCD_PEER_PORT:-2380}"
+EUREKA_PORT="${REGSHIFT_EUREKA_PORT:-8761}"
 ZK_DATA="${REGSHIFT_ZK_DATA:-$RUN/data/zookeeper}"
 KAFKA_DATA="${REGSHIFT_KAFKA_DATA:-$RUN/data/kafka${KAFKA_SECURE:+-secure}}"
 CONSUL_DATA="${REGSHIFT_CONSUL_DATA:-$RUN/data/consul}"
 ETCD_DATA="${REGSHIFT_ETCD_DATA:-$RUN/data/etcd}"
 START_TIMEOUT="${REGSHIFT_START_TIMEOUT:-90}"
 DOCKER_SOCK=/var/run/docker.sock
-ALL=(zookeeper kafka consul etcd docker)
+ALL=(zookeeper kafka consul etcd eureka docker)
 # Written by `up` of a locked-down Kafka: the probe logs in with it.
 KAFKA_PROBE_CONF="$RUN/conf/kafka-probe.kcat"
 
@@ -287,6 +288,22 @@ etcd_up() {
   wait_ready etcd "$LOGS/etcd.log" etcd_probe
 }
 
+# ---- Eureka (Spring Cloud Netflix Eureka server, standalone) --------------
+# tools/eureka's jar (make deps); its settings are in
+# tools/eureka/src/main/resources/application.yml. It keeps its registry in
+# memory only: a restart starts empty and clients register again.
+eureka_probe() { # the registry answers a full fetch as JSON
+  curl -fsS --max-time 2 -H 'Accept: application/json' "http://127.0.0.1:$EUREKA_PORT/eureka/apps" | grep '"applications"' >/dev/null
+}
+eureka_up() {
+  local jar="$DEPS/eureka/eureka-server.jar"
+  [[ -f "$jar" ]] || die "eureka: $jar missing; run 'make deps'"
+  require_free eureka "$EUREKA_PORT"
+  start_bg eureka "$LOGS/eureka.log" java -Xms64m -Xmx384m -XX:+UseSerialGC -Djava.awt.headless=true \
+    -jar "$jar" --server.address=127.0.0.1 --server.port="$EUREKA_PORT"
+  wait_ready eureka "$LOGS/eureka.log" eureka_probe
+}
+
 # ---- Docker engine ---------------------------------------------------------
 docker_probe() { docker info >/dev/null 2>&1; }
 docker_up() {
@@ -363,6 +380,7 @@ REGSHIFT_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
 REGSHIFT_ZK_SERVERS=127.0.0.1:$ZK_PORT
 REGSHIFT_CONSUL_ADDR=127.0.0.1:$CONSUL_HTTP_PORT
 REGSHIFT_ETCD_ENDPOINTS=127.0.0.1:$ETCD_PORT
+REGSHIFT_EUREKA_ADDR=127.0.0.1:$EUREKA_PORT
 REGSHIFT_DOCKER_HOST=unix://$DOCKER_SOCK
 EOF
 }
@@ -370,7 +388,7 @@ EOF
 check_services() {
   local s
   for s in "$@"; do
-    case "$s" in zookeeper | kafka | consul | etcd | docker) ;; *) die "unknown service '$s' (known: ${ALL[*]})" ;; esac
+    case "$s" in zookeeper | kafka | consul | etcd | eureka | docker) ;; *) die "unknown service '$s' (known: ${ALL[*]})" ;; esac
   done
 }
 
@@ -397,7 +415,7 @@ main() {
     return $rc
     ;;
   env) print_env ;;
-  *) die "usage: $0 up|down|status|env [zookeeper kafka consul etcd docker]" ;;
+  *) die "usage: $0 up|down|status|env [zookeeper kafka consul etcd eureka docker]" ;;
   esac
 }
 

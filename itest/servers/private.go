@@ -28,9 +28,10 @@ type Private struct {
 	alive  bool
 }
 
-// StartPrivate starts a private ZooKeeper, Kafka, Consul or etcd and waits until it
-// answers (the same readiness checks as `make up`). It needs `make deps` to
-// have run; when it cannot start, the test fails with the server's log tail.
+// StartPrivate starts a private ZooKeeper, Kafka, Consul, etcd or Eureka and
+// waits until it answers (the same readiness checks as `make up`). It needs
+// `make deps` to have run; when it cannot start, the test fails with the
+// server's log tail.
 func StartPrivate(t testing.TB, kind Kind) *Private {
 	t.Helper()
 	return startPrivate(t, kind, "")
@@ -91,6 +92,8 @@ func startPrivate(t testing.TB, kind Kind, securePrefix string) *Private {
 			"REGSHIFT_CONSUL_SERF_LAN_PORT="+ports[2], "REGSHIFT_CONSUL_SERF_WAN_PORT="+ports[3])
 	case kind == Etcd:
 		p.env = append(p.env, "REGSHIFT_ETCD_PORT="+ports[0], "REGSHIFT_ETCD_PEER_PORT="+ports[1])
+	case kind == Eureka:
+		p.env = append(p.env, eurekaPrivateEnv(ports)...)
 	default:
 		t.Fatalf("servers: no private %s", kind)
 	}
@@ -110,8 +113,8 @@ func startPrivate(t testing.TB, kind Kind, securePrefix string) *Private {
 }
 
 // Addr is the server's client address: Kafka's broker (SASL_SSL when
-// locked down), ZooKeeper's client port, Consul's HTTP address, etcd's
-// client URL's host:port.
+// locked down), ZooKeeper's client port, Consul's and Eureka's HTTP
+// address, etcd's client URL's host:port.
 func (p *Private) Addr() string { return p.addr }
 
 // The SASL/PLAIN credentials of a private Kafka's SASL_PLAINTEXT listener.
@@ -247,6 +250,8 @@ func installed(kind Kind) error {
 		need = filepath.Join(deps, "bin", "consul")
 	case Etcd:
 		need = filepath.Join(deps, "bin", "etcd")
+	case Eureka:
+		need = eurekaJar(deps)
 	}
 	if _, err := os.Stat(need); err != nil {
 		return fmt.Errorf("%w: %s is not installed (run `make deps`): %w", ErrNotReachable, kind, err)

@@ -13,6 +13,7 @@ func TestPrivateRestart(t *testing.T) {
 		Kafka:     func(ctx context.Context, a string) error { return ProbeKafka(ctx, []string{a}) },
 		Consul:    ProbeConsul,
 		Etcd:      func(ctx context.Context, a string) error { return ProbeEtcd(ctx, []string{a}) },
+		Eureka:    ProbeEureka,
 	}
 	for kind, probe := range probes {
 		t.Run(string(kind), func(t *testing.T) {

@@ -1,5 +1,5 @@
 // Package servers finds the real servers regshift's tests run against —
-// Apache Kafka, ZooKeeper, Consul, etcd and the Docker engine — started by
+// Apache Kafka, ZooKeeper, Consul, etcd, Eureka and the Docker engine — started by
 // `make up` (scripts/services.sh) or by anything else that serves the same
 // addresses.
 //
@@ -10,16 +10,19 @@
 //	REGSHIFT_ZK_SERVERS     127.0.0.1:2181   (comma-separated)
 //	REGSHIFT_CONSUL_ADDR    127.0.0.1:8500
 //	REGSHIFT_ETCD_ENDPOINTS 127.0.0.1:2379   (comma-separated)
+//	REGSHIFT_EUREKA_ADDR    127.0.0.1:8761   (its REST API under /eureka)
 //	REGSHIFT_DOCKER_HOST    unix:///var/run/docker.sock (DOCKER_HOST is honoured too)
 //
 // The port-only variables that scripts/services.sh reads (REGSHIFT_KAFKA_PORT,
-// REGSHIFT_ZK_PORT, REGSHIFT_CONSUL_HTTP_PORT, REGSHIFT_ETCD_PORT) are
-// honoured as well, so one setting moves both the servers and the tests.
+// REGSHIFT_ZK_PORT, REGSHIFT_CONSUL_HTTP_PORT, REGSHIFT_ETCD_PORT,
+// REGSHIFT_EUREKA_PORT) are honoured as well, so one setting moves both the
+// servers and the tests.
 //
 // Every helper probes its server with a real protocol request (a Kafka
 // metadata request, ZooKeeper's "ruok", Consul's leader endpoint, etcd's
-// /health, Docker's /_ping). When the server does not answer, the test fails
-// with a message that names the server, the address and how to start it — when CI=true or
+// /health, Eureka's registry as JSON, Docker's /_ping). When the server does
+// not answer, the test fails with a message that names the server, the address
+// and how to start it — when CI=true or
 // REGSHIFT_REQUIRE_SERVERS=1. Otherwise it is skipped with the same message, so
 // that `go test ./...` on a laptop without servers still runs the unit tests.
 package servers

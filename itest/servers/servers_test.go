@@ -25,6 +25,9 @@ func TestAddressesFromEnv(t *testing.T) {
 		{"etcd default", nil, func() string { return strings.Join(EtcdEndpoints(), ",") }, "127.0.0.1:2379"},
 		{"etcd port", map[string]string{"REGSHIFT_ETCD_PORT": "12379"}, func() string { return strings.Join(EtcdEndpoints(), ",") }, "127.0.0.1:12379"},
 		{"etcd list wins", map[string]string{"REGSHIFT_ETCD_PORT": "1", "REGSHIFT_ETCD_ENDPOINTS": "a:1,b:2"}, func() string { return strings.Join(EtcdEndpoints(), ",") }, "a:1,b:2"},
+		{"eureka default", nil, EurekaAddr, "127.0.0.1:8761"},
+		{"eureka port", map[string]string{"REGSHIFT_EUREKA_PORT": "18761"}, EurekaAddr, "127.0.0.1:18761"},
+		{"eureka addr wins", map[string]string{"REGSHIFT_EUREKA_PORT": "1", "REGSHIFT_EUREKA_ADDR": "e:2"}, EurekaAddr, "e:2"},
 		{"docker default", nil, DockerHost, "unix:///var/run/docker.sock"},
 		{"docker DOCKER_HOST", map[string]string{"DOCKER_HOST": "tcp://127.0.0.1:2375"}, DockerHost, "tcp://127.0.0.1:2375"},
 	}
@@ -32,6 +35,7 @@ func TestAddressesFromEnv(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, k := range []string{"REGSHIFT_KAFKA_BROKERS", "REGSHIFT_KAFKA_PORT", "REGSHIFT_ZK_SERVERS", "REGSHIFT_ZK_PORT",
 				"REGSHIFT_CONSUL_ADDR", "REGSHIFT_CONSUL_HTTP_PORT", "REGSHIFT_ETCD_ENDPOINTS", "REGSHIFT_ETCD_PORT",
+				"REGSHIFT_EUREKA_ADDR", "REGSHIFT_EUREKA_PORT",
 				"REGSHIFT_DOCKER_HOST", "DOCKER_HOST"} {
 				t.Setenv(k, "")
 			}
@@ -65,6 +69,7 @@ func TestProbesFailOnClosedPort(t *testing.T) {
 		"kafka":     ProbeKafka(ctx, []string{addr}),
 		"zookeeper": ProbeZooKeeper(ctx, []string{addr}),
 		"consul":    ProbeConsul(ctx, addr),
+		"eureka":    ProbeEureka(ctx, addr),
 		"docker":    ProbeDocker(ctx, "tcp://"+addr),
 		"etcd":      ProbeEtcd(ctx, []string{addr}),
 	} {

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -145,27 +144,7 @@ func (c *Client) Register(ctx context.Context, inst registries.Instance) error {
 	if c.life.Closed() {
 		return registries.ErrClosed
 	}
-	inst = inst.Clone()
-	e := c.owned.Put(inst) // the keepalive completes it should this attempt fail
-	err := c.registerHeld(ctx, e)
-	c.owned.Settle(inst, err)
-	return err
-}
-
-// registerHeld registers e, and again while the client's entry changed
-// meanwhile (a concurrent Register or SetHealth of the same instance), so
-// the agent ends with the latest.
-func (c *Client) registerHeld(ctx context.Context, e owned.Entry) error {
-	for {
-		if err := c.register(ctx, e); err != nil {
-			return err
-		}
-		next, ok := c.owned.Get(e.Instance.Key())
-		if !ok || next.Version == e.Version {
-			return nil
-		}
-		e = next
-	}
+	return c.owned.Register(ctx, inst, c.register) // the keepalive completes a failed attempt
 }
 
 // register writes the agent service of e with its check in e's status, so
@@ -283,50 +262,18 @@ func (c *Client) Ping(ctx context.Context) error {
 }
 
 // keepalive writes every owned check's status (passing, or critical as
-// SetHealth marked it) each CheckTTL/3, on up to keepaliveWorkers concurrent
-// requests, and re-registers an instance whose check the agent no longer
-// knows (agent restarted, or the instance was reaped: while we could not
-// reach the agent, or because it was marked critical DeregisterCriticalAfter
-// long).
+// SetHealth marked it) each CheckTTL/3, on up to owned.KeepaliveWorkers
+// concurrent requests, and re-registers an instance whose check the agent
+// no longer knows (agent restarted, or the instance was reaped: while we
+// could not reach the agent, or because it was marked critical
+// DeregisterCriticalAfter long).
 func (c *Client) keepalive() {
-	ctx := c.life.Context()
-	period := c.cfg.CheckTTL / 3
-	tick := time.NewTicker(period)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		start := time.Now()
-		owned := c.owned.List()
-		work := make(chan registries.Key)
-		var wg sync.WaitGroup
-		for range keepaliveWorkers {
-			wg.Go(func() {
-				for k := range work {
-					c.refresh(ctx, k)
-				}
-			})
-		}
-		for _, in := range owned {
-			work <- in.Key()
-		}
-		close(work)
-		wg.Wait()
-		if took := time.Since(start); took > period && ctx.Err() == nil {
-			c.log.Warn("keepalive round took longer than its period; checks may turn critical",
-				"took", took, "period", period, "instances", len(owned))
-		}
-	}
+	owned.Keepalive(c.life.Context(), c.cfg.CheckTTL/3, &c.owned, c.refresh, c.log)
 }
 
-const keepaliveWorkers = 8
-
-// refresh writes one instance's check as the client holds it (see apply).
+// refresh writes one instance's check as the client holds it (see write).
 func (c *Client) refresh(ctx context.Context, k registries.Key) {
-	_, err := c.apply(ctx, k)
+	_, err := c.owned.Apply(ctx, k, c.write)
 	switch {
 	case err == nil, ctx.Err() != nil:
 	case registries.Retriable(err):

@@ -3,8 +3,6 @@ package consul_test
 import (
 	"context"
 	"fmt"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,8 +36,8 @@ func TestConformance(t *testing.T) {
 			cfg := consul.DefaultConfig()
 			cfg.Address = addr
 			cfg.CheckTTL = 3 * time.Second
-			r := &recorder{Client: newClient(t, cfg)}
-			return r, func() { r.forget(t, addr) }
+			r := &registrytest.Recorder{Registry: newClient(t, cfg)}
+			return r, func() { forget(t, addr, r.Keys()) }
 		},
 		Down: func(t *testing.T) registries.Registry {
 			cfg := consul.DefaultConfig()
@@ -50,31 +48,13 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// recorder remembers what was registered through it, so that forget can
-// make the agent lose exactly those registrations.
-type recorder struct {
-	*consul.Client
-	mu   sync.Mutex
-	keys []registries.Key
-}
-
-func (r *recorder) Register(ctx context.Context, inst registries.Instance) error {
-	r.mu.Lock()
-	r.keys = append(r.keys, inst.Key())
-	r.mu.Unlock()
-	return r.Client.Register(ctx, inst)
-}
-
-// forget removes the recorded registrations from the agent behind the
+// forget removes the registrations of keys from the agent behind the
 // client's back — what an agent restart without its state, or the reaper
 // after a long partition, does — so that every one must be re-created.
 // (TestAgentRestart restarts a private agent, which keeps its state.)
-func (r *recorder) forget(t testing.TB, addr string) {
+func forget(t testing.TB, addr string, keys []registries.Key) {
 	t.Helper()
 	c := rawClient(t, addr)
-	r.mu.Lock()
-	keys := slices.Clone(r.keys)
-	r.mu.Unlock()
 	_, meta, err := c.Catalog().Services(nil)
 	if err != nil {
 		t.Fatal(err)

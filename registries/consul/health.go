@@ -26,33 +26,17 @@ import (
 // When the agent cannot be reached SetHealth returns the retriable error and
 // keeps the mark, which the keepalive applies once the agent answers.
 func (c *Client) SetHealth(ctx context.Context, service, id string, passing bool, output string) error {
-	return c.owned.SetHealth(c.life.Closed(), service, id, passing, output, func(k registries.Key) (bool, error) {
-		return c.apply(ctx, k)
-	})
-}
-
-// apply brings the agent's copy of the instance with key k in line with the
-// client's entry: the check's status and output, and the whole registration
-// when the agent lost it. It writes again while the entry changed meanwhile,
-// so a keepalive that read the entry before a SetHealth never leaves its
-// stale status behind. held is false when the client does not hold k.
-func (c *Client) apply(ctx context.Context, k registries.Key) (held bool, err error) {
-	for {
-		e, ok := c.owned.Get(k)
-		if !ok {
-			return false, nil
-		}
-		if err := c.write(ctx, e); err != nil {
-			return true, err
-		}
-		if c.owned.Current(e) {
-			return true, nil
-		}
+	if c.life.Closed() {
+		return registries.ErrClosed
 	}
+	return c.owned.SetHealth(ctx, service, id, passing, output, c.write)
 }
 
-// write sets e's check to e's mark, and registers e again when the agent no
-// longer knows the check.
+// write brings the agent's copy of e in line with it: it sets e's check to
+// e's mark, and registers e again when the agent no longer knows the check.
+// The client writes again while the entry changed meanwhile
+// (owned.Set.Apply), so a keepalive that read the entry before a SetHealth
+// never leaves its stale status behind.
 func (c *Client) write(ctx context.Context, e owned.Entry) error {
 	err := c.updateCheck(ctx, e)
 	var se api.StatusError
@@ -60,7 +44,7 @@ func (c *Client) write(ctx context.Context, e owned.Entry) error {
 		return mapErr("update check", err)
 	}
 	if !c.owned.Current(e) {
-		return nil // changed or deregistered meanwhile: apply looks again
+		return nil // changed or deregistered meanwhile: Apply looks again
 	}
 	level := slog.LevelInfo
 	if e.Health.Critical {

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/regshift/regshift/registries"
+	"github.com/regshift/regshift/registries/internal/owned"
 )
 
 // SetHealth implements registries.HealthSetter by withdrawal: the
@@ -18,7 +19,16 @@ import (
 // When the cluster cannot be reached SetHealth returns the retriable error
 // and keeps the mark, which the lease loop applies once it answers.
 func (c *Client) SetHealth(ctx context.Context, service, id string, passing bool, output string) error {
-	return c.owned.SetHealth(c.life.Closed(), service, id, passing, output, func(k registries.Key) (bool, error) {
-		return c.sync(ctx, k)
-	})
+	if c.life.Closed() {
+		return registries.ErrClosed
+	}
+	k, err := c.owned.MarkHeld(service, id, passing, output)
+	if err != nil {
+		return err
+	}
+	held, err := c.sync(ctx, k)
+	if !held {
+		return owned.NotHeld(k) // deregistered meanwhile
+	}
+	return err
 }

@@ -47,27 +47,6 @@ func (s *Set) MarkHeld(service, id string, passing bool, output string) (registr
 	return k, nil
 }
 
-// SetHealth is SetHealth of an adapter that writes an instance's mark
-// with apply (held false: the set no longer holds the instance): it marks
-// the instance (MarkHeld), then applies the mark; ErrNotFound when the
-// instance was deregistered meanwhile, else apply's error. closed is the
-// client's state: registries.ErrClosed when it is.
-func (s *Set) SetHealth(closed bool, service, id string, passing bool, output string,
-	apply func(registries.Key) (held bool, err error)) error {
-	if closed {
-		return registries.ErrClosed
-	}
-	k, err := s.MarkHeld(service, id, passing, output)
-	if err != nil {
-		return err
-	}
-	held, err := apply(k)
-	if !held {
-		return NotHeld(k) // deregistered meanwhile
-	}
-	return err
-}
-
 // NotHeld is the error of SetHealth of an instance the client does not
 // hold: it wraps registries.ErrNotFound.
 func NotHeld(k registries.Key) error {

@@ -1,6 +1,7 @@
 package owned
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -98,5 +99,43 @@ func TestNewHealthBoundsOutput(t *testing.T) {
 	}
 	if NewHealth(true, "") != (Health{}) {
 		t.Fatal("passing without output is not the zero mark")
+	}
+}
+
+// TestApplyWritesTheLatest: a write that finds the entry changed when it
+// returns (a SetHealth overtook it) is followed by one of the change; a
+// key the set does not hold is not written.
+func TestApplyWritesTheLatest(t *testing.T) {
+	var s Set
+	in := registries.Instance{Service: "s", ID: "a", Address: "h", Port: 1}
+	s.Put(in)
+	var wrote []Health
+	write := func(_ context.Context, e Entry) error {
+		wrote = append(wrote, e.Health)
+		if len(wrote) == 1 {
+			s.Mark(in.Key(), NewHealth(false, "down")) // overtakes the first write
+		}
+		return nil
+	}
+	held, err := s.Apply(context.Background(), in.Key(), write)
+	if !held || err != nil || len(wrote) != 2 || !wrote[1].Critical {
+		t.Fatalf("Apply = %v, %v after writes %+v; want the mark written last", held, err, wrote)
+	}
+	if held, _ := s.Apply(context.Background(), registries.Key{Service: "s", ID: "b"}, write); held || len(wrote) != 2 {
+		t.Fatal("Apply wrote a key the set does not hold")
+	}
+}
+
+// TestRegisterSettles: Register keeps an instance after a retriable
+// failure and drops it after a refusal.
+func TestRegisterSettles(t *testing.T) {
+	var s Set
+	in := registries.Instance{Service: "s", ID: "a", Address: "h", Port: 1}
+	fail := func(err error) Write { return func(context.Context, Entry) error { return err } }
+	if err := s.Register(context.Background(), in, fail(registries.ErrUnavailable)); !s.Holds(in) || err == nil {
+		t.Fatalf("after a retriable failure (%v): held=%v, want held", err, s.Holds(in))
+	}
+	if err := s.Register(context.Background(), in, fail(errors.New("refused"))); s.Holds(in) || err == nil {
+		t.Fatalf("after a refusal (%v): held=%v, want dropped", err, s.Holds(in))
 	}
 }
