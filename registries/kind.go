@@ -20,12 +20,15 @@ const (
 	// KindEtcd is etcd v3 in the layout of its naming/endpoints package
 	// (package registries/etcd).
 	KindEtcd Kind = "etcd"
+	// KindEureka is a Netflix Eureka server through its REST API (package
+	// registries/eureka).
+	KindEureka Kind = "eureka"
 )
 
 // Kinds returns every supported kind, in a fixed order.
-func Kinds() []Kind { return []Kind{KindZooKeeper, KindConsul, KindEtcd} }
+func Kinds() []Kind { return []Kind{KindZooKeeper, KindConsul, KindEtcd, KindEureka} }
 
-// KindNames lists the kinds for an error message: "zookeeper, consul or etcd".
+// KindNames lists the kinds for an error message: "zookeeper, consul, etcd or eureka".
 func KindNames() string {
 	var names []string
 	for _, k := range Kinds() {

@@ -18,6 +18,7 @@ func TestKindValid(t *testing.T) {
 		{"ZooKeeper", false},
 		{"memory", false},
 		{registries.KindEtcd, true},
+		{registries.KindEureka, true},
 		{"nacos", false},
 	} {
 		t.Run(string(tc.kind), func(t *testing.T) {
@@ -40,7 +41,7 @@ func TestKindsAreValid(t *testing.T) {
 }
 
 func TestKindNames(t *testing.T) {
-	if got := registries.KindNames(); got != "zookeeper, consul or etcd" {
+	if got := registries.KindNames(); got != "zookeeper, consul, etcd or eureka" {
 		t.Fatalf("KindNames() = %q", got)
 	}
 }

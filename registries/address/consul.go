@@ -32,6 +32,8 @@ func Check(kind registries.Kind, addr string) error {
 	case registries.KindEtcd:
 		_, _, err := Etcd(addr)
 		return err
+	case registries.KindEureka:
+		return Eureka(addr)
 	}
 	return fmt.Errorf("no address format for registry kind %q", kind)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/regshift/regshift/registries"
 	"github.com/regshift/regshift/registries/consul"
 	"github.com/regshift/regshift/registries/etcd"
+	"github.com/regshift/regshift/registries/eureka"
 	"github.com/regshift/regshift/registries/zookeeper"
 )
 
@@ -94,6 +95,12 @@ func Open(kind registries.Kind, s Settings, log *slog.Logger) (registries.Regist
 			return nil, err
 		}
 		return c, nil
+	case registries.KindEureka:
+		c, err := eureka.New(eurekaConfig(s), log)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
 	case registries.KindEtcd:
 		cfg, err := etcdConfig(s)
 		if err != nil {
@@ -160,6 +167,20 @@ func etcdConfig(s Settings) (etcd.Config, error) {
 	}
 	cfg.RevokeOnClose = !s.KeepOnClose
 	return cfg, nil
+}
+
+// eurekaConfig turns s into the Eureka adapter's settings; eureka.New
+// validates them. CheckTTL is the lease each instance is registered with
+// (renewed every third of it, at least every second). Mirrors is ignored:
+// the bridge's mirrors live while it renews them.
+func eurekaConfig(s Settings) eureka.Config {
+	cfg := eureka.DefaultConfig(s.Address)
+	cfg.DeregisterOnClose = !s.KeepOnClose
+	if s.CheckTTL > 0 {
+		cfg.LeaseDuration = s.CheckTTL.Truncate(time.Second)
+		cfg.RenewalInterval = max(time.Second, (cfg.LeaseDuration / 3).Truncate(time.Second))
+	}
+	return cfg
 }
 
 // consulConfig turns s into the Consul adapter's settings; consul.New

@@ -10,6 +10,7 @@ import (
 	"github.com/regshift/regshift/registries"
 	"github.com/regshift/regshift/registries/consul"
 	"github.com/regshift/regshift/registries/etcd"
+	"github.com/regshift/regshift/registries/eureka"
 	"github.com/regshift/regshift/registries/open"
 	"github.com/regshift/regshift/registries/registrytest"
 	"github.com/regshift/regshift/registries/zookeeper"
@@ -24,7 +25,7 @@ func TestOpenRefuses(t *testing.T) {
 		says string
 	}{
 		{"unknown kind", "nacos", open.Settings{Address: "nacos:8848"}, open.ErrUnknownKind,
-			`unknown registry kind "nacos"; known kinds: zookeeper, consul, etcd`},
+			`unknown registry kind "nacos"; known kinds: zookeeper, consul, etcd, eureka`},
 		{"no kind", "", open.Settings{Address: "zk1:2181"}, open.ErrUnknownKind, `unknown registry kind ""`},
 		{"zookeeper without address", registries.KindZooKeeper, open.Settings{}, zookeeper.ErrConfig, "no servers"},
 		{"zookeeper bad server", registries.KindZooKeeper, open.Settings{Address: "zk1:2181,zk2:x/services"},
@@ -77,6 +78,8 @@ func TestOpenEachKind(t *testing.T) {
 					_, ok = r.(*consul.Client)
 				case kind == registries.KindEtcd:
 					_, ok = r.(*etcd.Client)
+				case kind == registries.KindEureka:
+					_, ok = r.(*eureka.Client)
 				}
 				if !ok {
 					t.Errorf("Open(%q, Mirrors: %v) returned a %T", kind, mirrors, r)
