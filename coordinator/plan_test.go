@@ -2,13 +2,16 @@ package coordinator
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
+	"io/fs"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/regshift/regshift/registries"
 	"github.com/regshift/regshift/schema"
 )
 
@@ -71,7 +74,7 @@ func TestPlanErrorsNameTheField(t *testing.T) {
 	doc := string(raw)
 	tests := []struct{ old, new, field string }{
 		{"  name: consul", "  name: zookeeper", "to.name"},
-		{"  kind: consul", "  kind: etcd", "to.kind"},
+		{"  kind: consul", "  kind: nacos", "to.kind"},
 		{"  address: 127.0.0.1:8500", "  address: ''", "to.address"},
 		{"    url: http://127.0.0.1:7080/packages/consul.tgz", "    url: ftp://x", "to.package.url"},
 		{"    digest: sha256:4f8b", "    digest: md5:4f8b", "to.package.digest"},
@@ -170,5 +173,37 @@ func TestPlanUnowned(t *testing.T) {
 	p.Unowned = schema.UnownedKeepBridge
 	if err := ValidatePlan(p); err != nil {
 		t.Errorf("keep-bridge refused: %v", err)
+	}
+}
+
+// TestSchemaKindsAreTheRegistries: the kinds the JSON Schema lets a plan
+// and a hello name are exactly the kinds regshift opens.
+func TestSchemaKindsAreTheRegistries(t *testing.T) {
+	var want []string
+	for _, k := range registries.Kinds() {
+		want = append(want, string(k))
+	}
+	for file, path := range map[string][]string{
+		"defs.v1.json":        {"$defs", "interface", "properties", "kind", "enum"},
+		"event.hello.v1.json": {"properties", "interfaces", "items", "properties", "kind", "enum"},
+	} {
+		b, err := fs.ReadFile(schema.Files(), file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v any
+		if err := json.Unmarshal(b, &v); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range path {
+			v = v.(map[string]any)[k]
+		}
+		var got []string
+		for _, e := range v.([]any) {
+			got = append(got, e.(string))
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s %s: %v, want registries.Kinds() %v", file, strings.Join(path, "."), got, want)
+		}
 	}
 }

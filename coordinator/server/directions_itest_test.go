@@ -56,8 +56,8 @@ func (e registryEnd) open(t *testing.T, env *itest.Env) registries.Registry {
 
 // directionEnds are the registries a direction test can name, on the real
 // servers: ZooKeeper at two base paths of one ensemble (a layout upgrade
-// in place) and two Consuls (two datacenters: the shared agent and a
-// private one).
+// in place), etcd at two prefixes of one server likewise, Eureka, and two
+// Consuls (two datacenters: the shared agent and a private one).
 func directionEnds(t *testing.T, env *itest.Env, names ...string) map[string]registryEnd {
 	t.Helper()
 	all := map[string]func() registryEnd{
@@ -70,6 +70,18 @@ func directionEnds(t *testing.T, env *itest.Env, names ...string) map[string]reg
 		},
 		"consul": func() registryEnd {
 			return registryEnd{"consul", "consul", env.Consul, open.Settings{Address: env.Consul}}
+		},
+		"etcd": func() registryEnd {
+			eps, prefix := servers.RequireEtcd(t)[0], env.BasePath
+			return registryEnd{"etcd", "etcd", eps + prefix, open.Settings{Address: eps, BasePath: prefix}}
+		},
+		"etcd-v2": func() registryEnd {
+			eps, prefix := servers.RequireEtcd(t)[0], env.BasePath+"-v2"
+			return registryEnd{"etcd-v2", "etcd", eps + prefix, open.Settings{Address: eps, BasePath: prefix}}
+		},
+		"eureka": func() registryEnd {
+			addr := servers.RequireEureka(t)
+			return registryEnd{"eureka", "eureka", addr, open.Settings{Address: addr}}
 		},
 		"consul-b": func() registryEnd {
 			addr := servers.StartPrivate(t, servers.Consul).Addr()
@@ -84,18 +96,24 @@ func directionEnds(t *testing.T, env *itest.Env, names ...string) map[string]reg
 }
 
 // TestMigrationDirections runs a rollout for each direction on the real
-// servers — each ordered pair of kinds, and the same kind at another
-// address or layout — with two providers and two consumers whose agents
+// servers — each ordered pair of {zookeeper, consul, etcd, eureka}, and the
+// same kind at another address or layout — with two providers and two consumers whose agents
 // start on the old interface. Every 100 ms through the rollout each
 // consumer resolves the service through its agent and must find both
 // providers; at the end the providers are in the new registry only.
 func TestMigrationDirections(t *testing.T) {
-	for _, dir := range [][2]string{
-		{"zookeeper", "consul"},
-		{"consul", "zookeeper"},
-		{"zookeeper", "zookeeper-v2"},
-		{"consul", "consul-b"},
-	} {
+	kinds := []string{"zookeeper", "consul", "etcd", "eureka"}
+	var dirs [][2]string
+	for _, from := range kinds {
+		for _, to := range kinds {
+			if from != to {
+				dirs = append(dirs, [2]string{from, to})
+			}
+		}
+	}
+	// The same kind at another layout or address.
+	dirs = append(dirs, [2]string{"zookeeper", "zookeeper-v2"}, [2]string{"etcd", "etcd-v2"}, [2]string{"consul", "consul-b"})
+	for _, dir := range dirs {
 		t.Run(dir[0]+"-to-"+dir[1], func(t *testing.T) {
 			env := itest.New(t)
 			ends := directionEnds(t, env, dir[0], dir[1])
