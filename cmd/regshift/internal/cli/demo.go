@@ -17,6 +17,8 @@ func (c *CLI) demoCmd(ctx context.Context, args []string) error {
 	to := fs.String("to", string(registries.KindConsul), "the registry `kind` the fleet moves to: "+kindList())
 	kafkaAddr := fs.String("kafka", "", "Kafka brokers, comma-separated ('make up' starts one); empty: an embedded broker")
 	zk := fs.String("zookeeper", "127.0.0.1:2181", "the fleet's ZooKeeper ('make up' starts one)")
+	etcdAddr := fs.String("etcd", "127.0.0.1:2379", "the fleet's etcd, with -from or -to etcd ('make up' starts one)")
+	eurekaAddr := fs.String("eureka", "127.0.0.1:8761", "the fleet's Eureka server, with -from or -to eureka ('make up' starts one)")
 	consulBin := fs.String("consul-bin", ".deps/bin/consul", "the consul binary the demo starts its own Consul with ('make deps' builds it)")
 	providers := fs.Int("providers", 4, "provider hosts")
 	consumers := fs.Int("consumers", 4, "consumer hosts")
@@ -44,7 +46,7 @@ func (c *CLI) demoCmd(ctx context.Context, args []string) error {
 	if *kafkaAddr != "" {
 		brokers = strings.Split(*kafkaAddr, ",")
 	}
-	return demo.Run(ctx, demo.Options{Kafka: brokers, ZooKeeper: *zk, ConsulBin: *consulBin, From: registries.Kind(*from), To: registries.Kind(*to),
+	return demo.Run(ctx, demo.Options{Kafka: brokers, ZooKeeper: *zk, Etcd: *etcdAddr, Eureka: *eurekaAddr, ConsulBin: *consulBin, From: registries.Kind(*from), To: registries.Kind(*to),
 		Providers: *providers, Consumers: *consumers, Fail: demo.Failure(*fail), CallEvery: *every, Log: log}, c.Stdout)
 }
 

@@ -34,6 +34,8 @@ import (
 type Options struct {
 	Kafka     []string // brokers; none: an embedded broker (franz-go's kfake) with a data dir
 	ZooKeeper string   // host:port of the fleet's ZooKeeper
+	Etcd      string   // host:port of the fleet's etcd (with -from or -to etcd)
+	Eureka    string   // host:port of the fleet's Eureka server (with -from or -to eureka)
 	// From and To are the kinds the fleet moves between (zookeeper and
 	// consul when empty; see Kinds and CheckDirection).
 	From, To  registries.Kind

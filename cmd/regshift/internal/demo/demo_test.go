@@ -55,9 +55,13 @@ func TestDemo(t *testing.T) {
 		// The other way: a Consul fleet moves to ZooKeeper.
 		{"consul-to-zookeeper", FailNone, false, []string{"ended finalized", "move from consul to zookeeper", ", zookeeper "},
 			registries.KindConsul, registries.KindZooKeeper},
+		// A Spring Cloud fleet leaves Eureka for Consul.
+		{"eureka-to-consul", FailNone, false, []string{"ended finalized", "move from eureka to consul", "resolved via consul "},
+			registries.KindEureka, registries.KindConsul},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := Options{ZooKeeper: servers.RequireZooKeeper(t)[0], ConsulBin: consulBin(t),
+				Etcd: servers.EtcdEndpoints()[0], Eureka: servers.EurekaAddr(),
 				Providers: 2, Consumers: 2, Fail: tc.fail, CallEvery: 50 * time.Millisecond, From: tc.from, To: tc.to}
 			if !tc.embedded {
 				o.Kafka = servers.RequireKafka(t)

@@ -14,7 +14,7 @@ import (
 
 // Kinds are the registries the demo fleet can move between: each one the
 // demo can reach or start on 127.0.0.1.
-var Kinds = []registries.Kind{registries.KindZooKeeper, registries.KindConsul}
+var Kinds = []registries.Kind{registries.KindZooKeeper, registries.KindConsul, registries.KindEtcd, registries.KindEureka}
 
 // CheckDirection refuses a direction the demo cannot run, naming the
 // flag: a kind it does not know, or the same kind at both ends.
@@ -44,6 +44,10 @@ func (w *world) end(kind registries.Kind) end {
 	switch kind {
 	case registries.KindConsul:
 		return end{kind: kind, address: w.consulAPI, settings: open.Settings{Address: w.consulAPI}, options: "{checkTTL: 3s}"}
+	case registries.KindEtcd: // the fleet's keys under the demo's own prefix
+		return end{kind: kind, address: w.o.Etcd + w.basePath, settings: open.Settings{Address: w.o.Etcd, BasePath: w.basePath}}
+	case registries.KindEureka:
+		return end{kind: kind, address: w.o.Eureka, settings: open.Settings{Address: w.o.Eureka}}
 	default: // zookeeper
 		return end{kind: kind, address: w.o.ZooKeeper + w.basePath, settings: open.Settings{Address: w.o.ZooKeeper, BasePath: w.basePath}}
 	}
