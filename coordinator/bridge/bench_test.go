@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/regshift/regshift/coordinator/bridge"
+	"github.com/regshift/regshift/itest/servers"
 	"github.com/regshift/regshift/registries"
+	"github.com/regshift/regshift/registries/open"
 	"github.com/regshift/regshift/registries/registrytest"
 )
 
@@ -105,4 +107,34 @@ func converged(src, dst bridge.Resolver, service string, n int) error {
 		return fmt.Errorf("%s: %d same, %d missing, %d extra; want %d in sync", service, len(p.Same), len(p.Missing), len(p.Extra), n)
 	}
 	return nil
+}
+
+// BenchmarkBridgeEtcdToParity is BenchmarkConvergence1000 into etcd (the
+// mirrors on the bridge client's lease, under a fresh prefix).
+func BenchmarkBridgeEtcdToParity(b *testing.B) {
+	s := needReal(b)
+	benchToParity(b, s, func() registries.Registry {
+		return openTarget(b, registries.KindEtcd, open.Settings{Address: servers.RequireEtcd(b)[0], BasePath: "/" + registrytest.Unique("bench-etcd")})
+	})
+}
+
+// BenchmarkBridgeEurekaToParity is BenchmarkConvergence1000 into Eureka
+// (the mirrors renewed by the bridge's client; parity read as Eureka serves
+// it, so its response cache's lag is part of the figure).
+func BenchmarkBridgeEurekaToParity(b *testing.B) {
+	s := needReal(b)
+	benchToParity(b, s, func() registries.Registry {
+		return openTarget(b, registries.KindEureka, open.Settings{Address: servers.RequireEureka(b)})
+	})
+}
+
+// openTarget opens a bridge target of kind whose registrations its Close
+// removes.
+func openTarget(b *testing.B, kind registries.Kind, s open.Settings) registries.Registry {
+	r, err := open.Open(kind, s, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = r.Close() })
+	return r
 }
