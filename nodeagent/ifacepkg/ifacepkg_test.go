@@ -244,7 +244,7 @@ func TestManifestErrorsNameTheField(t *testing.T) {
 		"apiVersion":         strings.Replace(plainManifest, "regshift.io/v1", "v0", 1),
 		"kind":               strings.Replace(plainManifest, "InterfacePackage", "Pod", 1),
 		"interface":          strings.Replace(plainManifest, "interface: consul", "interface: Consul_1", 1),
-		"type":               strings.Replace(plainManifest, "type: consul", "type: etcd", 1),
+		"type":               strings.Replace(plainManifest, "type: consul", "type: nacos", 1),
 		"version":            strings.Replace(plainManifest, `version: "1"`, `version: ""`, 1),
 		"settings.address":   strings.Replace(plainManifest, `127.0.0.1:8500`, `nohost`, 1),
 		"settings.basePath":  strings.Replace(plainManifest, `settings: {`, `settings: {basePath: "services/../x", `, 1),
