@@ -73,16 +73,17 @@ func (f Failure) Validate() error {
 
 // world is everything the demo started, to stop at the end.
 type world struct {
-	o         Options
-	out       io.Writer
-	dir       string
-	prefix    string
-	basePath  string
-	service   string
-	consul    *exec.Cmd
-	consulAPI string
-	apps      map[string]*provider // by provider node
-	stops     []func()
+	o            Options
+	out          io.Writer
+	dir          string
+	prefix       string
+	basePath     string
+	service      string
+	consul       *exec.Cmd
+	consulExited chan struct{}
+	consulAPI    string
+	apps         map[string]*provider // by provider node
+	stops        []func()
 }
 
 func (w *world) stop() {
@@ -201,47 +202,103 @@ func header(rollout, by string) schema.RequestHeader {
 }
 
 // startConsul runs a Consul dev agent of the demo's own on free ports, so
-// the Consul failure demo can kill it without touching anything else.
+// the Consul failure demo can kill it without touching anything else. The
+// ports are picked free, but another process may take one before Consul
+// binds it: an agent that exits before it elects a leader is started again
+// on new ports, up to three times, and the error quotes its log.
 func (w *world) startConsul(ctx context.Context) error {
-	ports := make([]string, 4)
-	for i := range ports {
-		p, err := freePort()
-		if err != nil {
-			return err
+	const attempts = 3
+	var last error
+	for i := 1; i <= attempts; i++ {
+		if last = w.startConsulOnce(ctx, i); last == nil {
+			w.say("Consul %s up (the demo's own: -fail consul kills it)", w.consulAPI)
+			return nil
 		}
-		ports[i] = strconv.Itoa(p)
+		if ctx.Err() != nil {
+			break
+		}
 	}
+	return last
+}
+
+// consulStartTimeout bounds one attempt's wait for a leader; a dev agent
+// elects itself in about a second.
+const consulStartTimeout = 60 * time.Second
+
+func (w *world) startConsulOnce(ctx context.Context, attempt int) error {
+	// Serf binds TCP and UDP on its ports; every port is held while the
+	// others are picked, so no two are the same.
+	ports, err := freePorts(4)
+	if err != nil {
+		return err
+	}
+	p := make([]string, len(ports))
+	for i, port := range ports {
+		p[i] = strconv.Itoa(port)
+	}
+	logPath := filepath.Join(w.dir, fmt.Sprintf("consul-%d.log", attempt))
 	cmd := exec.Command(w.o.ConsulBin, "agent", "-dev", "-node", "regshift-demo", "-bind", "127.0.0.1", "-client", "127.0.0.1",
-		"-advertise", "127.0.0.1", "-data-dir", filepath.Join(w.dir, "consul"), "-http-port", ports[0], "-dns-port", "-1",
-		"-grpc-port", "-1", "-grpc-tls-port", "-1", "-https-port", "-1", "-server-port", ports[1], "-serf-lan-port", ports[2],
-		"-serf-wan-port", ports[3], "-log-level", "error")
-	logf, err := os.Create(filepath.Join(w.dir, "consul.log"))
+		"-advertise", "127.0.0.1", "-data-dir", filepath.Join(w.dir, fmt.Sprintf("consul-%d", attempt)), "-http-port", p[0], "-dns-port", "-1",
+		"-grpc-port", "-1", "-grpc-tls-port", "-1", "-https-port", "-1", "-server-port", p[1], "-serf-lan-port", p[2],
+		"-serf-wan-port", p[3], "-log-level", "warn")
+	logf, err := os.Create(logPath)
 	if err != nil {
 		return err
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
+		logf.Close()
 		return fmt.Errorf("start consul (%s; run `make deps`): %w", w.o.ConsulBin, err)
 	}
-	w.consul, w.consulAPI = cmd, "127.0.0.1:"+ports[0]
-	w.stops = append(w.stops, func() { w.killConsul(); _ = logf.Close() })
-	deadline := time.Now().Add(30 * time.Second)
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); _ = logf.Close(); close(exited) }()
+	w.consul, w.consulExited, w.consulAPI = cmd, exited, "127.0.0.1:"+p[0]
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(consulStartTimeout)
 	for {
-		resp, err := http.Get("http://" + w.consulAPI + "/v1/status/leader")
+		resp, err := client.Get("http://" + w.consulAPI + "/v1/status/leader")
 		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 			resp.Body.Close()
 			if len(strings.Trim(string(b), "\"\n ")) > 0 {
-				break
+				w.stops = append(w.stops, w.killConsul)
+				return nil
 			}
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("consul did not elect a leader (log %s)", filepath.Join(w.dir, "consul.log"))
+		select {
+		case <-exited:
+			w.consul = nil
+			return fmt.Errorf("consul (attempt %d, ports %s) exited before it elected a leader: %s (log %s)",
+				attempt, strings.Join(p, ","), logTail(logPath, 400), logPath)
+		case <-ctx.Done():
+			w.killConsul()
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
 		}
-		time.Sleep(200 * time.Millisecond)
+		if time.Now().After(deadline) {
+			w.killConsul()
+			return fmt.Errorf("consul (attempt %d, ports %s) did not elect a leader in %s: %s (log %s)",
+				attempt, strings.Join(p, ","), consulStartTimeout, logTail(logPath, 400), logPath)
+		}
 	}
-	w.say("Consul %s up (the demo's own: -fail consul kills it)", w.consulAPI)
-	return nil
+}
+
+// logTail is the last n bytes of a log, on one line.
+func logTail(path string, n int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > n {
+		_, _ = f.Seek(st.Size()-n, io.SeekStart)
+	}
+	b, _ := io.ReadAll(io.LimitReader(f, n))
+	t := strings.Join(strings.Fields(string(b)), " ")
+	if t == "" {
+		return "(empty log)"
+	}
+	return t
 }
 
 // embeddedKafka starts an in-process Kafka-protocol broker (kfake) that
@@ -264,7 +321,7 @@ func (w *world) embeddedKafka() error {
 func (w *world) killConsul() {
 	if w.consul != nil {
 		_ = w.consul.Process.Kill()
-		_ = w.consul.Wait()
+		<-w.consulExited
 		w.consul = nil
 	}
 }
@@ -329,12 +386,41 @@ func writeKeyPair(dir, id string) (*events.Signer, error) {
 }
 
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := freePorts(1)
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports[0], nil
+}
+
+// freePorts picks n distinct ports on 127.0.0.1 that are free for both TCP
+// and UDP, holding each until all are picked.
+func freePorts(n int) ([]int, error) {
+	var held []io.Closer
+	defer func() {
+		for _, c := range held {
+			_ = c.Close()
+		}
+	}()
+	var ports []int
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 50*n {
+			return nil, fmt.Errorf("no %d free TCP+UDP ports on 127.0.0.1 after %d tries", n, tries)
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		held = append(held, l)
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue // UDP taken: keep the TCP one held so it is not picked again
+		}
+		held = append(held, u)
+		ports = append(ports, port)
+	}
+	return ports, nil
 }
 
 // registrySnapshot lists the demo service's instances in both registries,
