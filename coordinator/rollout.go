@@ -48,6 +48,10 @@ type Node struct {
 	HealthAt     time.Time           `json:"health_at,omitzero"`
 }
 
+// Healthy reports what the gates count as healthy: active on the new
+// interface and reported passing or warning since the activation.
+func (n *Node) Healthy() bool { return healthy(n) }
+
 func provider(n *Node) bool { return slices.Contains(n.Roles, schema.RoleProvider) }
 
 // healthy: active, and working on the new interface since activation:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/regshift/regshift/events"
@@ -38,11 +39,11 @@ func (s *Server) lead(ctx context.Context, prod *events.Producer) error {
 		o.fx.touched[id] = r
 	}
 	o.publishView()
-	s.status.Store(&Health{Replica: s.cfg.ID, Leader: true, Epoch: epoch})
+	s.setStatus(func(h *Health) { h.Leader, h.Epoch = true, epoch })
 	s.m.leader.Set(1)
 	s.log.Info("leading", "epoch", epoch, "rollouts", len(records), "quarantined", len(rep.quarantine))
 	defer func() {
-		s.status.Store(&Health{Replica: s.cfg.ID, Leader: false, Epoch: epoch})
+		s.setStatus(func(h *Health) { h.Leader = false })
 		s.m.leader.Set(0)
 		s.bridges.stopAll()
 		s.log.Info("stopped leading", "epoch", epoch)
@@ -151,4 +152,41 @@ func latest(recs []schema.NodeRecord) []schema.NodeRecord {
 		out = append(out, n)
 	}
 	return out
+}
+
+// setStatus changes the replica's status and wakes the console's streams.
+func (s *Server) setStatus(change func(*Health)) {
+	s.statusMu.Lock()
+	h := *s.status.Load()
+	change(&h)
+	s.status.Store(&h)
+	s.statusMu.Unlock()
+	s.hub.poke()
+}
+
+// followEpochs reads every epoch claim a coordinator key signed, from the
+// start of the state topic, for as long as the replica runs: the latest
+// names the leader, which /healthz and the console of every replica —
+// standbys too — show. It decides nothing: leading follows the elector and
+// watchEpoch.
+func (s *Server) followEpochs(ctx context.Context) error {
+	log := s.stateLog()
+	log.Types = []string{schema.TypeEpochRecord}
+	err := log.Follow(ctx, kafka.FirstOffset, func(_ int64, d events.Delivery, err error) error {
+		if err != nil {
+			return nil // refused records are counted by replay and watchEpoch
+		}
+		if c, ok := d.Message.(*schema.EpochRecord); ok {
+			s.setStatus(func(h *Health) {
+				if c.Epoch >= h.LeaderEpoch {
+					h.LeaderReplica, h.LeaderEpoch, h.LeaderSince = c.Leader, c.Epoch, c.AcquiredAt
+				}
+			})
+		}
+		return nil
+	})
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }

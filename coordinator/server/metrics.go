@@ -19,6 +19,9 @@ type metrics struct {
 	bridges         prometheus.Gauge
 	unowned         prometheus.Gauge
 	stepPanics      prometheus.Counter
+	streams         prometheus.Gauge
+	streamsDropped  prometheus.Counter
+	relayed         *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -57,8 +60,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Instances of the old registries that no node of their rollout's plan registered, at the last registry reports."}),
 		stepPanics: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "step_panics_total",
 			Help: "Steps of a rollout that panicked: the panic was recovered and the rollout held."}),
+		streams: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "console_streams",
+			Help: "Console live streams (server-sent events) open on this replica."}),
+		streamsDropped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "console_streams_dropped_total",
+			Help: "Console streams dropped for falling behind (the browser reconnects and reads a fresh snapshot)."}),
+		relayed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "console_requests_total",
+			Help: "Requests the console posted for relay, by outcome (relayed, or the reason they were refused)."}, []string{"outcome"}),
 	}
-	for _, c := range []prometheus.Collector{m.leader, m.rollouts, m.nodes, m.commands, m.acks, m.refused, m.timedOut, m.decisionSeconds,
+	for _, c := range []prometheus.Collector{m.streams, m.streamsDropped, m.relayed, m.leader, m.rollouts, m.nodes, m.commands, m.acks, m.refused, m.timedOut, m.decisionSeconds,
 		m.stateRecords, m.stateBytes, m.stateRefused, m.claimsRefused, m.quarantined, m.bridges, m.unowned, m.stepPanics} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

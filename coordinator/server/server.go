@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -138,8 +139,11 @@ type Server struct {
 	coordinators *events.Keyring
 	requests     events.RequestVerifierConfig
 
-	status atomic.Pointer[Health] // leader or standby, epoch: written by lead, read by /healthz
-	view   atomic.Pointer[view]   // the rollouts as last published by the owner
+	statusMu sync.Mutex             // serializes changes of status
+	status   atomic.Pointer[Health] // leader or standby, epoch: written by lead and followEpochs, read by /healthz
+	view     atomic.Pointer[view]   // the rollouts as last published by the owner
+	hub      *hub                   // the console's live streams
+	relay    atomic.Pointer[events.Producer]
 
 	state *events.StateVerifier                                            // verifies what is read of the state topic
 	step  func(*coordinator.Rollout, coordinator.Input) coordinator.Output // coordinator.Step; a test plants a failing one
@@ -191,6 +195,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 	s.requests.AllowUnsigned, s.requests.Now = cfg.AcceptUnsigned, s.now
 	s.status.Store(&Health{Replica: cfg.ID})
 	s.view.Store(&view{rollouts: map[string]*rolloutView{}})
+	s.hub = newHub(s)
 	return s, nil
 }
 
@@ -220,6 +225,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	defer prod.Close()
+	s.relay.Store(prod)
+	defer s.relay.Store(nil)
 	ecfg := events.DefaultElectorConfig(s.cfg.Brokers, s.cfg.TopicPrefix+"coordinator", s.topics.State)
 	ecfg.Security = s.cfg.Security
 	elector, err := events.NewElector(ecfg, s.log)
@@ -250,6 +257,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			g.Go(func() error { return k.Watch(gctx, events.DefaultKeyringPoll, s.log, s.evm) })
 		}
 	}
+	g.Go(func() error { s.hub.run(gctx.Done()); return nil })
+	g.Go(func() error { return s.followEpochs(gctx) })
 	g.Go(func() error {
 		return elector.Run(gctx, func(lctx context.Context) {
 			if err := s.lead(lctx, prod); err != nil && lctx.Err() == nil {

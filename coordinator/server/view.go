@@ -40,6 +40,7 @@ func (o *owner) publishView() {
 	}
 	next.ids = slices.Sorted(maps.Keys(next.rollouts))
 	o.s.view.Store(next)
+	o.s.hub.poke()
 	clear(o.changed)
 	o.lastView = o.s.now()
 	o.s.m.observe(next)
