@@ -280,9 +280,7 @@ func (h *hub) subscribe(rollout string) (*subscriber, error) {
 func (h *hub) unsubscribe(s *subscriber) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := h.subs[s]; ok {
-		delete(h.subs, s)
-	}
+	delete(h.subs, s)
 	h.s.m.streams.Set(float64(len(h.subs)))
 }
 
