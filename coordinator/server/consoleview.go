@@ -53,14 +53,13 @@ type conWave struct {
 // conGate is one gate: its threshold, the value it would see now, and the
 // last value a decision recorded for it.
 type conGate struct {
-	Check     string   `json:"check"`
-	Threshold string   `json:"threshold"`
-	Observed  string   `json:"observed"`
-	OK        *bool    `json:"ok,omitempty"` // nil: nothing to judge yet
-	Last      string   `json:"last,omitempty"`
-	LastAt    string   `json:"last_at,omitempty"`
-	Note      string   `json:"note,omitempty"`
-	observed  *float64 // for the chart
+	Check     string `json:"check"`
+	Threshold string `json:"threshold"`
+	Observed  string `json:"observed"`
+	OK        *bool  `json:"ok,omitempty"` // nil: nothing to judge yet
+	Last      string `json:"last,omitempty"`
+	LastAt    string `json:"last_at,omitempty"`
+	Note      string `json:"note,omitempty"`
 }
 
 // phaseMark is when the console saw a rollout enter a phase.
@@ -199,12 +198,11 @@ func gates(r *coordinator.Rollout) []conGate {
 	ratio := conGate{Check: string(schema.CheckHealthyRatio), Threshold: "≥ " + num(g.MinHealthyRatio), Observed: "no node moved yet"}
 	if moved > 0 {
 		v := float64(healthyN) / float64(moved)
-		ratio.Observed, ratio.OK, ratio.observed = fmt.Sprintf("%s (%d of %d moved healthy)", num(v), healthyN, moved), pass(v >= g.MinHealthyRatio), &v
+		ratio.Observed, ratio.OK = fmt.Sprintf("%s (%d of %d moved healthy)", num(v), healthyN, moved), pass(v >= g.MinHealthyRatio)
 	}
 	add(ratio, schema.CheckHealthyRatio)
-	fb := float64(failed)
 	add(conGate{Check: string(schema.CheckFailureBudget), Threshold: fmt.Sprintf("≤ %d failed in the wave", g.FailureBudget),
-		Observed: fmt.Sprintf("%d failed in wave %d", failed, r.Wave+1), OK: pass(failed <= g.FailureBudget), observed: &fb}, schema.CheckFailureBudget)
+		Observed: fmt.Sprintf("%d failed in wave %d", failed, r.Wave+1), OK: pass(failed <= g.FailureBudget)}, schema.CheckFailureBudget)
 	rep := r.Registry
 	par := conGate{Check: string(schema.CheckParity), Threshold: "≥ " + num(g.MinParity), Observed: "no registry report yet"}
 	switch {
@@ -215,7 +213,7 @@ func gates(r *coordinator.Rollout) []conGate {
 		par.Observed, par.Note = num(rep.Parity), "the bridge has not finished a full sync: not evidence yet"
 	default:
 		v := rep.Parity
-		par.Observed, par.OK, par.observed = num(v), pass(v >= g.MinParity), &v
+		par.Observed, par.OK = num(v), pass(v >= g.MinParity)
 	}
 	add(par, schema.CheckParity)
 	soak := conGate{Check: "soak", Threshold: fmt.Sprintf("%ds after the wave settles", g.SoakSeconds), Observed: "not started"}
@@ -234,6 +232,12 @@ func gates(r *coordinator.Rollout) []conGate {
 		Observed: fmt.Sprintf("%d of %d healthy", healthyAll, len(r.Nodes)), OK: pass(healthyAll == len(r.Nodes)),
 		Note: fmt.Sprintf("a node's critical reports count %s after its activation", g.ActivationGrace())}
 	add(all, schema.CheckCommitAllHealthy)
+	if r.Phase != schema.PhasePreparing && r.Phase != schema.PhaseRolling {
+		// Past the gates: what they would see now judges nothing.
+		for i := range out {
+			out[i].OK, out[i].Note = nil, "judged while rolling; the rollout is "+string(r.Phase)
+		}
+	}
 	return out
 }
 

@@ -7,6 +7,9 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/regshift/regshift/coordinator"
+	"github.com/regshift/regshift/schema"
 )
 
 // The console's live stream (GET /v1/stream, server-sent events). The
@@ -67,7 +70,7 @@ type point struct {
 	At        time.Time `json:"t"`
 	Parity    *float64  `json:"parity,omitempty"` // set once the bridge converged
 	Reachable bool      `json:"reachable"`
-	Healthy   *float64  `json:"healthy,omitempty"` // healthy share of the nodes moved
+	Healthy   *float64  `json:"healthy,omitempty"` // healthy share of the active nodes
 }
 
 // history is what the hub remembers of a rollout's life (this replica
@@ -200,10 +203,8 @@ func (h *hub) record(id string, rv *rolloutView) *history {
 		v := rep.Parity
 		p.Parity = &v
 	}
-	for _, g := range gates(r) {
-		if g.Check == "healthy-ratio" {
-			p.Healthy = g.observed
-		}
+	if v, ok := activeHealthy(r); ok {
+		p.Healthy = &v
 	}
 	if len(hist.series) >= maxSeries {
 		kept := hist.series[:0]
@@ -385,4 +386,22 @@ func (h *hub) seriesOf(id string) []point {
 		return append([]point(nil), hist.series...)
 	}
 	return []point{}
+}
+
+// activeHealthy is the share of a rollout's active nodes that are healthy;
+// false when none is active.
+func activeHealthy(r *coordinator.Rollout) (float64, bool) {
+	active, healthy := 0, 0
+	for i := range r.Nodes {
+		if n := &r.Nodes[i]; n.Reached == schema.ReachedActive {
+			active++
+			if n.Healthy() {
+				healthy++
+			}
+		}
+	}
+	if active == 0 {
+		return 0, false
+	}
+	return float64(healthy) / float64(active), true
 }

@@ -40,6 +40,9 @@ type Config struct {
 	// events with its own Ed25519 key, as an agent does, and the
 	// coordinator verifies them against NodeKeysDir.
 	UnsignedEvents bool
+	// OnAPI, when set, is told the coordinator's API address (its console
+	// is at /) once it leads, before the rollout is requested.
+	OnAPI func(url string)
 
 	// command starts the child of Split; nil: this binary (tests set it).
 	command func(args ...string) *exec.Cmd

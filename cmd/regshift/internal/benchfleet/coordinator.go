@@ -29,8 +29,11 @@ import (
 	"github.com/regshift/regshift/schema"
 )
 
+// RolloutID is the id of the rollout every run makes.
+const RolloutID = "bench"
+
 const (
-	rolloutID = "bench"
+	rolloutID = RolloutID
 	keyID     = "bench-coordinator"
 )
 

@@ -261,6 +261,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Result, error) {
 	}
 	defer func() { deleteGroups(brokers, c.groups...); deleteTopics(brokers, c.topics) }() // once both stopped
 	defer c.stop()
+	if cfg.OnAPI != nil {
+		cfg.OnAPI(c.api)
+	}
 	keys := events.NewKeyring()
 	if err := keys.Add(keyID, pub); err != nil {
 		return res, err

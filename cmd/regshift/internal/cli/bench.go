@@ -25,6 +25,7 @@ func (c *CLI) benchFleet(ctx context.Context, args []string) error {
 	level := fs.String("log-level", "error", "component logs on stderr: debug, info, warn or error")
 	split := fs.Bool("split", false, "run the coordinator in a child process and report its own heap (coord MB columns); the embedded broker stays in this process")
 	unsigned := fs.Bool("unsigned-events", false, "the fleet publishes acks and health unsigned and the coordinator accepts them so (as before agents signed, for comparison); default: each node signs with its own key")
+	console := fs.Bool("console", false, "print the coordinator's console URL (to watch the rollout in a browser) as each run starts")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (the fleet, the embedded broker and, without -split, the coordinator) to this file")
 	if err := c.parse(fs, args); err != nil || helpAsked(fs, args) {
 		return err
@@ -38,6 +39,9 @@ func (c *CLI) benchFleet(ctx context.Context, args []string) error {
 	}
 	cfg := benchfleet.Config{Nodes: *nodes, Soak: *soak, Health: *health, Partitions: *partitions, Timeout: *timeout, Split: *split,
 		UnsignedEvents: *unsigned}
+	if *console {
+		cfg.OnAPI = func(url string) { fmt.Fprintf(c.Stdout, "console: %s/#/rollouts/%s\n", url, benchfleet.RolloutID) }
+	}
 	if *kafkaAddr != "" {
 		cfg.Brokers = strings.Split(*kafkaAddr, ",")
 	}
