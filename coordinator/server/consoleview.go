@@ -189,7 +189,7 @@ func gates(r *coordinator.Rollout) []conGate {
 		if d := last[check]; d != nil {
 			c.Last = string(d.Decision)
 			if d.Observed != nil {
-				c.Last += fmt.Sprintf(" at %s", num(*d.Observed))
+				c.Last += fmt.Sprintf(" (observed %s)", num(*d.Observed))
 			}
 			c.LastAt = d.At.UTC().Format(time.RFC3339)
 		}
@@ -219,7 +219,10 @@ func gates(r *coordinator.Rollout) []conGate {
 	soak := conGate{Check: "soak", Threshold: fmt.Sprintf("%ds after the wave settles", g.SoakSeconds), Observed: "not started"}
 	if !r.SoakStarted.IsZero() {
 		el := r.Now.Sub(r.SoakStarted).Round(time.Second)
-		soak.Observed, soak.OK = el.String()+" soaked", pass(el >= time.Duration(g.SoakSeconds)*time.Second)
+		soak.Observed = el.String() + " soaked"
+		if el >= time.Duration(g.SoakSeconds)*time.Second {
+			soak.OK = pass(true) // not done yet is no failure: nil
+		}
 	}
 	out = append(out, soak)
 	ack := conGate{Check: string(schema.CheckAckTimeout), Threshold: fmt.Sprintf("answer within %ds", g.AckTimeoutSeconds), Observed: "no command pending"}
@@ -229,8 +232,11 @@ func gates(r *coordinator.Rollout) []conGate {
 	}
 	add(ack, schema.CheckAckTimeout)
 	all := conGate{Check: string(schema.CheckCommitAllHealthy), Threshold: "every node healthy before commit",
-		Observed: fmt.Sprintf("%d of %d healthy", healthyAll, len(r.Nodes)), OK: pass(healthyAll == len(r.Nodes)),
+		Observed: fmt.Sprintf("%d of %d healthy", healthyAll, len(r.Nodes)),
 		Note: fmt.Sprintf("a node's critical reports count %s after its activation", g.ActivationGrace())}
+	if healthyAll == len(r.Nodes) {
+		all.OK = pass(true) // judged at commit only: fewer is no failure before
+	}
 	add(all, schema.CheckCommitAllHealthy)
 	if r.Phase != schema.PhasePreparing && r.Phase != schema.PhaseRolling {
 		// Past the gates: what they would see now judges nothing.

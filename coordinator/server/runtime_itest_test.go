@@ -26,7 +26,9 @@ type coord struct {
 	done   chan error
 }
 
-func startCoordinator(t *testing.T, env *itest.Env, id string) *coord {
+// startCoordinator starts a replica of its own id; edit, when given,
+// changes its config first.
+func startCoordinator(t *testing.T, env *itest.Env, id string, edit ...func(*server.Config)) *coord {
 	t.Helper()
 	cfg := server.DefaultConfig()
 	cfg.ID, cfg.Brokers, cfg.TopicPrefix = id, env.Brokers, env.Prefix
@@ -35,6 +37,9 @@ func startCoordinator(t *testing.T, env *itest.Env, id string) *coord {
 	cfg.NodeKeysDir = env.NodeKeysDir // the agents' keys: start them first
 	cfg.Tick, cfg.RegistryEvery, cfg.CommandPartitions = 200*time.Millisecond, 500*time.Millisecond, 4
 	cfg.Security = env.Security(t, itest.PartyCoordinator)
+	for _, e := range edit {
+		e(&cfg)
+	}
 	rt, err := server.New(cfg, server.Deps{Registry: prometheus.NewRegistry()}, env.Log.With("replica", id))
 	if err != nil {
 		t.Fatal(err)

@@ -236,6 +236,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 	srv := &http.Server{Handler: s.api(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute}
+	// Shutdown waits for requests to end, and a console stream ends only
+	// when told: tell it as the shutdown starts.
+	srv.RegisterOnShutdown(s.hub.closeStreams)
 	s.log.Info("API listening", "addr", ln.Addr().String())
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {

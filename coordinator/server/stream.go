@@ -84,6 +84,8 @@ type history struct {
 type hub struct {
 	s      *Server
 	wake   chan struct{}
+	closed chan struct{} // closed when the server shuts down: every stream ends
+	once   sync.Once
 	mu     sync.Mutex
 	subs   map[*subscriber]struct{}
 	cur    *view
@@ -92,8 +94,11 @@ type hub struct {
 }
 
 func newHub(s *Server) *hub {
-	return &hub{s: s, wake: make(chan struct{}, 1), subs: map[*subscriber]struct{}{}, hist: map[string]*history{}}
+	return &hub{s: s, wake: make(chan struct{}, 1), closed: make(chan struct{}), subs: map[*subscriber]struct{}{}, hist: map[string]*history{}}
 }
+
+// closeStreams ends every stream, now and to come.
+func (h *hub) closeStreams() { h.once.Do(func() { close(h.closed) }) }
 
 // poke tells the hub a new view or status was published; it never blocks.
 func (h *hub) poke() {
@@ -363,6 +368,8 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-r.Context().Done():
+			return
+		case <-s.hub.closed:
 			return
 		case <-sub.dropped:
 			return // fell behind: the browser reconnects and starts afresh

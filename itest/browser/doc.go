@@ -70,6 +70,7 @@
 // cleanup logs the console, the refused requests and the browser's stderr,
 // and saves failure.png.
 //
-// testdata/sign.js signs a request with WebCrypto exactly as events.Signer
-// does (TestWebCryptoSignsLikeGo proves it); a page that signs can copy it.
+// The console's sign.js (coordinator/server/console) signs a request with
+// WebCrypto exactly as events.Signer does; TestWebCryptoSignsLikeGo proves
+// it on that very file.
 package browser

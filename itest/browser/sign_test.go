@@ -22,13 +22,19 @@ import (
 
 // TestWebCryptoSignsLikeGo loads an operator key that `regshift keys
 // generate` would write into a page as a user picks a file, imports it with
-// WebCrypto as testdata/sign.js does, signs a request there and checks the
+// WebCrypto as the console's sign.js (coordinator/server/console) does, signs a request there and checks the
 // signature byte for byte against Go's, and that the coordinator's request
 // verifier accepts it. The body holds characters of two, three and four
 // UTF-8 bytes, so a length counted in UTF-16 units (JavaScript's
 // string.length) would change the signed bytes and fail the test.
 func TestWebCryptoSignsLikeGo(t *testing.T) {
-	srv := httptest.NewServer(http.FileServer(http.Dir("testdata"))) // on 127.0.0.1
+	// The console's own sign.js, beside a test page (on 127.0.0.1).
+	mux := http.NewServeMux()
+	mux.Handle("/", http.FileServer(http.Dir("testdata")))
+	mux.HandleFunc("/sign.js", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFile(w, r, filepath.Join("..", "..", "coordinator", "server", "console", "sign.js"))
+	})
+	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	b := browser.New(t)
 

@@ -2,8 +2,13 @@
 // from one server-sent-events stream (GET /v1/stream). The page reads the
 // whole state once when the stream opens, then only what changed; it never
 // polls. Requests are signed here (sign.js) and relayed by the coordinator.
-"use strict";
-(() => {
+import { importSigningKey, keyID, signRequest } from "./sign.js";
+
+// canSign says whether this browser can sign here: WebCrypto needs a
+// secure context (https, or http on 127.0.0.1 / localhost).
+const canSign = () => !!(window.isSecureContext && window.crypto && crypto.subtle);
+
+{
   const $ = (sel, root = document) => root.querySelector(sel);
   const main = $("#main");
   const tip = $("#tip");
@@ -254,7 +259,7 @@
     h.waves.forEach((w, wi) => {
       const el = $("#wave-title-" + (wi + 1));
       if (el) {
-        el.textContent = `wave ${wi + 1} · ${w.role} · ${w.size} nodes · ${w.done} done` + (w.failed ? ` · ${w.failed} failed` : "") + (wi + 1 === h.wave && !isEnded(h.phase) ? " · current" : "");
+        el.textContent = `wave ${wi + 1} · ${w.role} · ${w.size} node${w.size === 1 ? "" : "s"} · ${w.done} done` + (w.failed ? ` · ${w.failed} failed` : "") + (wi + 1 === h.wave && !isEnded(h.phase) ? " · current" : "");
         el.parentElement.classList.toggle("current", wi + 1 === h.wave && !isEnded(h.phase));
       }
     });
@@ -313,7 +318,7 @@
   const ACTIONS = ["pause", "resume", "approve", "abort", "finalize"];
 
   function drawActions() {
-    const can = regshiftSign.available();
+    const can = canSign();
     $("#actions").innerHTML = `
       <div><label>Operator key (PKCS#8 .key file, stays in this tab) <input type="file" id="key-file" accept=".key,.pem"></label>
         <label>key id <input type="text" id="key-id" size="16" placeholder="from the file name"></label>
@@ -355,8 +360,9 @@
     const state = $("#key-state");
     try {
       const pem = await f.text();
-      const key = await regshiftSign.importKey(pem);
-      const id = $("#key-id").value.trim() || f.name.replace(/\.(key|pem)$/, "");
+      if (!canSign()) throw new Error("WebCrypto is not available on this page (it needs https or 127.0.0.1)");
+      const key = await importSigningKey(pem);
+      const id = $("#key-id").value.trim() || keyID(f.name);
       st.key = { id, key };
       $("#key-id").value = id;
       state.textContent = `key ${id} loaded (not extractable, held in this tab only)`;
@@ -390,7 +396,7 @@
     out.className = "muted";
     out.textContent = `signing ${kind}…`;
     try {
-      const sig = await regshiftSign.sign(st.key.key, type, data);
+      const sig = await signRequest(st.key.key, type, data);
       const resp = await fetch("/v1/requests", {
         method: "POST", headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ ce_id: body.request_id, ce_type: type, ce_source: "regshift/console", ce_time: now, partitionkey: h.id, ce_keyid: id, ce_signature: sig, data }),
@@ -471,4 +477,4 @@
 
   window.addEventListener("hashchange", () => { nodesOffset = 0; route(); });
   route();
-})();
+}
