@@ -233,7 +233,7 @@ func gates(r *coordinator.Rollout) []conGate {
 	add(ack, schema.CheckAckTimeout)
 	all := conGate{Check: string(schema.CheckCommitAllHealthy), Threshold: "every node healthy before commit",
 		Observed: fmt.Sprintf("%d of %d healthy", healthyAll, len(r.Nodes)),
-		Note: fmt.Sprintf("a node's critical reports count %s after its activation", g.ActivationGrace())}
+		Note:     fmt.Sprintf("a node's critical reports count %s after its activation", g.ActivationGrace())}
 	if healthyAll == len(r.Nodes) {
 		all.OK = pass(true) // judged at commit only: fewer is no failure before
 	}
