@@ -162,3 +162,27 @@ func TestNodeReason(t *testing.T) {
 		})
 	}
 }
+
+// TestHold: no Hold holds nothing and says nothing; any other ends when ctx
+// does (Ctrl-C), saying where the console is.
+func TestHold(t *testing.T) {
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tc := range []struct {
+		name string
+		hold time.Duration
+		want string
+	}{
+		{"none", 0, ""},
+		{"a while, ended by Ctrl-C", time.Hour, "holding the coordinator open for 1h0m0s at http://127.0.0.1:1/ (Ctrl-C ends it"},
+		{"until Ctrl-C", -time.Second, "holding the coordinator open at http://127.0.0.1:1/ until Ctrl-C"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			(&world{o: Options{Hold: tc.hold}, out: &out}).hold(ended, "http://127.0.0.1:1")
+			if tc.want == "" && out.Len() > 0 || !strings.Contains(out.String(), tc.want) {
+				t.Errorf("said %q, want %q", out.String(), tc.want)
+			}
+		})
+	}
+}
