@@ -8,28 +8,45 @@ GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 # `make test` never skips a test for a missing server: it fails and says so.
 export REGSHIFT_REQUIRE_SERVERS ?= 1
 
-.PHONY: help deps up down status demo demo-fail test unit itest smoke bench bench-fleet lint fmt images compose-up compose-down
+.PHONY: help deps deps-demo demo-zookeeper up down status demo demo-fail test unit itest smoke bench bench-fleet lint fmt images compose-up compose-down
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-deps: ## install Kafka, ZooKeeper, Consul, etcd, Eureka, Docker engine + base image, staticcheck (idempotent)
-	@bash scripts/deps.sh
+deps: ## install all the tests need: Kafka, ZooKeeper, Consul, etcd, Eureka, Docker engine + base image, Chromium, staticcheck (idempotent)
+	@bash scripts/deps.sh all
+
+deps-demo: ## install only what `make demo` needs: Debian's ZooKeeper, the Consul binary, the command's Go modules (idempotent)
+	@bash scripts/deps.sh demo
 
 up: ## start ZooKeeper, Kafka, Consul, etcd, Eureka and dockerd on 127.0.0.1 (skips what runs)
 	@bash scripts/services.sh up
 
-down: ## stop every service `make up` started, by PID
+down: ## stop every service `make up` (or `make demo`) started, by PID
 	@bash scripts/services.sh down
 
 status: ## show which services run and answer
 	@bash scripts/services.sh status
 
-demo: deps up ## migrate a live demo fleet from ZooKeeper to Consul, with a report (the README's first command)
-	$(GO) run ./cmd/regshift demo -kafka 127.0.0.1:$${REGSHIFT_KAFKA_PORT:-9092} -zookeeper 127.0.0.1:$${REGSHIFT_ZK_PORT:-2181}
+# The demo runs on an embedded Kafka broker unless KAFKA names brokers
+# (`make up` starts one: KAFKA=127.0.0.1:9092). Its only server is a
+# ZooKeeper, started when none of ours runs and left running for the next
+# demo; `make down` stops it.
+KAFKA ?=
+DEMO_ZK   = 127.0.0.1:$${REGSHIFT_ZK_PORT:-2181}
+DEMO      = $(GO) run ./cmd/regshift demo -zookeeper $(DEMO_ZK) $(if $(KAFKA),-kafka $(KAFKA))
+DEMO_NOTE = [demo] ZooKeeper $(DEMO_ZK) stays up for the next demo: \`make down\` stops it
+DEMO_DONE = rc=$$?; echo "$(DEMO_NOTE)"; exit $$rc
 
-demo-fail: deps up ## the failure demo: Consul dies under the consumer wave (FAIL=app: the canary provider's app fails its check); all switch back
-	$(GO) run ./cmd/regshift demo -fail $${FAIL:-consul} -kafka 127.0.0.1:$${REGSHIFT_KAFKA_PORT:-9092} -zookeeper 127.0.0.1:$${REGSHIFT_ZK_PORT:-2181}
+demo-zookeeper: deps-demo
+	@bash scripts/services.sh up zookeeper
+	@echo "$(DEMO_NOTE)"
+
+demo: demo-zookeeper ## migrate a live demo fleet from ZooKeeper to Consul on an embedded Kafka broker (KAFKA=host:port: a real one), with a report (the README's first command)
+	@$(DEMO); $(DEMO_DONE)
+
+demo-fail: demo-zookeeper ## the failure demo: Consul dies under the consumer wave (FAIL=app: the canary provider's app fails its check); all switch back
+	@$(DEMO) -fail $${FAIL:-consul}; $(DEMO_DONE)
 
 test: deps up ## install, start the servers, run every test (the README's test command)
 	$(GO) test $(GOTEST_FLAGS) ./...

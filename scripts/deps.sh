@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# deps.sh — install everything regshift's tests need, idempotently.
+# deps.sh — install what regshift needs, idempotently.
 #
-# Installs (versions pinned here, in tools/kafka/pom.xml, tools/consul/go.mod and tools/eureka/pom.xml):
+#   scripts/deps.sh [all]   everything the tests need (`make deps`)
+#   scripts/deps.sh demo    only what the default demo needs (`make demo`): Debian
+#                           zookeeper, the Consul binary and the regshift command's
+#                           Go modules (it runs on an embedded Kafka broker)
+#
+# `all` installs (versions pinned here, in tools/kafka/pom.xml, tools/consul/go.mod and tools/eureka/pom.xml):
 #   Debian packages  zookeeper (3.8.x), docker.io (20.10.x), debootstrap, kcat, curl, iproute2,
-#                    openssl (the certificates of a locked-down Kafka)
+#                    openssl (the certificates of a locked-down Kafka), and chromium (the
+#                    console's browser tests) unless /usr/bin/chromium is there
 #   .deps/kafka/libs Apache Kafka broker jars and kafka-tools from Maven Central (tools/kafka/pom.xml)
 #   .deps/bin/consul Consul v1.14.11 built from its Go module (tools/consul)
 #   .deps/bin/etcd   etcd v3.6.16 built from its Go module (tools/etcd; see etcd_binary)
@@ -25,7 +31,9 @@ STATICCHECK_MODULE="honnef.co/go/tools/cmd/staticcheck@v0.8.2"
 BASE_IMAGE="${REGSHIFT_BASE_IMAGE:-regshift/debian-base:bookworm}"
 DEBIAN_SUITE="bookworm"
 DEBIAN_MIRROR="${REGSHIFT_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-APT_PACKAGES=(zookeeper docker.io debootstrap kcat curl iproute2 ca-certificates openssl)
+# The demo's Debian packages, then the rest the tests need.
+APT_DEMO=(zookeeper iproute2 ca-certificates)
+APT_ALL=("${APT_DEMO[@]}" docker.io debootstrap kcat curl openssl)
 # Expected versions of the Debian packages the tests depend on (prefix match).
 declare -A APT_EXPECT=([zookeeper]="3.8." [docker.io]="20.10.")
 
@@ -38,12 +46,14 @@ stamp_ok() { [[ -f "$STAMPS/$1" && "$(cat "$STAMPS/$1")" == "$2" ]]; }
 stamp_set() { mkdir -p "$STAMPS"; printf '%s' "$2" >"$STAMPS/$1"; }
 hash_files() { cat "$@" | sha256sum | cut -d' ' -f1; }
 
+# check_prereqs [maven]: what deps.sh cannot install itself; Maven only
+# when asked (the demo needs none).
 check_prereqs() {
   local missing=()
   command -v apt-get >/dev/null || missing+=("apt-get (a Debian/Ubuntu system is required)")
   command -v go >/dev/null || missing+=("go (Go 1.26, https://go.dev/dl)")
   command -v java >/dev/null || missing+=("java (OpenJDK 17 or newer: apt-get install openjdk-17-jre-headless)")
-  command -v mvn >/dev/null || missing+=("mvn (Maven 3: apt-get install maven)")
+  [[ "${1:-}" != maven ]] || command -v mvn >/dev/null || missing+=("mvn (Maven 3: apt-get install maven)")
   if ((${#missing[@]})); then
     printf '[deps] ERROR: missing prerequisite: %s\n' "${missing[@]}" >&2
     exit 1
@@ -60,24 +70,43 @@ check_prereqs() {
 SUDO=""
 [[ "$(id -u)" == 0 ]] || SUDO="sudo"
 
+# apt_install PACKAGE...: apt-get install them, without recommends.
+apt_install() {
+  log "installing Debian packages: $*"
+  $SUDO apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "$@" >"$DEPS/apt.log" 2>&1 ||
+    { tail -n 20 "$DEPS/apt.log" >&2; die "apt-get install $* failed (full log: $DEPS/apt.log)"; }
+}
+
+# apt_packages PACKAGE...: install those not installed yet, then check the
+# versions APT_EXPECT pins among them.
 apt_packages() {
   local need=() p
-  for p in "${APT_PACKAGES[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
   done
   if ((${#need[@]} == 0)); then
-    skip "Debian packages already installed: ${APT_PACKAGES[*]}"
+    skip "Debian packages already installed: $*"
   else
-    log "installing Debian packages: ${need[*]}"
-    $SUDO apt-get update -q >/dev/null
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need[@]}" >"$DEPS/apt.log" 2>&1 ||
-      { tail -n 20 "$DEPS/apt.log" >&2; die "apt-get install ${need[*]} failed (full log: $DEPS/apt.log)"; }
+    apt_install "${need[@]}"
   fi
-  for p in "${!APT_EXPECT[@]}"; do
+  for p in "$@"; do
+    [[ -n "${APT_EXPECT[$p]:-}" ]] || continue
     local v
     v="$(dpkg-query -W -f='${Version}' "$p")"
     [[ "$v" == "${APT_EXPECT[$p]}"* ]] || die "$p $v installed; regshift is pinned to ${APT_EXPECT[$p]}x"
   done
+}
+
+# The console's browser tests drive a real headless Chromium (Debian's,
+# bookworm-security); any one at /usr/bin/chromium will do.
+chromium_browser() {
+  if [[ -x /usr/bin/chromium ]]; then
+    skip "Chromium at /usr/bin/chromium"
+    return
+  fi
+  apt_install chromium
+  [[ -x /usr/bin/chromium ]] || die "chromium installed but /usr/bin/chromium is missing"
 }
 
 kafka_jars() {
@@ -189,6 +218,21 @@ go_modules() {
   stamp_set gomod "$h"
 }
 
+# The demo's Go modules: only those the regshift command imports (about a
+# quarter of go.sum's), fetched by building it — which also fills the build
+# cache, so the demo's `go run` only links. Done when go_modules is.
+go_modules_demo() {
+  local h
+  h="$(hash_files "$ROOT/go.sum")"
+  if stamp_ok gomod "$h" || stamp_ok gomod-demo "$h"; then
+    skip "Go modules of the regshift command already downloaded"
+    return
+  fi
+  log "downloading the regshift command's Go modules and building it"
+  (cd "$ROOT" && go build -o /dev/null ./cmd/regshift) || die "go build ./cmd/regshift failed"
+  stamp_set gomod-demo "$h"
+}
+
 docker_engine() {
   "$ROOT/scripts/services.sh" up docker | sed 's/^\[services\]/[deps]/'
 }
@@ -212,20 +256,37 @@ base_image() {
   log "built $BASE_IMAGE"
 }
 
-main() {
+# demo: what `make demo` needs. all: that and the rest of what the tests need.
+demo() {
   check_prereqs
   mkdir -p "$DEPS"
-  apt_packages
+  apt_packages "${APT_DEMO[@]}"
+  consul_binary
+  go_modules_demo
+}
+
+all() {
+  check_prereqs maven
+  mkdir -p "$DEPS"
+  apt_packages "${APT_ALL[@]}"
+  chromium_browser
   go_modules
+  consul_binary
   kafka_jars
   curator_client
-  consul_binary
   etcd_binary
   eureka_server
   staticcheck_binary
   docker_engine
   base_image
-  log "done in $((SECONDS - T0))s; installed under $DEPS"
+}
+
+main() {
+  case "${1:-all}" in
+  demo | all) "${1:-all}" ;;
+  *) die "usage: $0 [demo|all]" ;;
+  esac
+  log "${1:-all}: done in $((SECONDS - T0))s; installed under $DEPS"
 }
 
 main "$@"

@@ -12,7 +12,7 @@ import (
 
 // demoCmd runs the demo migration (see package demo).
 func (c *CLI) demoCmd(ctx context.Context, args []string) error {
-	fs := c.flags("demo", "demo [-from zookeeper] [-to consul] [-kafka 127.0.0.1:9092] [-zookeeper 127.0.0.1:2181] [-consul-bin .deps/bin/consul] [-fail consul|app]")
+	fs := c.flags("demo", "demo [-from zookeeper] [-to consul] [-kafka 127.0.0.1:9092] [-zookeeper 127.0.0.1:2181] [-consul-bin .deps/bin/consul] [-fail consul|app] [-hold 10s]")
 	from := fs.String("from", string(registries.KindZooKeeper), "the registry `kind` the fleet starts on: "+kindList())
 	to := fs.String("to", string(registries.KindConsul), "the registry `kind` the fleet moves to: "+kindList())
 	kafkaAddr := fs.String("kafka", "", "Kafka brokers, comma-separated ('make up' starts one); empty: an embedded broker")
@@ -25,6 +25,8 @@ func (c *CLI) demoCmd(ctx context.Context, args []string) error {
 	fail := fs.String("fail", "", "the failure demo `consul|app`, after which every touched node switches back: consul dies under the\n"+
 		"consumer wave, or the provider canary's app fails its health check after activate (its calls still work); empty: none")
 	every := fs.Duration("call-every", 20*time.Millisecond, "each consumer app calls a provider this often")
+	hold := fs.Duration("hold", 10*time.Second, "after the report keep the coordinator (its API and console) and the fleet up this long;\n"+
+		"Ctrl-C ends it early; 0: no hold; negative: until Ctrl-C")
 	level := fs.String("log-level", "error", "component logs on stderr: debug, info, warn or error")
 	if err := c.parse(fs, args); err != nil || helpAsked(fs, args) {
 		return err
@@ -47,7 +49,7 @@ func (c *CLI) demoCmd(ctx context.Context, args []string) error {
 		brokers = strings.Split(*kafkaAddr, ",")
 	}
 	return demo.Run(ctx, demo.Options{Kafka: brokers, ZooKeeper: *zk, Etcd: *etcdAddr, Eureka: *eurekaAddr, ConsulBin: *consulBin, From: registries.Kind(*from), To: registries.Kind(*to),
-		Providers: *providers, Consumers: *consumers, Fail: demo.Failure(*fail), CallEvery: *every, Log: log}, c.Stdout)
+		Providers: *providers, Consumers: *consumers, Fail: demo.Failure(*fail), CallEvery: *every, Hold: *hold, Log: log}, c.Stdout)
 }
 
 // kindList names the kinds the demo runs, "zookeeper or consul".

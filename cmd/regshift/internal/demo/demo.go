@@ -44,7 +44,12 @@ type Options struct {
 	Consumers int
 	Fail      Failure       // what the failure demo breaks; FailNone: nothing
 	CallEvery time.Duration // each consumer's call period
-	Log       *slog.Logger  // component logs (quiet by default)
+	// Hold keeps the coordinator and the fleet up this long after the
+	// report, for a look at the console; zero: no hold; negative: until ctx
+	// ends. The end of ctx ends any hold, and the demo's outcome stays the
+	// rollout's.
+	Hold time.Duration
+	Log  *slog.Logger // component logs (quiet by default)
 }
 
 // Failure is what the failure demo breaks.
@@ -185,6 +190,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	}
 	after := w.registrySnapshot(ctx)
 	w.report(final, phases, total, callers, ok, failed, before, after)
+	w.hold(ctx, api)
 	if o.Fail != FailNone && final.Phase != schema.PhaseSwitchedBack {
 		return fmt.Errorf("the failure demo (%s) ended %s, not switched back", o.Fail, final.Phase)
 	}
@@ -192,6 +198,27 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		return fmt.Errorf("the rollout ended %s, not finalized", final.Phase)
 	}
 	return nil
+}
+
+// hold keeps everything up for Options.Hold after the report, so the
+// console still shows the rollout, its nodes and the coordinator; the end
+// of ctx (Ctrl-C) ends it early.
+func (w *world) hold(ctx context.Context, api string) {
+	switch d := w.o.Hold; {
+	case d == 0:
+		return
+	case d < 0:
+		w.say("holding the coordinator open at %s/ until Ctrl-C", api)
+		<-ctx.Done()
+	default:
+		w.say("holding the coordinator open for %s at %s/ (Ctrl-C ends it; -hold 0 skips, -hold -1s holds until Ctrl-C)", d, api)
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+	}
 }
 
 // header is a new request's header, by the key that signs it.

@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -44,20 +46,21 @@ func TestDemo(t *testing.T) {
 		embedded bool
 		want     []string // besides no failed call
 		from, to registries.Kind
+		answered registries.Kind // a registry that must have answered calls, or ""
 	}{
-		{"migration", FailNone, false, []string{"ended finalized"}, "", ""},
-		{"failure", FailConsul, false, []string{"ended switched-back", "caught by: "}, "", ""},
+		{"migration", FailNone, false, []string{"ended finalized"}, "", "", registries.KindConsul},
+		{"failure", FailConsul, false, []string{"ended switched-back", "caught by: "}, "", "", ""},
 		// The canary provider's app says it is not ready: its agent
 		// withdraws it, the coordinator switches back, and the calls it
 		// still gets work.
-		{"failure-app", FailApp, false, []string{"ended switched-back", "app check failing"}, "", ""},
-		{"migration-embedded-kafka", FailNone, true, []string{"ended finalized"}, "", ""},
+		{"failure-app", FailApp, false, []string{"ended switched-back", "app check failing"}, "", "", ""},
+		{"migration-embedded-kafka", FailNone, true, []string{"ended finalized"}, "", "", registries.KindConsul},
 		// The other way: a Consul fleet moves to ZooKeeper.
-		{"consul-to-zookeeper", FailNone, false, []string{"ended finalized", "move from consul to zookeeper", ", zookeeper "},
-			registries.KindConsul, registries.KindZooKeeper},
+		{"consul-to-zookeeper", FailNone, false, []string{"ended finalized", "move from consul to zookeeper"},
+			registries.KindConsul, registries.KindZooKeeper, registries.KindZooKeeper},
 		// A Spring Cloud fleet leaves Eureka for Consul.
-		{"eureka-to-consul", FailNone, false, []string{"ended finalized", "move from eureka to consul", "resolved via consul "},
-			registries.KindEureka, registries.KindConsul},
+		{"eureka-to-consul", FailNone, false, []string{"ended finalized", "move from eureka to consul"},
+			registries.KindEureka, registries.KindConsul, registries.KindConsul},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := Options{ZooKeeper: servers.RequireZooKeeper(t)[0], ConsulBin: consulBin(t),
@@ -82,8 +85,36 @@ func TestDemo(t *testing.T) {
 			if !strings.Contains(out.String(), " 0 failed (") {
 				t.Error("app calls failed during the migration")
 			}
+			if tc.answered != "" && answeredBy(t, out.String(), string(tc.answered)) == 0 {
+				t.Errorf("%s answered no call", tc.answered)
+			}
 		})
 	}
+}
+
+// answeredBy reads the calls kind answered, all consumers together, from
+// the report's call table (writeCallTable); 0 when it has no such column.
+func answeredBy(t *testing.T, report, kind string) int64 {
+	t.Helper()
+	var header []string
+	for _, l := range strings.Split(report, "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) > 0 && f[0] == "consumer":
+			header = f
+		case header != nil && len(f) == len(header) && f[0] == "all":
+			if i := slices.Index(header, kind); i > 0 {
+				n, err := strconv.ParseInt(f[i], 10, 64)
+				if err != nil {
+					t.Fatalf("call table row %q: %v", l, err)
+				}
+				return n
+			}
+			return 0
+		}
+	}
+	t.Fatalf("no call table in the report:\n%s", report)
+	return 0
 }
 
 // TestRunRefusesAnUnknownFailure: a bad Fail is refused before anything
@@ -127,6 +158,30 @@ func TestNodeReason(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := nodeReason(tc.d, tc.id, tc.n); got != tc.want {
 				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestHold: no Hold holds nothing and says nothing; any other ends when ctx
+// does (Ctrl-C), saying where the console is.
+func TestHold(t *testing.T) {
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tc := range []struct {
+		name string
+		hold time.Duration
+		want string
+	}{
+		{"none", 0, ""},
+		{"a while, ended by Ctrl-C", time.Hour, "holding the coordinator open for 1h0m0s at http://127.0.0.1:1/ (Ctrl-C ends it"},
+		{"until Ctrl-C", -time.Second, "holding the coordinator open at http://127.0.0.1:1/ until Ctrl-C"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			(&world{o: Options{Hold: tc.hold}, out: &out}).hold(ended, "http://127.0.0.1:1")
+			if tc.want == "" && out.Len() > 0 || !strings.Contains(out.String(), tc.want) {
+				t.Errorf("said %q, want %q", out.String(), tc.want)
 			}
 		})
 	}

@@ -12,9 +12,10 @@ import (
 	"github.com/regshift/regshift/itest/servers"
 )
 
-// TestTwentyHealthyDemoRollouts runs `make demo` 20 times in a row — the
-// same fleet (4 providers, 4 consumers calling every 20 ms), the same plan,
-// on the real Kafka and ZooKeeper, no -fail — and wants every one to end
+// TestTwentyHealthyDemoRollouts runs `make demo`'s demo 20 times in a row —
+// the same fleet (4 providers, 4 consumers calling every 20 ms), the same
+// plan, no -fail, on the real Kafka (where `make demo` runs on the embedded
+// one unless KAFKA is set) and ZooKeeper — and wants every one to end
 // finalized, without a switch-back decision, and with no failed app call.
 // Nothing goes wrong in these rollouts, so any switch-back is a false
 // verdict.

@@ -49,6 +49,7 @@ func (w *world) startCoordinator(ctx context.Context, keysDir string) (string, e
 	go func() { done <- rt.Serve(cctx, ln) }()
 	w.stops = append(w.stops, func() { cancel(); <-done })
 	api := "http://" + cfg.Listen
+	w.say("console: %s/  (the coordinator's API and web console)", api)
 	if err := waitHTTP(ctx, api+"/healthz", func(b []byte) bool { return strings.Contains(string(b), `"leader": true`) }); err != nil {
 		return "", fmt.Errorf("coordinator did not take the lead: %w", err)
 	}
@@ -345,20 +346,15 @@ func (w *world) report(r coordinator.Rollout, phases []phase, total time.Duratio
 	if ok+failed > 0 {
 		fmt.Fprintf(w.out, " (%.3f%%)", 100*float64(failed)/float64(ok+failed))
 	}
-	fmt.Fprintln(w.out)
-	for _, c := range callers {
-		c.viaMu.Lock()
-		last, _ := c.lastErr.Load().(string)
-		var via []string
-		for _, name := range slices.Sorted(maps.Keys(c.via)) {
-			via = append(via, fmt.Sprintf("%s %d", name, c.via[name]))
-		}
-		fmt.Fprintf(w.out, "  %-12s ok %5d  failed %3d  resolved via %s %s\n", c.node, c.ok.Load(), c.failed.Load(), strings.Join(via, ", "), last)
-		c.viaMu.Unlock()
+	fmt.Fprintln(w.out, "; per consumer, by the registry that answered:")
+	rows := make([]callRow, len(callers))
+	for i, c := range callers {
+		rows[i] = c.snapshot()
 	}
+	_ = writeCallTable(w.out, callKinds([]string{string(w.o.From), string(w.o.To)}, rows), rows)
 	fmt.Fprintf(w.out, "registries (%s):\n", w.service)
 	for _, reg := range []string{string(w.o.From), string(w.o.To)} {
-		fmt.Fprintf(w.out, "  %-9s before: %s\n            after:  %s\n", reg, strings.Join(before[reg], " "), strings.Join(after[reg], " "))
+		fmt.Fprintf(w.out, "  %-9s before: %s\n            after:  %s\n", reg, orDash(strings.Join(before[reg], " ")), orDash(strings.Join(after[reg], " ")))
 	}
 	for _, d := range r.Decisions {
 		if d.Decision != schema.DecisionSwitchBack {
