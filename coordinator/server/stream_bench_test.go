@@ -21,10 +21,10 @@ func BenchmarkStreamUpdate(b *testing.B) {
 	pkg := schema.Package{URL: "http://127.0.0.1:7080/packages/x.tgz", Digest: "sha256:" + fmt.Sprintf("%064d", 0)}
 	for _, n := range []int{1000, 10000, 100000} {
 		plan := schema.Plan{
-			From:  schema.Interface{Name: "zookeeper", Kind: "zookeeper", Address: "127.0.0.1:2181", Package: pkg},
-			To:    schema.Interface{Name: "consul", Kind: "consul", Address: "127.0.0.1:8500", Package: pkg},
-			Waves: schema.Waves{Canary: 1, Percentages: []int{10, 50, 100}, MaxInFlight: n},
-			Gates: schema.Gates{AckTimeoutSeconds: 60, SoakSeconds: 1, MinHealthyRatio: 1, MinParity: 0.99, OnFailure: "switch-back"},
+			From:     schema.Interface{Name: "zookeeper", Kind: "zookeeper", Address: "127.0.0.1:2181", Package: pkg},
+			To:       schema.Interface{Name: "consul", Kind: "consul", Address: "127.0.0.1:8500", Package: pkg},
+			Waves:    schema.Waves{Canary: 1, Percentages: []int{10, 50, 100}, MaxInFlight: n},
+			Gates:    schema.Gates{AckTimeoutSeconds: 60, SoakSeconds: 1, MinHealthyRatio: 1, MinParity: 0.99, OnFailure: "switch-back"},
 			Finalize: "automatic",
 		}
 		for i := range n {
