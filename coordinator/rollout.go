@@ -48,6 +48,26 @@ type Node struct {
 	HealthAt     time.Time           `json:"health_at,omitzero"`
 }
 
+// ProgressName names a progress for people: "none" for none.
+func ProgressName(p Progress) string {
+	if p == schema.ReachedNone {
+		return "none"
+	}
+	return string(p)
+}
+
+// WaveTarget is the progress a wave's nodes head for in phase p, and its
+// name.
+func WaveTarget(p Phase) (Progress, string) {
+	switch p {
+	case schema.PhaseSwitchingBack, schema.PhaseSwitchedBack:
+		return schema.ReachedSwitchedBack, "switched back"
+	case schema.PhaseFinalizing, schema.PhaseFinalized:
+		return schema.ReachedUninstalled, "uninstalled"
+	}
+	return schema.ReachedActive, "active"
+}
+
 // Healthy reports what the gates count as healthy: active on the new
 // interface and reported passing or warning since the activation.
 func (n *Node) Healthy() bool { return healthy(n) }

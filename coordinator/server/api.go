@@ -215,5 +215,5 @@ func nodeIn(n *coordinator.Node, state string) bool {
 	case string(n.Health):
 		return true
 	}
-	return progress(n.Reached) == state
+	return coordinator.ProgressName(n.Reached) == state
 }

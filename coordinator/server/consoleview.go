@@ -72,15 +72,7 @@ type phaseMark struct {
 // pending command, failure, health detail. A delta row is prefixed by the
 // node's index.
 func conNode(n *coordinator.Node) []any {
-	return []any{n.ID, n.Wave, strings.Join(n.Roles, ","), progress(n.Reached), string(n.Health), pendingText(n.Pending), n.Failure, n.HealthDetail}
-}
-
-// progress names a progress, "none" for none.
-func progress(p coordinator.Progress) string {
-	if p == schema.ReachedNone {
-		return "none"
-	}
-	return string(p)
+	return []any{n.ID, n.Wave, strings.Join(n.Roles, ","), coordinator.ProgressName(n.Reached), string(n.Health), pendingText(n.Pending), n.Failure, n.HealthDetail}
 }
 
 // pendingText is a pending command as the page shows it on hover.
@@ -109,7 +101,7 @@ func head(r *coordinator.Rollout, sum Summary, phases []phaseMark) conHead {
 		FinalizeApproved: r.FinalizeApproved, BridgeKept: r.BridgeKept, From: ifaceName(r.Plan.From), To: ifaceName(r.Plan.To),
 		Finalize: r.Plan.Finalize, Created: r.Created, Now: r.Now, NodeCount: len(r.Nodes), Nodes: sum.Nodes, Registry: r.Registry,
 		Decisions: r.Decisions, EarlierDecisions: r.EarlierDecisions, Phases: phases}
-	target, _ := waveTarget(r.Phase)
+	target, _ := coordinator.WaveTarget(r.Phase)
 	h.Waves = make([]conWave, len(r.Waves))
 	for i, w := range r.Waves {
 		h.Waves[i] = conWave{Role: w.Role, Size: w.Size}
@@ -137,18 +129,6 @@ func ifaceName(i schema.Interface) string {
 		s = i.Name + " (" + s + ")"
 	}
 	return s
-}
-
-// waveTarget is the progress a wave's node is done at in phase p.
-func waveTarget(p coordinator.Phase) (coordinator.Progress, string) {
-	switch p {
-	case schema.PhaseSwitchingBack, schema.PhaseSwitchedBack:
-		return schema.ReachedSwitchedBack, "switched back"
-	case schema.PhaseFinalizing, schema.PhaseFinalized:
-		return schema.ReachedUninstalled, "uninstalled"
-	default:
-		return schema.ReachedActive, "active"
-	}
 }
 
 // gates are the plan's gates with the values they would see now, over the

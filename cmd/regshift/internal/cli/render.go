@@ -65,7 +65,7 @@ func renderRollout(w io.Writer, r *coordinator.Rollout) {
 		}
 	}
 
-	target, label := waveTarget(r.Phase)
+	target, label := coordinator.WaveTarget(r.Phase)
 	for i, wv := range r.Waves {
 		nodes := r.WaveNodes(i)
 		reached := 0
@@ -77,7 +77,7 @@ func renderRollout(w io.Writer, r *coordinator.Rollout) {
 		fmt.Fprintf(w, "\nwave %d/%d %s %s %d/%d %s%s\n", i+1, len(r.Waves), wv.Role, bar(reached, len(nodes)), reached, len(nodes), label, waveMark(r, i))
 		var rows [][]string
 		for _, n := range nodes {
-			rows = append(rows, []string{"  " + n.ID, progress(n.Reached), string(n.Health), pending(n.Pending), suffix("failure: ", n.Failure)})
+			rows = append(rows, []string{"  " + n.ID, coordinator.ProgressName(n.Reached), string(n.Health), pending(n.Pending), suffix("failure: ", n.Failure)})
 		}
 		table(w, rows)
 	}
@@ -89,17 +89,6 @@ func renderRollout(w io.Writer, r *coordinator.Rollout) {
 		rows = append(rows, []string{"  " + clock(d.At), string(d.Decision), decisionInputs(d)})
 	}
 	table(w, rows)
-}
-
-// waveTarget is the progress a wave's nodes are heading for in a phase.
-func waveTarget(p coordinator.Phase) (coordinator.Progress, string) {
-	switch p {
-	case schema.PhaseSwitchingBack, schema.PhaseSwitchedBack:
-		return schema.ReachedSwitchedBack, "switched back"
-	case schema.PhaseFinalizing, schema.PhaseFinalized:
-		return schema.ReachedUninstalled, "uninstalled"
-	}
-	return schema.ReachedActive, "active"
 }
 
 // waveMark says where a rolling rollout stands with wave i.
@@ -194,7 +183,7 @@ func renderNodes(w io.Writer, nodes []server.NodeView) {
 	rows := [][]string{{"NODE", "ROLLOUT", "WAVE", "ROLES", "PROGRESS", "HEALTH", "FAILURE", "PENDING"}}
 	for _, n := range nodes {
 		rows = append(rows, []string{n.ID, n.Rollout, strconv.Itoa(n.Wave + 1), strings.Join(n.Roles, ","),
-			progress(n.Reached), string(n.Health), orDash(n.Failure), pending(n.Pending)})
+			coordinator.ProgressName(n.Reached), string(n.Health), orDash(n.Failure), pending(n.Pending)})
 	}
 	table(w, rows)
 }
@@ -211,13 +200,6 @@ func table(w io.Writer, rows [][]string) {
 	for line := range strings.Lines(buf.String()) {
 		fmt.Fprintln(w, strings.TrimRight(line, " \n"))
 	}
-}
-
-func progress(p coordinator.Progress) string {
-	if p == schema.ReachedNone {
-		return "none"
-	}
-	return string(p)
 }
 
 // pending is a command sent and not answered yet: its kind, how often and

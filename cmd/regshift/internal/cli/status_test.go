@@ -31,7 +31,7 @@ func fakeAPI(t *testing.T, rollouts func() []*coordinator.Rollout) *httptest.Ser
 			s := server.Summary{ID: r.ID, Phase: r.Phase, Paused: r.Paused, Held: r.Held, Wave: r.Wave + 1, Waves: len(r.Waves),
 				Nodes: map[string]int{}, Decision: &r.Decisions[len(r.Decisions)-1]}
 			for _, n := range r.Nodes {
-				s.Nodes[progress(n.Reached)]++
+				s.Nodes[coordinator.ProgressName(n.Reached)]++
 			}
 			out = append(out, s)
 		}
