@@ -36,10 +36,25 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	var errs []error
-	for _, c := range []prometheus.Collector{m.syncs, m.writes, m.duration, m.inSync} {
-		errs = append(errs, reg.Register(c))
-	}
+	m.syncs, errs = register(reg, m.syncs, errs)
+	m.writes, errs = register(reg, m.writes, errs)
+	m.duration, errs = register(reg, m.duration, errs)
+	m.inSync, errs = register(reg, m.inSync, errs)
 	return m, errors.Join(errs...)
+}
+
+// register registers c, or takes the collector registered already under
+// the same names and labels: a bridge started again for the same rollout
+// counts on in the same series.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C, errs []error) (C, []error) {
+	err := reg.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, errs
+		}
+	}
+	return c, append(errs, err)
 }
 
 func result(err error) string {

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/regshift/regshift/coordinator"
 	"github.com/regshift/regshift/coordinator/bridge"
 	"github.com/regshift/regshift/registries"
@@ -40,6 +42,7 @@ func bridgeName(rollout string) string { return "regshift-bridge/" + rollout }
 type bridges struct {
 	open Opener
 	log  *slog.Logger
+	reg  prometheus.Registerer // each bridge's metrics, labelled with its rollout
 
 	mu      sync.Mutex
 	running map[string]*runningBridge
@@ -54,8 +57,8 @@ type runningBridge struct {
 	done     chan struct{}
 }
 
-func newBridges(open Opener, log *slog.Logger) *bridges {
-	return &bridges{open: open, log: log, running: map[string]*runningBridge{}}
+func newBridges(open Opener, reg prometheus.Registerer, log *slog.Logger) *bridges {
+	return &bridges{open: open, reg: reg, log: log, running: map[string]*runningBridge{}}
 }
 
 // start mirrors the rollout's old registry into the new one, unless its
@@ -93,6 +96,9 @@ func (bs *bridges) start(r *coordinator.Rollout) {
 		nodes[n.ID] = true
 	}
 	cfg.Owned = func(in registries.Instance) bool { return nodes[in.Metadata[registries.MetaNode]] }
+	// One series per rollout (a bridge started again for it, by this
+	// leader or after a restart of its bridge, counts on in the same).
+	cfg.Metrics = prometheus.WrapRegistererWith(prometheus.Labels{"rollout": r.ID}, bs.reg)
 	b, err := bridge.New(src, dst, cfg, log)
 	if err != nil {
 		_ = src.Close()

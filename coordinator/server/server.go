@@ -191,7 +191,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 	log = log.With("component", "coordinator", "replica", cfg.ID)
 	s := &Server{cfg: cfg, log: log, reg: deps.Registry, now: func() time.Time { return deps.Now().UTC() }, signer: signer,
 		operators: operators, nodes: nodes, coordinators: coordinators, requests: events.DefaultRequestVerifierConfig(),
-		topics: events.NewTopics(cfg.TopicPrefix), evm: evm, m: m, bridges: newBridges(deps.Open, log), state: state, step: coordinator.Step}
+		topics: events.NewTopics(cfg.TopicPrefix), evm: evm, m: m, bridges: newBridges(deps.Open, deps.Registry, log), state: state, step: coordinator.Step}
 	s.requests.AllowUnsigned, s.requests.Now = cfg.AcceptUnsigned, s.now
 	s.status.Store(&Health{Replica: cfg.ID})
 	s.view.Store(&view{rollouts: map[string]*rolloutView{}})
