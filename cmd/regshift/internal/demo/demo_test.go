@@ -85,6 +85,9 @@ func TestDemo(t *testing.T) {
 			if !strings.Contains(out.String(), " 0 failed (") {
 				t.Error("app calls failed during the migration")
 			}
+			if !strings.Contains(out.String(), "console: http://127.0.0.1:") || !strings.Contains(out.String(), "demo-operator.key") {
+				t.Error("the demo did not say where its console is and which key signs there")
+			}
 			if tc.answered != "" && answeredBy(t, out.String(), string(tc.answered)) == 0 {
 				t.Errorf("%s answered no call", tc.answered)
 			}

@@ -49,7 +49,8 @@ func (w *world) startCoordinator(ctx context.Context, keysDir string) (string, e
 	go func() { done <- rt.Serve(cctx, ln) }()
 	w.stops = append(w.stops, func() { cancel(); <-done })
 	api := "http://" + cfg.Listen
-	w.say("console: %s/  (the coordinator's API and web console)", api)
+	w.say("console: %s/  (the coordinator's API and web console; to pause or resume from it, load the operator key %s)",
+		api, filepath.Join(w.dir, "operators", "demo-operator"+events.PrivateKeyExt))
 	if err := waitHTTP(ctx, api+"/healthz", func(b []byte) bool { return strings.Contains(string(b), `"leader": true`) }); err != nil {
 		return "", fmt.Errorf("coordinator did not take the lead: %w", err)
 	}
