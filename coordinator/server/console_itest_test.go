@@ -2,11 +2,15 @@ package server_test
 
 import (
 	"fmt"
+
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/chromedp"
 
 	"github.com/regshift/regshift/coordinator"
 	"github.com/regshift/regshift/coordinator/server"
@@ -87,6 +91,17 @@ func TestConsoleInTheBrowser(t *testing.T) {
 		t.Fatal("the page was reloaded: the wave did not advance live")
 	}
 	t.Logf("the page saw wave %d become wave %d live", from, from+1)
+	// Hovering a node's square names it, its progress, health and pending
+	// command.
+	type point struct{ X, Y float64 }
+	at := browser.Eval[point](b, `(() => { const c = document.querySelector("#wave-1 canvas"); c.scrollIntoView({block: "center"}); const r = c.getBoundingClientRect(); return {X: r.left + 4, Y: r.top + 4}; })()`)
+	b.Do(chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, at.X, at.Y))
+	tip := b.WaitText("#tip", "wave 1")
+	for _, want := range []string{"provider", "progress: ", "health: ", "pending: "} {
+		if !strings.Contains(tip, want) {
+			t.Fatalf("the hover tip %q lacks %q", tip, want)
+		}
+	}
 	b.Screenshot("rollout")
 	if os.Getenv("REGSHIFT_UPDATE_DOCS") != "" {
 		b.ScreenshotTo(filepath.Join("..", "..", "docs", "console.png"))

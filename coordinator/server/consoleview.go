@@ -178,7 +178,12 @@ func gates(r *coordinator.Rollout) []conGate {
 	ratio := conGate{Check: string(schema.CheckHealthyRatio), Threshold: "≥ " + num(g.MinHealthyRatio), Observed: "no node moved yet"}
 	if moved > 0 {
 		v := float64(healthyN) / float64(moved)
-		ratio.Observed, ratio.OK = fmt.Sprintf("%s (%d of %d moved healthy)", num(v), healthyN, moved), pass(v >= g.MinHealthyRatio)
+		ratio.Observed = fmt.Sprintf("%s (%d of %d moved healthy)", num(v), healthyN, moved)
+		if r.SoakStarted.IsZero() {
+			ratio.Note = "judged once the wave settled and soaked" // a moving wave fails nothing
+		} else {
+			ratio.OK = pass(v >= g.MinHealthyRatio)
+		}
 	}
 	add(ratio, schema.CheckHealthyRatio)
 	add(conGate{Check: string(schema.CheckFailureBudget), Threshold: fmt.Sprintf("≤ %d failed in the wave", g.FailureBudget),

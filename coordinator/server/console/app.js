@@ -21,7 +21,7 @@ const canSign = () => !!(window.isSecureContext && window.crypto && crypto.subtl
     connected: false,
     es: null,
     following: null, // the rollout id the stream follows
-    ro: null, // the followed rollout: {head, nodes (rows), series, cells}
+    ro: null, // the followed rollout: {head, nodes (rows), series, grid}
     key: null, // {id, key (CryptoKey, non-extractable)}
     route: null,
     // What the page costs, for the speed figures (docs/performance.md):
@@ -69,7 +69,7 @@ const canSign = () => !!(window.isSecureContext && window.crypto && crypto.subtl
     on("missing", (e) => { if (st.route.page === "rollout") main.innerHTML = `<h1>${esc(st.route.id)}</h1><p class="bad">${esc(e.error)}</p>` + standbyHint(); });
     on("snapshot", (snap) => {
       const t0 = performance.now();
-      st.ro = { head: snap.head, nodes: snap.nodes, series: snap.series || [], cells: [] };
+      st.ro = { head: snap.head, nodes: snap.nodes, series: snap.series || [], grid: null };
       if (st.route.page === "rollout") {
         drawRollout();
         void document.body.offsetHeight; // the layout too
@@ -84,8 +84,7 @@ const canSign = () => !!(window.isSecureContext && window.crypto && crypto.subtl
       for (const row of rows) {
         const i = row[0];
         st.ro.nodes[i] = row.slice(1);
-        const c = st.ro.cells[i];
-        if (c) c.className = cellClass(st.ro.nodes[i]);
+        if (st.ro.grid) drawCell(i);
       }
     });
     on("point", (p) => {
@@ -207,38 +206,76 @@ const canSign = () => !!(window.isSecureContext && window.crypto && crypto.subtl
 
   // ---- one rollout ------------------------------------------------------
 
-  function cellClass(n) {
-    // n: [id, wave, roles, progress, health, pending, failure, detail]
-    let c = "s-" + (n[6] ? "failed" : n[3]);
-    if (n[4] === "critical" || n[4] === "warning") c += " h-" + n[4];
-    if (n[5]) c += " p";
-    return c;
+  // The waves' grids are canvases: one square a node, drawn again alone
+  // when its row changes, so an update of thousands of nodes costs no
+  // restyle of thousands of elements. Hovering a square names its node.
+  const COLORS = {};
+  function color(name) {
+    if (!COLORS[name]) COLORS[name] = getComputedStyle(document.documentElement).getPropertyValue("--" + name).trim() || "#999";
+    return COLORS[name];
+  }
+
+  function drawCell(i) {
+    const ro = st.ro, g = ro.grid, at = g.at[i];
+    if (!at) return;
+    const n = ro.nodes[i], c = g.ctx[at.w], p = g.pitch, s = g.size;
+    const x = (at.k % g.cols) * p, y = Math.floor(at.k / g.cols) * p;
+    c.clearRect(x, y, p, p);
+    c.fillStyle = color(n[6] ? "failed" : n[3]);
+    c.fillRect(x, y, s, s);
+    const ring = n[4] === "critical" ? color("crit") : n[4] === "warning" ? color("warn") : n[5] ? "#1d2330" : "";
+    if (ring) {
+      const lw = s >= 8 ? 2 : 1;
+      c.strokeStyle = ring;
+      c.lineWidth = lw;
+      c.strokeRect(x + lw / 2, y + lw / 2, s - lw, s - lw);
+    }
   }
 
   function drawRollout() {
     const ro = st.ro;
     if (!ro || st.route.page !== "rollout") return;
     const h = ro.head;
-    const small = ro.nodes.length > 2000 ? " small" : "";
-    const byWave = h.waves.map(() => []);
-    ro.nodes.forEach((n, i) => { if (byWave[n[1]]) byWave[n[1]].push(i); });
-    let waves = "";
-    h.waves.forEach((w, wi) => {
-      const cells = byWave[wi].map((i) => `<i class="${cellClass(ro.nodes[i])}" data-i="${i}"></i>`).join("");
-      waves += `<div class="wave" id="wave-${wi + 1}"><div class="title" id="wave-title-${wi + 1}"></div><div class="grid${small}">${cells}</div></div>`;
-    });
     main.innerHTML = `<h1 id="ro-title"></h1><div id="ro-cards" class="cards"></div>
       <h2>Phases</h2><div id="timeline" class="timeline"></div>
       <h2>Actions</h2><div id="actions" class="actions"></div>
-      <h2>Waves</h2>${legend()}<div id="waves">${waves}</div>
+      <h2>Waves</h2>${legend()}<div id="waves">${h.waves.map((w, wi) =>
+        `<div class="wave" id="wave-${wi + 1}"><div class="title" id="wave-title-${wi + 1}"></div><canvas class="grid" data-w="${wi}"></canvas></div>`).join("")}</div>
       <h2>Gates</h2><table id="gates"></table>
       <h2>Registry: parity and reachability</h2><div id="chart"></div>
       <h2>Decisions</h2><table id="decisions"></table>`;
-    ro.cells = new Array(ro.nodes.length);
-    for (const el of main.querySelectorAll(".grid i")) ro.cells[+el.dataset.i] = el;
+    const canvases = [...main.querySelectorAll("canvas.grid")];
+    const size = ro.nodes.length > 2000 ? 5 : 10, pitch = size + (size > 5 ? 2 : 1);
+    const width = Math.max(200, (canvases[0] ? canvases[0].parentElement.clientWidth : 1000) - 22);
+    const g = { size, pitch, cols: Math.floor(width / pitch), at: new Array(ro.nodes.length), byWave: h.waves.map(() => []), ctx: [] };
+    ro.nodes.forEach((n, i) => { const w = g.byWave[n[1]]; if (w) { g.at[i] = { w: n[1], k: w.length }; w.push(i); } });
+    const dpr = window.devicePixelRatio || 1;
+    canvases.forEach((cv, wi) => {
+      const rows = Math.max(1, Math.ceil(g.byWave[wi].length / g.cols));
+      cv.style.width = g.cols * pitch + "px";
+      cv.style.height = rows * pitch + "px";
+      cv.width = g.cols * pitch * dpr;
+      cv.height = rows * pitch * dpr;
+      const c = cv.getContext("2d");
+      c.scale(dpr, dpr);
+      g.ctx[wi] = c;
+    });
+    ro.grid = g;
+    for (let i = 0; i < ro.nodes.length; i++) drawCell(i);
     drawActions();
     drawHead();
     drawChart();
+  }
+
+  // nodeAt is the node under a point of a wave's canvas, or -1.
+  function nodeAt(cv, clientX, clientY) {
+    const g = st.ro && st.ro.grid;
+    if (!g) return -1;
+    const r = cv.getBoundingClientRect();
+    const col = Math.floor((clientX - r.left) / g.pitch), row = Math.floor((clientY - r.top) / g.pitch);
+    if (col < 0 || col >= g.cols || row < 0) return -1;
+    const i = g.byWave[+cv.dataset.w][row * g.cols + col];
+    return i === undefined ? -1 : i;
   }
 
   function drawHead() {
@@ -418,20 +455,21 @@ const canSign = () => !!(window.isSecureContext && window.crypto && crypto.subtl
 
   // ---- tooltip over the grid --------------------------------------------
 
-  main.addEventListener("mouseover", (e) => {
-    const i = e.target.dataset && e.target.dataset.i;
-    if (i === undefined || !st.ro) { tip.hidden = true; return; }
-    const n = st.ro.nodes[+i];
-    tip.textContent = `${n[0]}  (${n[2]}, wave ${n[1] + 1})\nprogress: ${n[3]}\nhealth: ${n[4] || "no report"}${n[7] ? " — " + n[7] : ""}` +
+  function nodeTip(i) {
+    const n = st.ro.nodes[i];
+    return `${n[0]}  (${n[2]}, wave ${n[1] + 1})\nprogress: ${n[3]}\nhealth: ${n[4] || "no report"}${n[7] ? " — " + n[7] : ""}` +
       `\npending: ${n[5] || "none"}${n[6] ? "\nfailed: " + n[6] : ""}`;
-    tip.hidden = false;
-  });
+  }
   main.addEventListener("mousemove", (e) => {
-    if (tip.hidden) return;
+    const cv = e.target.closest && e.target.closest("canvas.grid");
+    const i = cv ? nodeAt(cv, e.clientX, e.clientY) : -1;
+    if (i < 0) { tip.hidden = true; return; }
+    tip.textContent = nodeTip(i);
+    tip.hidden = false;
     tip.style.left = Math.min(window.innerWidth - 470, e.clientX + 14) + "px";
     tip.style.top = e.clientY + 14 + "px";
   });
-  main.addEventListener("mouseout", (e) => { if (e.target.dataset && e.target.dataset.i !== undefined) tip.hidden = true; });
+  main.addEventListener("mouseleave", () => { tip.hidden = true; });
 
   // ---- nodes page -------------------------------------------------------
 
